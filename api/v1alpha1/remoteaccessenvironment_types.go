@@ -1,0 +1,525 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// RemoteAccessEnvironmentSpec is the desired path from a browser to the devices:
+// a SORACOM Virtual Private Gateway with Gate, a Canal VPC peering into the
+// customer's VPC, and an AppStream 2.0 fleet and stack in that VPC.
+// +kubebuilder:validation:XValidation:rule="self.soracom.gateway.type == 'F'",fieldPath=".soracom.gateway.type",message="Canal VPC peering needs a Type-F gateway: Type-E is internet-only and Type-F2 peers through Transit Gateway, which gatestream does not manage; set soracom.gateway.type to F"
+type RemoteAccessEnvironmentSpec struct {
+	// DeletionPolicy says whether deleting the environment deletes the gateway,
+	// peering, routes, fleet and stack (Delete) or leaves them (Orphan).
+	// +optional
+	// +kubebuilder:default=Delete
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// Soracom is the SORACOM side: gateway, Gate and Canal.
+	// +required
+	Soracom SoracomSpec `json:"soracom"`
+
+	// AWS is the customer's VPC the fleet runs in and Canal peers with.
+	// +required
+	AWS AWSSpec `json:"aws"`
+
+	// AppStream is the fleet and stack that stream the tools people use to reach devices.
+	// +required
+	AppStream AppStreamSpec `json:"appStream"`
+}
+
+// Coverage is a SORACOM coverage type; each has its own API endpoint and resources.
+// +kubebuilder:validation:Enum=jp;g
+type Coverage string
+
+// SoracomSpec configures the SORACOM account and objects.
+type SoracomSpec struct {
+	// Coverage selects the API endpoint: jp (api.soracom.io) or g (g.api.soracom.io).
+	// +optional
+	// +kubebuilder:default=jp
+	Coverage Coverage `json:"coverage,omitempty"`
+
+	// Endpoint overrides the API base URL (for emulators and tests), e.g. http://127.0.0.1:8080.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https?://[^\s/]+(/.*)?$`
+	Endpoint string `json:"endpoint,omitempty"`
+
+	// CredentialsSecretRef names a Secret with the keys authKeyId and authKey of a SORACOM
+	// AuthKey (preferably a SAM user's, limited to the calls gatestream makes).
+	// +required
+	CredentialsSecretRef SecretReference `json:"credentialsSecretRef"`
+
+	// Gateway is the Virtual Private Gateway (VPG).
+	// +required
+	Gateway GatewaySpec `json:"gateway"`
+
+	// Canal is the VPC peering from the gateway into spec.aws.vpcId.
+	// +required
+	Canal CanalSpec `json:"canal"`
+}
+
+// GatewayType is the VPG type: E (14), F (15) or F2 (242).
+// +kubebuilder:validation:Enum=E;F;F2
+type GatewayType string
+
+// GatewaySpec is the SORACOM Virtual Private Gateway.
+// +kubebuilder:validation:XValidation:rule="has(self.id) == has(oldSelf.id) && (!has(self.id) || self.id == oldSelf.id)",fieldPath=".id",message="gateway.id cannot be set, changed or removed after creation; create a new RemoteAccessEnvironment to use another gateway"
+// +kubebuilder:validation:XValidation:rule="!has(self.gate) || !has(self.gate.peers) || self.gate.peers.all(p, !has(p.innerIpAddress) || cidr(self.deviceSubnetCidrRange).containsIP(p.innerIpAddress))",fieldPath=".gate.peers",message="each Gate peer's innerIpAddress must lie inside gateway.deviceSubnetCidrRange"
+type GatewaySpec struct {
+	// ID adopts an existing VPG (vpg-…) instead of creating one. An adopted
+	// gateway is never terminated by gatestream, whatever the deletionPolicy.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^vpg-[A-Za-z0-9]+$`
+	ID string `json:"id,omitempty"`
+
+	// Type is the VPG type. Canal needs F. Immutable.
+	// +optional
+	// +kubebuilder:default=F
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="gateway.type is immutable: a VPG cannot change type; create a new RemoteAccessEnvironment and move the devices"
+	Type GatewayType `json:"type,omitempty"`
+
+	// DeviceSubnetCIDRRange is the address range of the devices' SIMs. It must not
+	// overlap 100.64.0.0/10 (the VPG's own range) or 198.18.0.0/15. Immutable.
+	// +optional
+	// +kubebuilder:default="10.128.0.0/9"
+	// +kubebuilder:validation:MaxLength=43
+	// +kubebuilder:validation:XValidation:rule="isCIDR(self) && cidr(self).ip().family() == 4",message="gateway.deviceSubnetCidrRange must be an IPv4 CIDR such as 10.128.0.0/9"
+	// +kubebuilder:validation:XValidation:rule="!isCIDR(self) || !(cidr('100.64.0.0/10').containsIP(cidr(self).ip()) || cidr(self).containsIP('100.64.0.0') || cidr('198.18.0.0/15').containsIP(cidr(self).ip()) || cidr(self).containsIP('198.18.0.0'))",message="gateway.deviceSubnetCidrRange must not overlap 100.64.0.0/10 or 198.18.0.0/15, which SORACOM reserves"
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="gateway.deviceSubnetCidrRange is immutable after creation; create a new RemoteAccessEnvironment to change it"
+	DeviceSubnetCIDRRange string `json:"deviceSubnetCidrRange,omitempty"`
+
+	// UseInternetGateway lets devices reach the internet through the VPG. Immutable.
+	// +optional
+	// +kubebuilder:default=false
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="gateway.useInternetGateway is immutable after creation; create a new RemoteAccessEnvironment to change it"
+	UseInternetGateway *bool `json:"useInternetGateway,omitempty"`
+
+	// Region is where the VPG is placed (the rendezvous point). Immutable.
+	// +optional
+	// +kubebuilder:default=ap-northeast-1
+	// +kubebuilder:validation:Enum=ap-northeast-1;eu-central-1;us-west-2;ap-southeast-2
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="gateway.region is immutable after creation; create a new RemoteAccessEnvironment to move the gateway"
+	Region string `json:"region,omitempty"`
+
+	// Gate opens cloud-to-device (and device-to-device) traffic on the VPG.
+	// +optional
+	Gate *GateSpec `json:"gate,omitempty"`
+}
+
+// GateSpec configures SORACOM Gate on the VPG.
+type GateSpec struct {
+	// Enabled opens Gate; false closes it.
+	// +optional
+	// +kubebuilder:default=true
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// VXLANID is the VXLAN network identifier of the Gate tunnels.
+	// +optional
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=16777215
+	VXLANID int32 `json:"vxlanId,omitempty"`
+
+	// PrivacySeparator stops devices from reaching each other (D2D off). Only
+	// cloud-to-device traffic is needed for remote access, so it defaults to on.
+	// +optional
+	// +kubebuilder:default=true
+	PrivacySeparator *bool `json:"privacySeparator,omitempty"`
+
+	// Peers are customer Gate peers (VXLAN endpoints in the VPC).
+	// +optional
+	// +listType=map
+	// +listMapKey=outerIpAddress
+	// +kubebuilder:validation:MaxItems=20
+	Peers []GatePeer `json:"peers,omitempty"`
+}
+
+// GatePeer is a customer-owned Gate peer.
+type GatePeer struct {
+	// OuterIPAddress is the tunnel endpoint's address in the VPC.
+	// +required
+	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:XValidation:rule="isIP(self) && ip(self).family() == 4",message="outerIpAddress must be an IPv4 address such as 10.0.1.10"
+	OuterIPAddress string `json:"outerIpAddress"`
+
+	// InnerIPAddress is the peer's address inside the device subnet.
+	// +optional
+	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:XValidation:rule="isIP(self) && ip(self).family() == 4",message="innerIpAddress must be an IPv4 address inside the device subnet, such as 10.128.255.1"
+	InnerIPAddress string `json:"innerIpAddress,omitempty"`
+}
+
+// CanalSpec is the SORACOM Canal VPC peering. The peer VPC, account and region come from spec.aws.
+type CanalSpec struct {
+	// DestinationCIDRBlock is the part of the VPC that devices may reach: an
+	// RFC 1918 range with a prefix of /16 or longer (SORACOM's rule).
+	// +required
+	// +kubebuilder:validation:MaxLength=18
+	// +kubebuilder:validation:XValidation:rule="isCIDR(self) && cidr(self).ip().family() == 4",message="canal.destinationCidrBlock must be an IPv4 CIDR such as 10.0.0.0/16"
+	// +kubebuilder:validation:XValidation:rule="!isCIDR(self) || (cidr(self).prefixLength() >= 16 && (cidr('10.0.0.0/8').containsCIDR(self) || cidr('172.16.0.0/12').containsCIDR(self) || cidr('192.168.0.0/16').containsCIDR(self)))",message="canal.destinationCidrBlock must be a private (RFC 1918) range of /16 or longer, such as 10.0.0.0/16"
+	DestinationCIDRBlock string `json:"destinationCidrBlock"`
+}
+
+// AWSSpec is the customer's AWS account and VPC.
+type AWSSpec struct {
+	// Region of the VPC and the AppStream fleet.
+	// +required
+	// +kubebuilder:validation:Pattern=`^[a-z]{2}(-gov)?-[a-z]+-[0-9]$`
+	Region string `json:"region"`
+
+	// AccountID is the 12-digit AWS account that owns the VPC (the Canal peer owner).
+	// +required
+	// +kubebuilder:validation:Pattern=`^[0-9]{12}$`
+	AccountID string `json:"accountId"`
+
+	// VPCID is the VPC that Canal peers with and the fleet runs in.
+	// +required
+	// +kubebuilder:validation:Pattern=`^vpc-[0-9a-f]{4,17}$`
+	VPCID string `json:"vpcId"`
+
+	// RouteTableIDs get a route to the VPG's range via the peering. List every
+	// route table of the fleet's subnets.
+	// +required
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=50
+	// +kubebuilder:validation:items:Pattern=`^rtb-[0-9a-f]{4,17}$`
+	RouteTableIDs []string `json:"routeTableIds"`
+
+	// CredentialsSecretRef names a Secret with accessKeyId, secretAccessKey and
+	// optionally sessionToken. Without it the default credential chain is used
+	// (IRSA, EKS Pod Identity, instance profile).
+	// +optional
+	CredentialsSecretRef *SecretReference `json:"credentialsSecretRef,omitempty"`
+
+	// RoleARN is assumed (STS AssumeRole) with the credentials above, for cross-account setups.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$`
+	RoleARN string `json:"roleArn,omitempty"`
+
+	// Endpoints override the AWS service endpoints (for emulators and tests).
+	// +optional
+	Endpoints *AWSEndpoints `json:"endpoints,omitempty"`
+}
+
+// AWSEndpoints override AWS service endpoints.
+type AWSEndpoints struct {
+	// AppStream endpoint URL.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^https?://[^\s/]+(/.*)?$`
+	AppStream string `json:"appStream,omitempty"`
+	// EC2 endpoint URL.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^https?://[^\s/]+(/.*)?$`
+	EC2 string `json:"ec2,omitempty"`
+}
+
+// AppStreamSpec is the AppStream 2.0 fleet and stack.
+type AppStreamSpec struct {
+	// Fleet streams the applications.
+	// +required
+	Fleet FleetSpec `json:"fleet"`
+
+	// Stack is what users connect to.
+	// +optional
+	Stack StackSpec `json:"stack,omitempty"`
+
+	// Applications are the application names (from the image's application
+	// catalog) that a StreamingSession may open.
+	// +required
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=50
+	// +kubebuilder:validation:items:Pattern=`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,100}$`
+	Applications []string `json:"applications"`
+}
+
+// FleetType is the AppStream fleet type.
+// +kubebuilder:validation:Enum=ON_DEMAND;ALWAYS_ON
+type FleetType string
+
+// StreamView is what the user sees: the application window or the desktop.
+// +kubebuilder:validation:Enum=APP;DESKTOP
+type StreamView string
+
+// FleetUpdatePolicy says how changes that AWS only accepts on a STOPPED fleet are applied.
+// +kubebuilder:validation:Enum=WhenIdle;Restart;Never
+type FleetUpdatePolicy string
+
+const (
+	// FleetUpdateWhenIdle stops, updates and starts the fleet once no session is in use.
+	FleetUpdateWhenIdle FleetUpdatePolicy = "WhenIdle"
+	// FleetUpdateRestart stops, updates and starts the fleet at once, ending sessions in use.
+	FleetUpdateRestart FleetUpdatePolicy = "Restart"
+	// FleetUpdateNever applies only in-place changes and reports the rest (FleetReady=False, UpdateRequiresStop).
+	FleetUpdateNever FleetUpdatePolicy = "Never"
+)
+
+// FleetSpec is the AppStream fleet.
+// +kubebuilder:validation:XValidation:rule="has(self.name) == has(oldSelf.name) && (!has(self.name) || self.name == oldSelf.name)",fieldPath=".name",message="fleet.name is immutable: AppStream cannot rename a fleet; create a new RemoteAccessEnvironment to use another fleet"
+type FleetSpec struct {
+	// Name of the fleet. Defaults to a name derived from the namespace and name of the environment.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,100}$`
+	Name string `json:"name,omitempty"`
+
+	// ImageName is the AppStream image with the applications (TeraTerm, an RDP client, a browser…).
+	// +required
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,100}$`
+	ImageName string `json:"imageName"`
+
+	// InstanceType such as stream.standard.medium.
+	// +optional
+	// +kubebuilder:default=stream.standard.medium
+	// +kubebuilder:validation:Pattern=`^stream\.[a-z0-9-]+\.[a-z0-9-]+$`
+	InstanceType string `json:"instanceType,omitempty"`
+
+	// FleetType is ON_DEMAND (instances start when a user connects) or ALWAYS_ON. Immutable.
+	// +optional
+	// +kubebuilder:default=ON_DEMAND
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="fleet.fleetType is immutable: AppStream cannot change a fleet's type; create a new RemoteAccessEnvironment"
+	FleetType FleetType `json:"fleetType,omitempty"`
+
+	// DesiredCapacity is the number of instances (one user session each).
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	DesiredCapacity int32 `json:"desiredCapacity,omitempty"`
+
+	// SubnetIDs of the VPC the fleet's instances run in.
+	// +required
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:Pattern=`^subnet-[0-9a-f]{4,17}$`
+	SubnetIDs []string `json:"subnetIds"`
+
+	// SecurityGroupIDs of the fleet's instances; they must allow traffic to and from the VPG's range.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=5
+	// +kubebuilder:validation:items:Pattern=`^sg-[0-9a-f]{4,17}$`
+	SecurityGroupIDs []string `json:"securityGroupIds,omitempty"`
+
+	// MaxUserDurationSeconds is the longest a streaming session may last (600..432000).
+	// +optional
+	// +kubebuilder:default=7200
+	// +kubebuilder:validation:Minimum=600
+	// +kubebuilder:validation:Maximum=432000
+	MaxUserDurationSeconds int32 `json:"maxUserDurationSeconds,omitempty"`
+
+	// DisconnectTimeoutSeconds keeps a disconnected session alive this long (60..36000).
+	// +optional
+	// +kubebuilder:default=300
+	// +kubebuilder:validation:Minimum=60
+	// +kubebuilder:validation:Maximum=36000
+	DisconnectTimeoutSeconds int32 `json:"disconnectTimeoutSeconds,omitempty"`
+
+	// IdleDisconnectTimeoutSeconds disconnects idle users (0 = off, else 60..36000).
+	// +optional
+	// +kubebuilder:default=600
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=36000
+	// +kubebuilder:validation:XValidation:rule="self == 0 || self >= 60",message="fleet.idleDisconnectTimeoutSeconds must be 0 (off) or between 60 and 36000"
+	IdleDisconnectTimeoutSeconds int32 `json:"idleDisconnectTimeoutSeconds,omitempty"`
+
+	// EnableDefaultInternetAccess gives the instances internet access through AppStream.
+	// +optional
+	// +kubebuilder:default=false
+	EnableDefaultInternetAccess *bool `json:"enableDefaultInternetAccess,omitempty"`
+
+	// StreamView is APP (application windows) or DESKTOP.
+	// +optional
+	// +kubebuilder:default=APP
+	StreamView StreamView `json:"streamView,omitempty"`
+
+	// IAMRoleARN is an IAM role the fleet's instances assume.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$`
+	IAMRoleARN string `json:"iamRoleArn,omitempty"`
+
+	// UpdatePolicy says how changes that need a STOPPED fleet (instance type,
+	// subnets, security groups, max user duration, internet access, stream view,
+	// IAM role) are applied: WhenIdle (default) waits until no session is in use,
+	// Restart does it at once, Never only reports them.
+	// +optional
+	// +kubebuilder:default=WhenIdle
+	UpdatePolicy FleetUpdatePolicy `json:"updatePolicy,omitempty"`
+}
+
+// StackSpec is the AppStream stack.
+// +kubebuilder:validation:XValidation:rule="has(self.name) == has(oldSelf.name) && (!has(self.name) || self.name == oldSelf.name)",fieldPath=".name",message="stack.name is immutable: AppStream cannot rename a stack; create a new RemoteAccessEnvironment to use another stack"
+type StackSpec struct {
+	// Name of the stack. Defaults to a name derived from the namespace and name of the environment.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,100}$`
+	Name string `json:"name,omitempty"`
+
+	// DisplayName shown to users.
+	// +optional
+	// +kubebuilder:validation:MaxLength=100
+	DisplayName string `json:"displayName,omitempty"`
+
+	// Description of the stack.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Description string `json:"description,omitempty"`
+
+	// UserSettings enable or disable clipboard, file transfer and printing.
+	// Unset settings keep AppStream's default (enabled).
+	// +optional
+	UserSettings *UserSettings `json:"userSettings,omitempty"`
+}
+
+// Permission enables or disables a user action.
+// +kubebuilder:validation:Enum=Enabled;Disabled
+type Permission string
+
+// UserSettings of an AppStream stack.
+type UserSettings struct {
+	// +optional
+	ClipboardCopyFromLocalDevice Permission `json:"clipboardCopyFromLocalDevice,omitempty"`
+	// +optional
+	ClipboardCopyToLocalDevice Permission `json:"clipboardCopyToLocalDevice,omitempty"`
+	// +optional
+	FileUpload Permission `json:"fileUpload,omitempty"`
+	// +optional
+	FileDownload Permission `json:"fileDownload,omitempty"`
+	// +optional
+	PrintingToLocalDevice Permission `json:"printingToLocalDevice,omitempty"`
+}
+
+// RemoteAccessEnvironmentStatus is what gatestream observed.
+type RemoteAccessEnvironmentStatus struct {
+	// ObservedGeneration is the generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions: Ready, Synced, GatewayReady, GateReady, PeeringReady,
+	// RoutesReady, NetworkReady, FleetReady, StackReady.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// Gateway is the observed VPG.
+	// +optional
+	Gateway *GatewayStatus `json:"gateway,omitempty"`
+
+	// Peering is the observed Canal VPC peering.
+	// +optional
+	Peering *PeeringStatus `json:"peering,omitempty"`
+
+	// Fleet is the observed AppStream fleet.
+	// +optional
+	Fleet *FleetStatus `json:"fleet,omitempty"`
+
+	// Stack is the observed AppStream stack.
+	// +optional
+	Stack *StackStatus `json:"stack,omitempty"`
+}
+
+// GatewayStatus is the observed VPG.
+type GatewayStatus struct {
+	// ID of the VPG (vpg-…).
+	// +optional
+	ID string `json:"id,omitempty"`
+	// Status reported by SORACOM (creating, running, terminating…).
+	// +optional
+	Status string `json:"status,omitempty"`
+	// VPGSubnetCIDRRange is the VPG's own range (from 100.64.0.0/10); the VPC routes it via the peering.
+	// +optional
+	VPGSubnetCIDRRange string `json:"vpgSubnetCidrRange,omitempty"`
+	// GateOpened is whether Gate is open.
+	// +optional
+	GateOpened bool `json:"gateOpened,omitempty"`
+	// Adopted is true when the gateway came from spec.soracom.gateway.id; it is never terminated.
+	// +optional
+	Adopted bool `json:"adopted,omitempty"`
+	// CreatePendingSince is set just before the create call and cleared when the
+	// ID is recorded; found set without an ID, it means a create whose result was
+	// lost, and the gateway is looked up by its owner tag instead of created again.
+	// +optional
+	CreatePendingSince *metav1.Time `json:"createPendingSince,omitempty"`
+}
+
+// PeeringStatus is the observed Canal VPC peering.
+type PeeringStatus struct {
+	// ID is the AWS VPC peering connection ID (pcx-…).
+	// +optional
+	ID string `json:"id,omitempty"`
+	// State from EC2 (pending-acceptance, active, failed…).
+	// +optional
+	State string `json:"state,omitempty"`
+	// RouteTableIDs that route the VPG's range via the peering.
+	// +optional
+	RouteTableIDs []string `json:"routeTableIds,omitempty"`
+}
+
+// FleetStatus is the observed AppStream fleet.
+type FleetStatus struct {
+	// +optional
+	Name string `json:"name,omitempty"`
+	// State: STOPPED, STARTING, RUNNING, STOPPING.
+	// +optional
+	State string `json:"state,omitempty"`
+	// Desired instances.
+	// +optional
+	Desired int32 `json:"desired,omitempty"`
+	// Available instances.
+	// +optional
+	Available int32 `json:"available,omitempty"`
+	// InUse instances.
+	// +optional
+	InUse int32 `json:"inUse,omitempty"`
+	// Errors reported by AppStream (FleetErrors), "CODE: message".
+	// +optional
+	Errors []string `json:"errors,omitempty"`
+}
+
+// StackStatus is the observed AppStream stack.
+type StackStatus struct {
+	// +optional
+	Name string `json:"name,omitempty"`
+	// Associated is true when the fleet is associated with the stack.
+	// +optional
+	Associated bool `json:"associated,omitempty"`
+}
+
+// RemoteAccessEnvironment converges a SORACOM gateway with Gate and Canal, the
+// VPC routes, and an AppStream fleet and stack, so that people reach devices on
+// cellular SIMs from a browser.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=rae,categories=gatestream
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Synced",type=string,JSONPath=`.status.conditions[?(@.type=="Synced")].status`
+// +kubebuilder:printcolumn:name="Gateway",type=string,JSONPath=`.status.gateway.id`
+// +kubebuilder:printcolumn:name="Peering",type=string,JSONPath=`.status.peering.state`,priority=1
+// +kubebuilder:printcolumn:name="Fleet",type=string,JSONPath=`.status.fleet.state`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type RemoteAccessEnvironment struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec RemoteAccessEnvironmentSpec `json:"spec"`
+	// +optional
+	Status RemoteAccessEnvironmentStatus `json:"status,omitempty"`
+}
+
+// RemoteAccessEnvironmentList is a list of RemoteAccessEnvironment.
+// +kubebuilder:object:root=true
+type RemoteAccessEnvironmentList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []RemoteAccessEnvironment `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&RemoteAccessEnvironment{}, &RemoteAccessEnvironmentList{})
+}

@@ -1,0 +1,196 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// StreamingSessionSpec asks for an expiring AppStream streaming URL for one
+// person, one application and one device. It is immutable: to change anything,
+// create a new session.
+// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="a StreamingSession's spec is immutable; delete it and create a new one"
+type StreamingSessionSpec struct {
+	// EnvironmentRef names the RemoteAccessEnvironment (same namespace).
+	// +required
+	EnvironmentRef LocalObjectReference `json:"environmentRef"`
+
+	// UserID is the AppStream user the URL is for: 2–32 characters of letters,
+	// digits and + = , . @ - _. It must be the requester's own name unless an
+	// admin creates the session (enforced by the admission policy).
+	// +required
+	// +kubebuilder:validation:MinLength=2
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^[\w+=,.@-]+$`
+	UserID string `json:"userId"`
+
+	// Application to open: one of the environment's spec.appStream.applications.
+	// +required
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,100}$`
+	Application string `json:"application"`
+
+	// Target is the device to reach; its address is passed to the application as session context.
+	// +optional
+	Target *SessionTarget `json:"target,omitempty"`
+
+	// URLValidity is how long the URL can be opened (1s to 168h).
+	// +optional
+	// +kubebuilder:default="5m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('168h')",message="urlValidity must be between 1s and 168h (7 days), e.g. 5m"
+	URLValidity metav1.Duration `json:"urlValidity,omitempty"`
+
+	// AccessWindow is how long access lasts from when the URL is issued; at its
+	// end the user's AppStream sessions on the stack are ended (1m to 120h).
+	// +optional
+	// +kubebuilder:default="1h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('120h')",message="accessWindow must be between 1m and 120h, e.g. 1h"
+	AccessWindow metav1.Duration `json:"accessWindow,omitempty"`
+
+	// TTLAfterFinished deletes the session (and its Secret) this long after it
+	// finished (Expired, Ended, Revoked or Failed). Unset keeps it.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="ttlAfterFinished must not be negative"
+	TTLAfterFinished *metav1.Duration `json:"ttlAfterFinished,omitempty"`
+
+	// SecretTemplate adds labels and annotations to the Secret that holds the URL.
+	// +optional
+	SecretTemplate *SecretTemplate `json:"secretTemplate,omitempty"`
+}
+
+// SessionTarget is a device of a DeviceGroup.
+type SessionTarget struct {
+	// DeviceGroup name (same namespace).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	DeviceGroup string `json:"deviceGroup"`
+	// Device name in the DeviceGroup's spec.devices.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Device string `json:"device"`
+	// Port is a port name of the device (ssh) or a number (22).
+	// +optional
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:XValidation:rule="type(self) == string ? self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') : (self >= 1 && self <= 65535)",message="target.port must be a port name such as ssh or a number between 1 and 65535"
+	Port *intstr.IntOrString `json:"port,omitempty"`
+}
+
+// SecretTemplate is metadata copied to the Secret.
+type SecretTemplate struct {
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	Labels map[string]string `json:"labels,omitempty"`
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// SessionPhase is where a StreamingSession is in its life.
+// +kubebuilder:validation:Enum=Pending;Ready;Active;Expired;Ended;Revoked;Failed
+type SessionPhase string
+
+const (
+	// SessionPending waits for the environment or the target.
+	SessionPending SessionPhase = "Pending"
+	// SessionReady has a URL that can still be opened.
+	SessionReady SessionPhase = "Ready"
+	// SessionActive: the URL expired after the user started a streaming session, which goes on until the access window ends.
+	SessionActive SessionPhase = "Active"
+	// SessionExpired: the URL expired unused.
+	SessionExpired SessionPhase = "Expired"
+	// SessionEnded: the access window ended and the user's sessions were ended.
+	SessionEnded SessionPhase = "Ended"
+	// SessionRevoked: the session was deleted before its window ended and the user's sessions were ended.
+	SessionRevoked SessionPhase = "Revoked"
+	// SessionFailed cannot be served (unknown application or device, or a lost URL); create a new session.
+	SessionFailed SessionPhase = "Failed"
+)
+
+// StreamingSessionStatus is what gatestream did.
+type StreamingSessionStatus struct {
+	// ObservedGeneration is the generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions: Ready.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// Phase of the session.
+	// +optional
+	Phase SessionPhase `json:"phase,omitempty"`
+
+	// SecretName holds the URL (keys url, expiresAt, target). The URL is never in status.
+	// +optional
+	SecretName string `json:"secretName,omitempty"`
+
+	// MintRequestedAt records the intent to mint, written before CreateStreamingURL is called.
+	// +optional
+	MintRequestedAt *metav1.Time `json:"mintRequestedAt,omitempty"`
+
+	// URLExpiresAt is when the URL stops working.
+	// +optional
+	URLExpiresAt *metav1.Time `json:"urlExpiresAt,omitempty"`
+
+	// AccessEndsAt is when the user's AppStream sessions are ended.
+	// +optional
+	AccessEndsAt *metav1.Time `json:"accessEndsAt,omitempty"`
+
+	// FinishedAt is when the session reached Expired, Ended, Revoked or Failed.
+	// +optional
+	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
+
+	// Target is the resolved device address.
+	// +optional
+	Target *ResolvedTarget `json:"target,omitempty"`
+}
+
+// ResolvedTarget is the address a session's target resolved to.
+type ResolvedTarget struct {
+	// Address of the device.
+	Address string `json:"address"`
+	// Port number, if the target named one.
+	// +optional
+	Port int32 `json:"port,omitempty"`
+}
+
+// StreamingSession mints an expiring AppStream streaming URL into a Secret for
+// one person and one device, and ends the person's AppStream sessions when the
+// access window ends or the session is deleted.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=ss;stream,categories=gatestream
+// +kubebuilder:printcolumn:name="User",type=string,JSONPath=`.spec.userId`
+// +kubebuilder:printcolumn:name="Device",type=string,JSONPath=`.spec.target.device`
+// +kubebuilder:printcolumn:name="App",type=string,JSONPath=`.spec.application`,priority=1
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Expires",type=date,JSONPath=`.status.urlExpiresAt`
+// +kubebuilder:printcolumn:name="Access-Ends",type=date,JSONPath=`.status.accessEndsAt`,priority=1
+// +kubebuilder:printcolumn:name="Secret",type=string,JSONPath=`.status.secretName`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type StreamingSession struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec StreamingSessionSpec `json:"spec"`
+	// +optional
+	Status StreamingSessionStatus `json:"status,omitempty"`
+}
+
+// StreamingSessionList is a list of StreamingSession.
+// +kubebuilder:object:root=true
+type StreamingSessionList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []StreamingSession `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&StreamingSession{}, &StreamingSessionList{})
+}

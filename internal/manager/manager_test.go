@@ -1,0 +1,236 @@
+package manager_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/gatestream/gatestream/internal/manager"
+	"github.com/gatestream/gatestream/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &env)) }
+
+// eventually polls cond every 50ms until it returns nil or the bound passes.
+func eventually(t *testing.T, bound time.Duration, what string, cond func() error) {
+	t.Helper()
+	var last error
+	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, bound, true, func(context.Context) (bool, error) {
+		last = cond()
+		return last == nil, nil
+	})
+	if err != nil {
+		t.Fatalf("%s: not within %s: %v", what, bound, last)
+	}
+}
+
+func TestManagerBecomesReadyLeadsAndServesMetrics(t *testing.T) {
+	ctx := context.Background()
+	const leaseNS = "gatestream-system"
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: leaseNS}}); err != nil {
+		t.Fatal(err)
+	}
+
+	opts := manager.DefaultOptions()
+	opts.MetricsAddr = "127.0.0.1:0"
+	opts.ProbeAddr = "127.0.0.1:0"
+	opts.LeaderElect = true
+	opts.LeaderElectionNS = leaseNS
+	var logs bytes.Buffer
+	log, err := manager.NewLogger("json", "info", &syncWriter{w: &logs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr, err := manager.New(env.Config, opts, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := manager.RegisterControllers(mgr, opts); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(runCtx) }()
+	stopped := false
+	defer func() {
+		if !stopped {
+			stop()
+			<-done
+		}
+	}()
+
+	probe := func(path string) error {
+		resp, err := http.Get("http://" + mgr.ProbeAddr() + path)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			body, _ := io.ReadAll(resp.Body)
+			return fmt.Errorf("%s: %d %s", path, resp.StatusCode, body)
+		}
+		return nil
+	}
+	eventually(t, 20*time.Second, "healthz", func() error { return probe("/healthz") })
+	eventually(t, 20*time.Second, "readyz", func() error { return probe("/readyz") })
+
+	var lease coordinationv1.Lease
+	eventually(t, 30*time.Second, "leader lease taken", func() error {
+		if err := env.Client.Get(ctx, types.NamespacedName{Namespace: leaseNS, Name: opts.LeaderElectionID}, &lease); err != nil {
+			return err
+		}
+		if lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" {
+			return errors.New("lease has no holder")
+		}
+		return nil
+	})
+	select {
+	case <-mgr.Elected():
+	default:
+		t.Fatal("lease is held but the manager does not report itself elected")
+	}
+
+	eventually(t, 10*time.Second, "metrics listening", func() error {
+		if mgr.MetricsAddr() == "" {
+			return errors.New("no address yet")
+		}
+		return nil
+	})
+	metricsURL := "https://" + mgr.MetricsAddr() + "/metrics"
+	insecure := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: 10 * time.Second}
+
+	// Without a token the secure endpoint refuses.
+	resp, err := insecure.Get(metricsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("metrics without a token: status %d, want 401/403", resp.StatusCode)
+	}
+
+	// A service account allowed to get /metrics can scrape.
+	token := scraperToken(t, ctx)
+	req, _ := http.NewRequest(http.MethodGet, metricsURL, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err = insecure.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("metrics with an authorized token: %d %s", resp.StatusCode, body)
+	}
+	if !strings.Contains(string(body), "leader_election_master_status") {
+		t.Fatalf("metrics do not include leader_election_master_status:\n%.2000s", body)
+	}
+
+	// A clean stop releases the lease so the next replica takes over at once.
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("manager stopped with error: %v", err)
+	}
+	stopped = true
+	if err := env.Client.Get(ctx, types.NamespacedName{Namespace: leaseNS, Name: opts.LeaderElectionID}, &lease); err != nil {
+		t.Fatal(err)
+	}
+	if lease.Spec.HolderIdentity != nil && *lease.Spec.HolderIdentity != "" {
+		t.Fatalf("lease still held by %q after a clean stop", *lease.Spec.HolderIdentity)
+	}
+
+	// Logs are JSON lines with structured keys.
+	firstLine, _, _ := strings.Cut(logs.String(), "\n")
+	var entry map[string]any
+	if err := json.Unmarshal([]byte(firstLine), &entry); err != nil {
+		t.Fatalf("log line is not JSON: %q", firstLine)
+	}
+	if entry["level"] == nil || entry["msg"] == nil {
+		t.Fatalf("log line lacks level/msg: %v", entry)
+	}
+}
+
+func scraperToken(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	c := env.Client
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "scraper"}}
+	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "metrics-reader"},
+		Rules: []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}}
+	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "scraper-metrics-reader"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: sa.Namespace, Name: sa.Name}}}
+	if err := c.Create(ctx, sa); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(ctx, role); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(ctx, binding); err != nil {
+		t.Fatal(err)
+	}
+	cs := kubernetes.NewForConfigOrDie(env.Config)
+	tr, err := cs.CoreV1().ServiceAccounts(sa.Namespace).CreateToken(ctx, sa.Name, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("token request: %v", err)
+	}
+	return tr.Status.Token
+}
+
+func TestOptionsValidation(t *testing.T) {
+	cases := map[string][]string{
+		"poll interval too short":  {"--poll-interval=1s"},
+		"no concurrent reconciles": {"--max-concurrent-reconciles=0"},
+		"unknown log format":       {"--log-format=xml"},
+		"unknown log level":        {"--log-level=verbose"},
+		"no outbound budget":       {"--aws-calls-per-second=0"},
+	}
+	for name, args := range cases {
+		t.Run(name, func(t *testing.T) {
+			opts := manager.DefaultOptions()
+			fs := flag.NewFlagSet("test", flag.ContinueOnError)
+			opts.BindFlags(fs)
+			if err := fs.Parse(args); err != nil {
+				t.Fatal(err)
+			}
+			if err := opts.Validate(); err == nil {
+				t.Fatalf("%v accepted", args)
+			}
+		})
+	}
+	opts := manager.DefaultOptions()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	opts.BindFlags(fs)
+	if err := fs.Parse([]string{"--watch-namespaces= line-a, line-b ,", "--poll-interval=2m", "--log-format=console"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := opts.Validate(); err != nil {
+		t.Fatalf("valid flags rejected: %v", err)
+	}
+	if got := strings.Join(opts.WatchNamespaces, "|"); got != "line-a|line-b" {
+		t.Fatalf("watch namespaces = %q", got)
+	}
+	if opts.PollInterval != 2*time.Minute {
+		t.Fatalf("poll interval = %s", opts.PollInterval)
+	}
+}

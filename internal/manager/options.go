@@ -1,0 +1,101 @@
+// Package manager builds and runs the gatestream controller manager: flags,
+// logging, caches, metrics, probes and leader election. main.go only parses
+// flags and calls Run; tests start the same manager against a real API server.
+package manager
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Options are the manager's settings, one flag each.
+type Options struct {
+	MetricsAddr          string
+	MetricsSecure        bool
+	ProbeAddr            string
+	EnableHTTP2          bool
+	LeaderElect          bool
+	LeaderElectionID     string
+	LeaderElectionNS     string
+	PollInterval         time.Duration
+	MaxConcurrent        int
+	WatchNamespaces      []string
+	LogFormat            string
+	LogLevel             string
+	SoracomCallsPerSec   float64
+	AWSCallsPerSec       float64
+	GracefulShutdownTime time.Duration
+}
+
+// DefaultOptions are the flag defaults.
+func DefaultOptions() Options {
+	return Options{
+		MetricsAddr:          ":8443",
+		MetricsSecure:        true,
+		ProbeAddr:            ":8081",
+		LeaderElectionID:     "gatestream.access.gatestream.io",
+		PollInterval:         5 * time.Minute,
+		MaxConcurrent:        4,
+		LogFormat:            "json",
+		LogLevel:             "info",
+		SoracomCallsPerSec:   5,
+		AWSCallsPerSec:       10,
+		GracefulShutdownTime: 30 * time.Second,
+	}
+}
+
+// BindFlags registers the options on fs.
+func (o *Options) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", o.MetricsAddr, "Address of the metrics endpoint (\"0\" disables it).")
+	fs.BoolVar(&o.MetricsSecure, "metrics-secure", o.MetricsSecure, "Serve metrics over HTTPS, only to callers authorized (TokenReview + SubjectAccessReview) to get /metrics.")
+	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", o.ProbeAddr, "Address of /healthz and /readyz.")
+	fs.BoolVar(&o.EnableHTTP2, "enable-http2", o.EnableHTTP2, "Serve metrics over HTTP/2 (off by default: HTTP/2 Rapid Reset, CVE-2023-44487).")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Elect a leader so that only one replica reconciles.")
+	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.LeaderElectionID, "Name of the leader election Lease.")
+	fs.StringVar(&o.LeaderElectionNS, "leader-election-namespace", o.LeaderElectionNS, "Namespace of the leader election Lease (default: the pod's namespace).")
+	fs.DurationVar(&o.PollInterval, "poll-interval", o.PollInterval, "How often an in-sync resource is re-observed to correct drift (jittered; per-object annotation access.gatestream.io/poll-interval overrides).")
+	fs.IntVar(&o.MaxConcurrent, "max-concurrent-reconciles", o.MaxConcurrent, "Reconciles that run at once per controller.")
+	fs.Func("watch-namespaces", "Comma-separated namespaces to watch (default: all).", func(s string) error {
+		o.WatchNamespaces = splitList(s)
+		return nil
+	})
+	fs.StringVar(&o.LogFormat, "log-format", o.LogFormat, "Log format: json or console.")
+	fs.StringVar(&o.LogLevel, "log-level", o.LogLevel, "Log level: debug, info or error.")
+	fs.Float64Var(&o.SoracomCallsPerSec, "soracom-calls-per-second", o.SoracomCallsPerSec, "Outbound budget for SORACOM API calls, shared by all controllers.")
+	fs.Float64Var(&o.AWSCallsPerSec, "aws-calls-per-second", o.AWSCallsPerSec, "Outbound budget for AWS API calls, shared by all controllers.")
+	fs.DurationVar(&o.GracefulShutdownTime, "graceful-shutdown-timeout", o.GracefulShutdownTime, "How long running reconciles get to finish on shutdown.")
+}
+
+// Validate reports flag values that cannot work.
+func (o *Options) Validate() error {
+	var errs []error
+	if o.PollInterval < 10*time.Second {
+		errs = append(errs, fmt.Errorf("--poll-interval %s is too short: use 10s or more", o.PollInterval))
+	}
+	if o.MaxConcurrent < 1 {
+		errs = append(errs, fmt.Errorf("--max-concurrent-reconciles must be at least 1, got %d", o.MaxConcurrent))
+	}
+	if o.LogFormat != "json" && o.LogFormat != "console" {
+		errs = append(errs, fmt.Errorf("--log-format must be json or console, got %q", o.LogFormat))
+	}
+	if _, err := parseLevel(o.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if o.SoracomCallsPerSec <= 0 || o.AWSCallsPerSec <= 0 {
+		errs = append(errs, errors.New("--soracom-calls-per-second and --aws-calls-per-second must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
