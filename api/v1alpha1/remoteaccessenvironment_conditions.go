@@ -1,0 +1,81 @@
+package v1alpha1
+
+// Condition types of a RemoteAccessEnvironment, one per external unit, plus Ready and Synced.
+const (
+	ConditionGatewayReady     = "GatewayReady"
+	ConditionGateReady        = "GateReady"
+	ConditionPeeringReady     = "PeeringReady"
+	ConditionRoutesReady      = "RoutesReady"
+	ConditionNetworkReady     = "NetworkReady"
+	ConditionFleetReady       = "FleetReady"
+	ConditionStackReady       = "StackReady"
+	ConditionAssociationReady = "AssociationReady"
+)
+
+// Reasons used in RemoteAccessEnvironment conditions (see docs/troubleshooting.md).
+const (
+	// ReasonAvailable: the unit exists and matches the spec.
+	ReasonAvailable = "Available"
+	// ReasonReconcileSuccess: the last pass reached the clouds without error (Synced=True).
+	ReasonReconcileSuccess = "ReconcileSuccess"
+	// ReasonWaitingForDependency: an earlier unit is not ready yet.
+	ReasonWaitingForDependency = "WaitingForDependency"
+	// ReasonCreating: the create call was made; the object is not usable yet.
+	ReasonCreating = "Creating"
+	// ReasonCreatePending: a create whose response was lost may still appear; waiting before creating again.
+	ReasonCreatePending = "CreatePending"
+	// ReasonUpdating: an update was sent.
+	ReasonUpdating = "Updating"
+	// ReasonDeleting: deletion is in progress.
+	ReasonDeleting = "Deleting"
+	// ReasonCredentialsUnavailable: a credentials Secret is missing or incomplete.
+	ReasonCredentialsUnavailable = "CredentialsUnavailable"
+	// ReasonThrottled: the cloud throttled us; retrying with backoff.
+	ReasonThrottled = "Throttled"
+	// ReasonAPIError: a cloud call failed with a retryable error (5xx, timeout, network).
+	ReasonAPIError = "APIError"
+	// ReasonInvalidConfiguration: the cloud rejected the request as invalid (needs a spec change).
+	ReasonInvalidConfiguration = "InvalidConfiguration"
+	// ReasonGatewayFailed: the VPG reports status failed.
+	ReasonGatewayFailed = "GatewayFailed"
+	// ReasonGatewayNotFound: the adopted or recorded VPG does not exist.
+	ReasonGatewayNotFound = "GatewayNotFound"
+	// ReasonPeeringPending: the peering waits for acceptance on AWS.
+	ReasonPeeringPending = "PeeringPending"
+	// ReasonPeeringFailed: the peering is failed, rejected, expired or deleted on AWS.
+	ReasonPeeringFailed = "PeeringFailed"
+	// ReasonRouteTableNotFound: a route table in spec.aws.routeTableIds does not exist.
+	ReasonRouteTableNotFound = "RouteTableNotFound"
+	// ReasonSubnetNotInVPC: a fleet subnet is missing or belongs to another VPC.
+	ReasonSubnetNotInVPC = "SubnetNotInVPC"
+	// ReasonMissingRoute: a fleet subnet's route table does not route the VPG's range via the peering.
+	ReasonMissingRoute = "MissingRoute"
+	// ReasonSecurityGroupBlocks: a fleet security group does not allow traffic to or from the VPG's range.
+	ReasonSecurityGroupBlocks = "SecurityGroupBlocks"
+	// ReasonFleetStarting: the fleet is starting.
+	ReasonFleetStarting = "FleetStarting"
+	// ReasonFleetStopping: the fleet is stopping (to apply a change that needs STOPPED).
+	ReasonFleetStopping = "FleetStopping"
+	// ReasonFleetErrors: AppStream reports FleetErrors.
+	ReasonFleetErrors = "FleetErrors"
+	// ReasonUpdateRequiresStop: a change needs a STOPPED fleet and updatePolicy is Never.
+	ReasonUpdateRequiresStop = "UpdateRequiresStop"
+	// ReasonWaitingForIdle: a change needs a STOPPED fleet and waits for sessions to end (updatePolicy WhenIdle).
+	ReasonWaitingForIdle = "WaitingForIdle"
+	// ReasonNameConflict: an AppStream object of that name exists and belongs to someone else.
+	ReasonNameConflict = "NameConflict"
+	// ReasonNotReady: at least one unit is not ready (Ready=False).
+	ReasonNotReady = "NotReady"
+	// ReasonOrphaned: deletionPolicy Orphan; nothing outside the cluster is touched.
+	ReasonOrphaned = "Orphaned"
+)
+
+// Tags gatestream puts on the external objects it creates, so that they are
+// found again (instead of created twice) after a crash or a lost response.
+const (
+	TagOwnerUID = "gatestream.io/owner-uid"
+	TagOwner    = "gatestream.io/owner"
+)
+
+// Finalizer guards the external objects of every gatestream kind.
+const Finalizer = "access.gatestream.io/finalizer"

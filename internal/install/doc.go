@@ -1,0 +1,5 @@
+// Package install holds the tests of gatestream's installation artifacts: the
+// Helm chart (charts/gatestream) and the kustomize configuration (config/).
+// They render the manifests with the real helm and kustomize binaries and
+// apply every object with a server-side dry-run to a real kube-apiserver.
+package install
