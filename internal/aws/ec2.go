@@ -1,0 +1,243 @@
+package aws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
+)
+
+// EC2API is what the controllers need from EC2: read the customer VPC,
+// route the SORACOM ranges through the Canal peering, accept the peering.
+// Describe* with an empty ID list return nothing (never "everything").
+// Deletes do not hide not-found: callers treat IsNotFound as success.
+type EC2API interface {
+	// DescribeVPC returns the VPC, or an error with IsNotFound(err).
+	DescribeVPC(ctx context.Context, id string) (*ec2types.Vpc, error)
+	// DescribeSubnets returns the subnets; an unknown ID fails the call with IsNotFound(err).
+	DescribeSubnets(ctx context.Context, ids []string) ([]ec2types.Subnet, error)
+	// DescribeRouteTables returns the route tables; an unknown ID fails the call with IsNotFound(err).
+	DescribeRouteTables(ctx context.Context, ids []string) ([]ec2types.RouteTable, error)
+	// RouteTablesForSubnets returns the route table each subnet (of vpcID)
+	// uses, by subnet ID: its explicitly associated table, else the VPC's
+	// main route table. Subnets with neither are absent from the map.
+	RouteTablesForSubnets(ctx context.Context, vpcID string, subnetIDs []string) (map[string]ec2types.RouteTable, error)
+	// CreateRoute adds destCIDR -> VPC peering pcxID (IsAlreadyExists if a route for destCIDR exists).
+	CreateRoute(ctx context.Context, routeTableID, destCIDR, pcxID string) error
+	// ReplaceRoute points the existing route for destCIDR at pcxID
+	// (IsNotFound when there is no route for destCIDR: create it instead).
+	ReplaceRoute(ctx context.Context, routeTableID, destCIDR, pcxID string) error
+	// DeleteRoute deletes the route for destCIDR.
+	DeleteRoute(ctx context.Context, routeTableID, destCIDR string) error
+	// DescribeSecurityGroups returns the groups; an unknown ID fails the call with IsNotFound(err).
+	DescribeSecurityGroups(ctx context.Context, ids []string) ([]ec2types.SecurityGroup, error)
+	// DescribeVPCPeering returns the peering, or an error with IsNotFound(err).
+	// Deleted/rejected/expired/failed peerings stay visible for a while: check Status.Code.
+	DescribeVPCPeering(ctx context.Context, id string) (*ec2types.VpcPeeringConnection, error)
+	// AcceptVPCPeering accepts a pending-acceptance peering.
+	AcceptVPCPeering(ctx context.Context, id string) (*ec2types.VpcPeeringConnection, error)
+	DeleteVPCPeering(ctx context.Context, id string) error
+}
+
+// ec2APIClient is the subset of *ec2.Client the adapter uses.
+type ec2APIClient interface {
+	ec2.DescribeVpcsAPIClient
+	ec2.DescribeSubnetsAPIClient
+	ec2.DescribeRouteTablesAPIClient
+	ec2.DescribeSecurityGroupsAPIClient
+	ec2.DescribeVpcPeeringConnectionsAPIClient
+	CreateRoute(context.Context, *ec2.CreateRouteInput, ...func(*ec2.Options)) (*ec2.CreateRouteOutput, error)
+	ReplaceRoute(context.Context, *ec2.ReplaceRouteInput, ...func(*ec2.Options)) (*ec2.ReplaceRouteOutput, error)
+	DeleteRoute(context.Context, *ec2.DeleteRouteInput, ...func(*ec2.Options)) (*ec2.DeleteRouteOutput, error)
+	AcceptVpcPeeringConnection(context.Context, *ec2.AcceptVpcPeeringConnectionInput, ...func(*ec2.Options)) (*ec2.AcceptVpcPeeringConnectionOutput, error)
+	DeleteVpcPeeringConnection(context.Context, *ec2.DeleteVpcPeeringConnectionInput, ...func(*ec2.Options)) (*ec2.DeleteVpcPeeringConnectionOutput, error)
+}
+
+type ec2Client struct{ c ec2APIClient }
+
+var _ EC2API = (*ec2Client)(nil)
+
+func filter(name string, values ...string) ec2types.Filter {
+	return ec2types.Filter{Name: awssdk.String(name), Values: values}
+}
+
+func (e *ec2Client) DescribeVPC(ctx context.Context, id string) (*ec2types.Vpc, error) {
+	if id == "" {
+		return nil, fmt.Errorf("ec2 vpc %q: %w", id, ErrNotFound)
+	}
+	p := ec2.NewDescribeVpcsPaginator(e.c, &ec2.DescribeVpcsInput{VpcIds: []string{id}})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, asNotFound(err)
+		}
+		for i := range out.Vpcs {
+			if awssdk.ToString(out.Vpcs[i].VpcId) == id {
+				return &out.Vpcs[i], nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("ec2 vpc %q: %w", id, ErrNotFound)
+}
+
+func (e *ec2Client) DescribeSubnets(ctx context.Context, ids []string) ([]ec2types.Subnet, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var all []ec2types.Subnet
+	p := ec2.NewDescribeSubnetsPaginator(e.c, &ec2.DescribeSubnetsInput{SubnetIds: ids})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, asNotFound(err)
+		}
+		all = append(all, out.Subnets...)
+	}
+	return all, nil
+}
+
+func (e *ec2Client) describeRouteTables(ctx context.Context, in *ec2.DescribeRouteTablesInput) ([]ec2types.RouteTable, error) {
+	var all []ec2types.RouteTable
+	p := ec2.NewDescribeRouteTablesPaginator(e.c, in)
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, asNotFound(err)
+		}
+		all = append(all, out.RouteTables...)
+	}
+	return all, nil
+}
+
+func (e *ec2Client) DescribeRouteTables(ctx context.Context, ids []string) ([]ec2types.RouteTable, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	return e.describeRouteTables(ctx, &ec2.DescribeRouteTablesInput{RouteTableIds: ids})
+}
+
+func (e *ec2Client) RouteTablesForSubnets(ctx context.Context, vpcID string, subnetIDs []string) (map[string]ec2types.RouteTable, error) {
+	res := make(map[string]ec2types.RouteTable, len(subnetIDs))
+	if len(subnetIDs) == 0 {
+		return res, nil
+	}
+	explicit, err := e.describeRouteTables(ctx, &ec2.DescribeRouteTablesInput{
+		Filters: []ec2types.Filter{filter("association.subnet-id", subnetIDs...)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, rt := range explicit {
+		for _, a := range rt.Associations {
+			if s := awssdk.ToString(a.SubnetId); s != "" && slices.Contains(subnetIDs, s) {
+				res[s] = rt
+			}
+		}
+	}
+	if len(res) == len(subnetIDs) {
+		return res, nil
+	}
+	// A subnet without an explicit association uses the VPC's main route table.
+	mains, err := e.describeRouteTables(ctx, &ec2.DescribeRouteTablesInput{
+		Filters: []ec2types.Filter{filter("vpc-id", vpcID), filter("association.main", "true")},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(mains) == 0 {
+		return res, nil
+	}
+	for _, s := range subnetIDs {
+		if _, ok := res[s]; !ok {
+			res[s] = mains[0]
+		}
+	}
+	return res, nil
+}
+
+func (e *ec2Client) CreateRoute(ctx context.Context, routeTableID, destCIDR, pcxID string) error {
+	_, err := e.c.CreateRoute(ctx, &ec2.CreateRouteInput{
+		RouteTableId:           &routeTableID,
+		DestinationCidrBlock:   &destCIDR,
+		VpcPeeringConnectionId: &pcxID,
+	})
+	return err
+}
+
+func (e *ec2Client) ReplaceRoute(ctx context.Context, routeTableID, destCIDR, pcxID string) error {
+	_, err := e.c.ReplaceRoute(ctx, &ec2.ReplaceRouteInput{
+		RouteTableId:           &routeTableID,
+		DestinationCidrBlock:   &destCIDR,
+		VpcPeeringConnectionId: &pcxID,
+	})
+	// EC2 answers a replace of a missing route with InvalidParameterValue
+	// "There is no route defined for '…' in the route table. Use CreateRoute
+	// instead."; report it as not found so the caller creates the route.
+	var ae smithy.APIError
+	if errors.As(err, &ae) && ae.ErrorCode() == "InvalidParameterValue" && strings.Contains(ae.ErrorMessage(), "no route defined") {
+		return &notFoundError{err: err}
+	}
+	return asNotFound(err)
+}
+
+func (e *ec2Client) DeleteRoute(ctx context.Context, routeTableID, destCIDR string) error {
+	_, err := e.c.DeleteRoute(ctx, &ec2.DeleteRouteInput{
+		RouteTableId:         &routeTableID,
+		DestinationCidrBlock: &destCIDR,
+	})
+	return asNotFound(err)
+}
+
+func (e *ec2Client) DescribeSecurityGroups(ctx context.Context, ids []string) ([]ec2types.SecurityGroup, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var all []ec2types.SecurityGroup
+	p := ec2.NewDescribeSecurityGroupsPaginator(e.c, &ec2.DescribeSecurityGroupsInput{GroupIds: ids})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, asNotFound(err)
+		}
+		all = append(all, out.SecurityGroups...)
+	}
+	return all, nil
+}
+
+func (e *ec2Client) DescribeVPCPeering(ctx context.Context, id string) (*ec2types.VpcPeeringConnection, error) {
+	if id == "" {
+		return nil, fmt.Errorf("ec2 vpc peering %q: %w", id, ErrNotFound)
+	}
+	p := ec2.NewDescribeVpcPeeringConnectionsPaginator(e.c, &ec2.DescribeVpcPeeringConnectionsInput{VpcPeeringConnectionIds: []string{id}})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, asNotFound(err)
+		}
+		for i := range out.VpcPeeringConnections {
+			if awssdk.ToString(out.VpcPeeringConnections[i].VpcPeeringConnectionId) == id {
+				return &out.VpcPeeringConnections[i], nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("ec2 vpc peering %q: %w", id, ErrNotFound)
+}
+
+func (e *ec2Client) AcceptVPCPeering(ctx context.Context, id string) (*ec2types.VpcPeeringConnection, error) {
+	out, err := e.c.AcceptVpcPeeringConnection(ctx, &ec2.AcceptVpcPeeringConnectionInput{VpcPeeringConnectionId: &id})
+	if err != nil {
+		return nil, asNotFound(err)
+	}
+	return out.VpcPeeringConnection, nil
+}
+
+func (e *ec2Client) DeleteVPCPeering(ctx context.Context, id string) error {
+	_, err := e.c.DeleteVpcPeeringConnection(ctx, &ec2.DeleteVpcPeeringConnectionInput{VpcPeeringConnectionId: &id})
+	return asNotFound(err)
+}
