@@ -13,13 +13,17 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
+	"github.com/gatestream/gatestream/controllers"
+	"github.com/gatestream/gatestream/internal/clients"
 )
 
 // Scheme knows the built-in kinds and gatestream's.
@@ -92,6 +96,7 @@ func New(cfg *rest.Config, opts Options, log logr.Logger) (*Manager, error) {
 		LeaderElectionReleaseOnCancel: true,
 		Cache:                         cacheOpts,
 		GracefulShutdownTimeout:       &gracefulShutdown,
+		Controller:                    config.Controller{SkipNameValidation: &opts.SkipControllerNameValidation},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
@@ -147,9 +152,22 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) e
 	return mgr.Start(ctx)
 }
 
-// RegisterControllers adds every gatestream controller to mgr.
+// RegisterControllers adds every gatestream controller to mgr. They share one
+// client factory: one outbound budget per cloud and cached API clients.
 func RegisterControllers(mgr *Manager, opts Options) error {
-	_ = mgr
-	_ = opts
+	factory := clients.New(mgr.GetAPIReader(), clients.Options{
+		SoracomCallsPerSecond: opts.SoracomCallsPerSec,
+		AWSCallsPerSecond:     opts.AWSCallsPerSec,
+	})
+	if err := (&controllers.RemoteAccessEnvironmentReconciler{
+		Client:                  mgr.GetClient(),
+		Clients:                 factory,
+		Recorder:                mgr.GetEventRecorder("gatestream-remoteaccessenvironment"),
+		Clock:                   clock.RealClock{},
+		PollInterval:            opts.PollInterval,
+		MaxConcurrentReconciles: opts.MaxConcurrent,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("registering the RemoteAccessEnvironment controller: %w", err)
+	}
 	return nil
 }

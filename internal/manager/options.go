@@ -28,6 +28,9 @@ type Options struct {
 	SoracomCallsPerSec   float64
 	AWSCallsPerSec       float64
 	GracefulShutdownTime time.Duration
+	// SkipControllerNameValidation lets tests start several managers in one
+	// process (controller names are metric labels and must be unique otherwise).
+	SkipControllerNameValidation bool
 }
 
 // DefaultOptions are the flag defaults.

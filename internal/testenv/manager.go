@@ -19,6 +19,7 @@ func RunManager(t testing.TB, e *Env, opts manager.Options, setup func(*manager.
 	opts.MetricsAddr = "0"
 	opts.ProbeAddr = "0"
 	opts.LeaderElect = false
+	opts.SkipControllerNameValidation = true
 	log := logr.Discard()
 	if os.Getenv("GATESTREAM_TEST_LOGS") == "1" {
 		var err error

@@ -60,7 +60,7 @@ type Rule struct {
 	Kind Kind
 	// Probability in [0,1] that a matching call gets the fault; 0 means 1 (always).
 	Probability float64
-	// Times limits how many calls get the fault; 0 means unlimited.
+	// Times limits how many calls get the fault (for Kind None: the latency); 0 means unlimited.
 	Times int
 	// Latency is added before the call is served (independently of Kind).
 	Latency time.Duration
@@ -122,6 +122,8 @@ func (in *Injector) Decide(api, op string) (Kind, time.Duration) {
 		}
 		latency += r.Latency
 		if r.Kind == None {
+			// A latency-only rule: each call it delays uses it up, so Times bounds it.
+			r.used++
 			continue
 		}
 		p := r.Probability

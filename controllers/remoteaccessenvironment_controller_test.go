@@ -1,0 +1,542 @@
+package controllers_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
+	"github.com/gatestream/gatestream/controllers"
+	"github.com/gatestream/gatestream/internal/clients"
+	"github.com/gatestream/gatestream/internal/conditions"
+	"github.com/gatestream/gatestream/internal/emulator"
+	awsemu "github.com/gatestream/gatestream/internal/emulator/aws"
+	"github.com/gatestream/gatestream/internal/emulator/fault"
+	soracomemu "github.com/gatestream/gatestream/internal/emulator/soracom"
+	"github.com/gatestream/gatestream/internal/manager"
+	"github.com/gatestream/gatestream/internal/soracom"
+	"github.com/gatestream/gatestream/internal/testenv"
+)
+
+// raeHarness is one test's world: the emulators seeded like the demo, a
+// namespace with the credential Secrets, and a manager running the
+// RemoteAccessEnvironment controller.
+type raeHarness struct {
+	t      *testing.T
+	ctx    context.Context
+	cloud  *emulator.Cloud
+	seed   *emulator.Seeded
+	ns     string
+	mgr    *manager.Manager
+	poll   time.Duration
+	passes atomic.Int64
+}
+
+var nsCounter atomic.Int64
+
+func newRAEHarness(t *testing.T, poll time.Duration, opts emulator.Options) *raeHarness {
+	t.Helper()
+	if opts.VPGCreateDelay == 0 {
+		opts.VPGCreateDelay = 300 * time.Millisecond
+	}
+	if opts.FleetStartDelay == 0 {
+		opts.FleetStartDelay = 500 * time.Millisecond
+	}
+	if opts.FleetStopDelay == 0 {
+		opts.FleetStopDelay = 200 * time.Millisecond
+	}
+	cloud, err := emulator.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cloud.Close() })
+	seed, err := cloud.SeedDemo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &raeHarness{t: t, ctx: context.Background(), cloud: cloud, seed: seed, poll: poll,
+		ns: fmt.Sprintf("rae-%d", nsCounter.Add(1))}
+	h.create(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: h.ns}})
+	h.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "soracom-auth"},
+		StringData: map[string]string{clients.KeySoracomAuthKeyID: seed.SoracomAuthKeyID, clients.KeySoracomAuthKey: seed.SoracomAuthKey}})
+	h.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "aws-credentials"},
+		StringData: map[string]string{clients.KeyAWSAccessKeyID: seed.AWSAccessKeyID, clients.KeyAWSSecretAccessKey: seed.AWSSecretAccessKey}})
+	return h
+}
+
+// start runs the manager with the RemoteAccessEnvironment controller.
+func (h *raeHarness) start() {
+	opts := manager.DefaultOptions()
+	opts.WatchNamespaces = []string{h.ns}
+	h.mgr = testenv.RunManager(h.t, env, opts, func(m *manager.Manager) error {
+		return (&controllers.RemoteAccessEnvironmentReconciler{
+			Client: m.GetClient(),
+			Clients: clients.New(m.GetAPIReader(), clients.Options{
+				SoracomCallsPerSecond: 1000, AWSCallsPerSecond: 1000,
+				SoracomMaxRetryWait: 50 * time.Millisecond, AWSRetryMaxBackoff: 50 * time.Millisecond,
+			}),
+			Recorder:                m.GetEventRecorder("gatestream-remoteaccessenvironment"),
+			Clock:                   clock.RealClock{},
+			PollInterval:            h.poll,
+			TransitionWait:          100 * time.Millisecond,
+			MaxConcurrentReconciles: 4,
+		}).SetupWithManager(m)
+	})
+}
+
+func (h *raeHarness) create(obj client.Object) {
+	h.t.Helper()
+	if err := env.Client.Create(h.ctx, obj); err != nil {
+		h.t.Fatalf("create %s: %v", obj.GetName(), err)
+	}
+}
+
+// sampleEnv is config/samples' environment pointed at the emulators.
+func (h *raeHarness) sampleEnv(name string) *accessv1alpha1.RemoteAccessEnvironment {
+	h.t.Helper()
+	data, err := os.ReadFile(filepath.Join(env.Root, "config", "samples", "access_v1alpha1_remoteaccessenvironment.yaml"))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var rae accessv1alpha1.RemoteAccessEnvironment
+	if err := yaml.Unmarshal(data, &rae); err != nil {
+		h.t.Fatal(err)
+	}
+	rae.Namespace, rae.Name = h.ns, name
+	rae.Spec.Soracom.Endpoint = h.cloud.SoracomURL
+	rae.Spec.AWS.Endpoints = &accessv1alpha1.AWSEndpoints{AppStream: h.cloud.AppStreamURL, EC2: h.cloud.EC2URL}
+	rae.Spec.AWS.CredentialsSecretRef = &accessv1alpha1.SecretReference{Name: "aws-credentials"}
+	return &rae
+}
+
+func (h *raeHarness) get(name string) *accessv1alpha1.RemoteAccessEnvironment {
+	h.t.Helper()
+	var rae accessv1alpha1.RemoteAccessEnvironment
+	if err := env.Client.Get(h.ctx, types.NamespacedName{Namespace: h.ns, Name: name}, &rae); err != nil {
+		h.t.Fatal(err)
+	}
+	return &rae
+}
+
+// eventually polls cond until it returns nil, failing the test after bound.
+func eventually(t *testing.T, bound time.Duration, what string, cond func() error) {
+	t.Helper()
+	var last error
+	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, bound, true, func(context.Context) (bool, error) {
+		last = cond()
+		return last == nil, nil
+	})
+	if err != nil {
+		t.Fatalf("%s: not within %s: %v", what, bound, last)
+	}
+}
+
+func (h *raeHarness) waitReady(name string, bound time.Duration) *accessv1alpha1.RemoteAccessEnvironment {
+	h.t.Helper()
+	var rae *accessv1alpha1.RemoteAccessEnvironment
+	eventually(h.t, bound, name+" Ready", func() error {
+		rae = h.get(name)
+		if !conditions.IsCurrentAndTrue(rae.Status.Conditions, rae.Generation, accessv1alpha1.ConditionReady) {
+			c := conditions.Get(rae.Status.Conditions, accessv1alpha1.ConditionReady)
+			if c == nil {
+				return fmt.Errorf("no Ready condition")
+			}
+			return fmt.Errorf("Ready=%s %s: %s", c.Status, c.Reason, c.Message)
+		}
+		return nil
+	})
+	return rae
+}
+
+func (h *raeHarness) condition(name, typ string) *metav1.Condition {
+	return conditions.Get(h.get(name).Status.Conditions, typ)
+}
+
+// writeCalls counts calls that change something in a cloud (not reads or auth).
+func writeCalls(f *fault.Injector) int {
+	n := 0
+	for _, c := range f.Calls(fault.Any, fault.Any) {
+		if !isRead(c.Op) {
+			n++
+		}
+	}
+	return n
+}
+
+func isRead(op string) bool {
+	for _, p := range []string{"get", "list", "Describe", "List", "auth", "generateAuthToken"} {
+		if strings.HasPrefix(op, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestEnvironmentBecomesReadyAndStaysQuiet(t *testing.T) {
+	h := newRAEHarness(t, 2*time.Second, emulator.Options{FleetStartDelay: 2 * time.Second})
+	h.start()
+	start := time.Now()
+	h.create(h.sampleEnv("factory-floor"))
+	rae := h.waitReady("factory-floor", 60*time.Second)
+	t.Logf("create to Ready with a 2s emulated fleet start: %s", time.Since(start).Round(10*time.Millisecond))
+
+	for _, typ := range []string{accessv1alpha1.ConditionSynced, accessv1alpha1.ConditionGatewayReady, accessv1alpha1.ConditionGateReady,
+		accessv1alpha1.ConditionPeeringReady, accessv1alpha1.ConditionRoutesReady, accessv1alpha1.ConditionNetworkReady,
+		accessv1alpha1.ConditionFleetReady, accessv1alpha1.ConditionStackReady, accessv1alpha1.ConditionAssociationReady} {
+		if !conditions.IsCurrentAndTrue(rae.Status.Conditions, rae.Generation, typ) {
+			t.Errorf("%s is not True: %+v", typ, conditions.Get(rae.Status.Conditions, typ))
+		}
+	}
+	if rae.Generation != 1 {
+		t.Errorf("generation = %d: the controller wrote spec", rae.Generation)
+	}
+	st := rae.Status
+	if st.Gateway == nil || !strings.HasPrefix(st.Gateway.ID, "vpg-") || st.Gateway.Status != "running" || st.Gateway.VPGSubnetCIDRRange == "" || !st.Gateway.GateOpened {
+		t.Errorf("gateway status = %+v", st.Gateway)
+	}
+	if st.Peering == nil || !strings.HasPrefix(st.Peering.ID, "pcx-") || st.Peering.State != "active" {
+		t.Errorf("peering status = %+v", st.Peering)
+	}
+	if st.Fleet == nil || st.Fleet.State != "RUNNING" || st.Fleet.Name != "gs-"+h.ns+"-factory-floor" || st.Fleet.Desired != 2 {
+		t.Errorf("fleet status = %+v", st.Fleet)
+	}
+	if st.Stack == nil || !st.Stack.Associated {
+		t.Errorf("stack status = %+v", st.Stack)
+	}
+	vpgs := h.cloud.Soracom.VPGs()
+	if len(vpgs) != 1 || !vpgs[0].GateOpened || vpgs[0].GateVxlanID != 10 || !vpgs[0].GatePrivacySeparatorEnabled {
+		t.Fatalf("SORACOM VPGs = %+v", vpgs)
+	}
+	rt, _ := h.cloud.AWS.RouteTable(h.seed.RouteTableID)
+	found := false
+	for _, r := range rt.Routes {
+		if r.DestinationCidrBlock == st.Gateway.VPGSubnetCIDRRange && r.VpcPeeringConnectionID == st.Peering.ID {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("route table %s has no route %s via %s: %+v", h.seed.RouteTableID, st.Gateway.VPGSubnetCIDRRange, st.Peering.ID, rt.Routes)
+	}
+
+	// An in-sync pass (the poll interval) reads but writes nothing, in the clouds or in the API server.
+	writes, rv := writeCalls(h.cloud.Faults), rae.ResourceVersion
+	reads := h.cloud.Faults.Count("soracom", soracomemu.OpGetVPG)
+	eventually(t, 10*time.Second, "two more poll passes", func() error {
+		if n := h.cloud.Faults.Count("soracom", soracomemu.OpGetVPG); n < reads+2 {
+			return fmt.Errorf("%d passes so far", n-reads)
+		}
+		return nil
+	})
+	if w := writeCalls(h.cloud.Faults); w != writes {
+		t.Errorf("in-sync passes made %d cloud write calls", w-writes)
+	}
+	if got := h.get("factory-floor").ResourceVersion; got != rv {
+		t.Errorf("in-sync passes wrote the object (resourceVersion %s -> %s)", rv, got)
+	}
+	before := len(h.cloud.Faults.Calls(fault.Any, fault.Any))
+	readsNow := h.cloud.Faults.Count("soracom", soracomemu.OpGetVPG)
+	eventually(t, 10*time.Second, "one more pass", func() error {
+		if h.cloud.Faults.Count("soracom", soracomemu.OpGetVPG) <= readsNow {
+			return fmt.Errorf("waiting")
+		}
+		return nil
+	})
+	// Let the pass finish: its last call is the association read.
+	eventually(t, 5*time.Second, "pass finished", func() error {
+		calls := h.cloud.Faults.Calls(fault.Any, fault.Any)
+		if calls[len(calls)-1].Op != "ListAssociatedFleets" {
+			return fmt.Errorf("last call %s", calls[len(calls)-1].Op)
+		}
+		return nil
+	})
+	perPass := h.cloud.Faults.Calls(fault.Any, fault.Any)[before:]
+	var ops []string
+	for _, c := range perPass {
+		ops = append(ops, c.API+"."+c.Op)
+	}
+	t.Logf("cloud calls per in-sync pass: %d (%s)", len(perPass), strings.Join(ops, ", "))
+}
+
+func TestEnvironmentCorrectsDrift(t *testing.T) {
+	h := newRAEHarness(t, 1*time.Second, emulator.Options{})
+	h.start()
+	h.create(h.sampleEnv("drift"))
+	rae := h.waitReady("drift", 60*time.Second)
+	vpgID, fleet, pcx, dest := rae.Status.Gateway.ID, rae.Status.Fleet.Name, rae.Status.Peering.ID, rae.Status.Gateway.VPGSubnetCIDRRange
+
+	// Someone edits the fleet's capacity in the console.
+	if _, err := h.cloud.AWS.UpdateFleet(&awsemu.FleetInput{Name: ptr.To(fleet), ComputeCapacity: &awsemu.ComputeCapacity{DesiredInstances: ptr.To[int32](7)}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "fleet capacity put back", func() error {
+		for _, f := range h.cloud.AWS.Fleets() {
+			if f.Name == fleet && f.ComputeCapacityStatus.Desired != 2 {
+				return fmt.Errorf("desired = %d", f.ComputeCapacityStatus.Desired)
+			}
+		}
+		return nil
+	})
+
+	// Someone closes Gate.
+	if err := h.cloud.Soracom.CloseGate(vpgID); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "Gate reopened", func() error {
+		v, _ := h.cloud.Soracom.VPG(vpgID)
+		if !v.GateOpened {
+			return fmt.Errorf("Gate still closed")
+		}
+		return nil
+	})
+
+	// Someone deletes the route.
+	if err := h.cloud.AWS.DeleteRoute(&awsemu.RouteInput{RouteTableID: h.seed.RouteTableID, DestinationCidrBlock: dest}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "route put back", func() error {
+		rt, _ := h.cloud.AWS.RouteTable(h.seed.RouteTableID)
+		for _, r := range rt.Routes {
+			if r.DestinationCidrBlock == dest && r.VpcPeeringConnectionID == pcx {
+				return nil
+			}
+		}
+		return fmt.Errorf("no route %s via %s", dest, pcx)
+	})
+	h.waitReady("drift", 15*time.Second)
+}
+
+func TestEnvironmentLostCreateResponseMakesOneGateway(t *testing.T) {
+	h := newRAEHarness(t, time.Minute, emulator.Options{})
+	h.cloud.Faults.Add(fault.Rule{API: "soracom", Op: soracomemu.OpCreateVPG, Kind: fault.LoseResponse, Times: 1})
+	h.start()
+	h.create(h.sampleEnv("lost"))
+	h.waitReady("lost", 60*time.Second)
+	if n := h.cloud.Soracom.VPGsEverCreated(); n != 1 {
+		t.Fatalf("%d VPGs were created; want exactly 1", n)
+	}
+	if n := h.cloud.Faults.Count("soracom", soracomemu.OpCreateVPG); n != 1 {
+		t.Fatalf("createVirtualPrivateGateway called %d times; want 1 (the lost one, then found by tag)", n)
+	}
+}
+
+func TestEnvironmentRestartBetweenCreateAndStatusWrite(t *testing.T) {
+	h := newRAEHarness(t, time.Minute, emulator.Options{})
+	// A previous manager recorded the intent, created the VPG and died before
+	// recording its ID: the object carries the marker, SORACOM the tagged VPG.
+	rae := h.sampleEnv("restarted")
+	h.create(rae)
+	now := metav1.Now()
+	rae.Status.Gateway = &accessv1alpha1.GatewayStatus{CreatePendingSince: &now}
+	if err := env.Client.Status().Update(h.ctx, rae); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := soracom.New(soracom.Options{Endpoint: h.cloud.SoracomURL, Credentials: soracom.Credentials{AuthKeyID: h.seed.SoracomAuthKeyID, AuthKey: h.seed.SoracomAuthKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	created, err := sc.CreateVirtualPrivateGateway(h.ctx, &soracom.CreateVirtualPrivateGatewayRequest{Type: soracom.VPGTypeF,
+		Tags: map[string]string{accessv1alpha1.TagOwnerUID: string(rae.UID)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	got := h.waitReady("restarted", 60*time.Second)
+	if got.Status.Gateway.ID != created.VPGID {
+		t.Fatalf("gateway %s; want the one created before the restart, %s", got.Status.Gateway.ID, created.VPGID)
+	}
+	if n := h.cloud.Soracom.VPGsEverCreated(); n != 1 {
+		t.Fatalf("%d VPGs were created; want exactly 1", n)
+	}
+	if got.Status.Gateway.CreatePendingSince != nil {
+		t.Fatalf("create-pending marker not cleared")
+	}
+}
+
+func TestEnvironmentNetworkMisconfigurations(t *testing.T) {
+	cases := []struct {
+		name   string
+		setup  func(h *raeHarness, rae *accessv1alpha1.RemoteAccessEnvironment)
+		reason string
+		names  []string // objects the message must name
+	}{
+		{"subnet route table lacks the route", func(h *raeHarness, rae *accessv1alpha1.RemoteAccessEnvironment) {
+			h.cloud.AWS.AddSubnet("subnet-0b0b0b0b", h.seed.VPCID, "10.0.2.0/24", "ap-northeast-1c")
+			h.cloud.AWS.AddRouteTable("rtb-0b0b0b0b", h.seed.VPCID, "subnet-0b0b0b0b")
+			rae.Spec.AppStream.Fleet.SubnetIDs = []string{"subnet-0b0b0b0b"}
+		}, accessv1alpha1.ReasonMissingRoute, []string{"subnet-0b0b0b0b", "rtb-0b0b0b0b"}},
+		{"subnet in another VPC", func(h *raeHarness, rae *accessv1alpha1.RemoteAccessEnvironment) {
+			h.cloud.AWS.AddVPC("vpc-0c0c0c0c", "172.16.0.0/16")
+			h.cloud.AWS.AddSubnet("subnet-0c0c0c0c", "vpc-0c0c0c0c", "172.16.1.0/24", "ap-northeast-1a")
+			rae.Spec.AppStream.Fleet.SubnetIDs = []string{"subnet-0c0c0c0c"}
+		}, accessv1alpha1.ReasonSubnetNotInVPC, []string{"subnet-0c0c0c0c", "vpc-0c0c0c0c"}},
+		{"security group closed", func(h *raeHarness, rae *accessv1alpha1.RemoteAccessEnvironment) {
+			h.cloud.AWS.AddSecurityGroup(awsemu.SecurityGroup{ID: "sg-0d0d0d0d", VPCID: h.seed.VPCID, Name: "closed"})
+			rae.Spec.AppStream.Fleet.SecurityGroupIDs = []string{"sg-0d0d0d0d"}
+		}, accessv1alpha1.ReasonSecurityGroupBlocks, []string{"sg-0d0d0d0d"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newRAEHarness(t, time.Minute, emulator.Options{})
+			h.start()
+			rae := h.sampleEnv("net")
+			tc.setup(h, rae)
+			h.create(rae)
+			eventually(t, 60*time.Second, "NetworkReady=False", func() error {
+				c := h.condition("net", accessv1alpha1.ConditionNetworkReady)
+				if c == nil || c.Status != metav1.ConditionFalse || c.Reason != tc.reason {
+					return fmt.Errorf("NetworkReady = %+v", c)
+				}
+				for _, n := range tc.names {
+					if !strings.Contains(c.Message, n) {
+						return fmt.Errorf("message %q does not name %s", c.Message, n)
+					}
+				}
+				return nil
+			})
+			if c := h.condition("net", accessv1alpha1.ConditionReady); c.Status != metav1.ConditionFalse {
+				t.Fatalf("Ready = %+v with a broken network", c)
+			}
+		})
+	}
+}
+
+func TestEnvironmentDeletion(t *testing.T) {
+	h := newRAEHarness(t, time.Minute, emulator.Options{})
+	h.start()
+	h.create(h.sampleEnv("gone"))
+	h.waitReady("gone", 60*time.Second)
+	h.cloud.Faults.ClearLog()
+	if err := env.Client.Delete(h.ctx, h.get("gone")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "environment deleted", func() error {
+		var rae accessv1alpha1.RemoteAccessEnvironment
+		err := env.Client.Get(h.ctx, types.NamespacedName{Namespace: h.ns, Name: "gone"}, &rae)
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("still there (err %v)", err)
+	})
+	if v := h.cloud.Soracom.VPGs(); len(v) != 0 {
+		t.Errorf("VPGs left: %+v", v)
+	}
+	if f := h.cloud.AWS.Fleets(); len(f) != 0 {
+		t.Errorf("fleets left: %+v", f)
+	}
+	if s := h.cloud.AWS.Stacks(); len(s) != 0 {
+		t.Errorf("stacks left: %+v", s)
+	}
+	for _, p := range h.cloud.AWS.Peerings() {
+		if p.Status != "deleted" {
+			t.Errorf("peering left: %+v", p)
+		}
+	}
+	rt, _ := h.cloud.AWS.RouteTable(h.seed.RouteTableID)
+	for _, r := range rt.Routes {
+		if strings.HasPrefix(r.DestinationCidrBlock, "100.64.") {
+			t.Errorf("route left: %+v", r)
+		}
+	}
+	// The call log shows the reverse dependency order.
+	var order []string
+	for _, c := range h.cloud.Faults.Calls(fault.Any, fault.Any) {
+		switch c.Op {
+		case "DisassociateFleet", "StopFleet", "DeleteFleet", "DeleteStack", "DeleteRoute",
+			soracomemu.OpDeleteVPCPeering, soracomemu.OpCloseGate, soracomemu.OpTerminateVPG:
+			if len(order) == 0 || order[len(order)-1] != c.Op {
+				order = append(order, c.Op)
+			}
+		}
+	}
+	want := []string{"DisassociateFleet", "StopFleet", "DeleteFleet", "DeleteStack", "DeleteRoute",
+		soracomemu.OpDeleteVPCPeering, soracomemu.OpCloseGate, soracomemu.OpTerminateVPG}
+	if strings.Join(order, ",") != strings.Join(want, ",") {
+		t.Errorf("deletion order %v; want %v", order, want)
+	}
+}
+
+func TestEnvironmentOrphanLeavesEverything(t *testing.T) {
+	h := newRAEHarness(t, time.Minute, emulator.Options{})
+	h.start()
+	rae := h.sampleEnv("orphan")
+	rae.Spec.DeletionPolicy = accessv1alpha1.DeletionPolicyOrphan
+	h.create(rae)
+	h.waitReady("orphan", 60*time.Second)
+	// Credentials gone: deletion must still not hang.
+	if err := env.Client.Delete(h.ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "soracom-auth"}}); err != nil {
+		t.Fatal(err)
+	}
+	writes := writeCalls(h.cloud.Faults)
+	if err := env.Client.Delete(h.ctx, h.get("orphan")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "environment deleted", func() error {
+		var got accessv1alpha1.RemoteAccessEnvironment
+		if err := env.Client.Get(h.ctx, types.NamespacedName{Namespace: h.ns, Name: "orphan"}, &got); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("still there")
+		}
+		return nil
+	})
+	if w := writeCalls(h.cloud.Faults); w != writes {
+		t.Errorf("Orphan deletion made %d cloud writes", w-writes)
+	}
+	if len(h.cloud.Soracom.VPGs()) != 1 || len(h.cloud.AWS.Fleets()) != 1 || len(h.cloud.AWS.Stacks()) != 1 {
+		t.Errorf("Orphan deletion removed external objects: %d VPGs, %d fleets, %d stacks",
+			len(h.cloud.Soracom.VPGs()), len(h.cloud.AWS.Fleets()), len(h.cloud.AWS.Stacks()))
+	}
+}
+
+func TestEnvironmentsConvergeUnderFaults(t *testing.T) {
+	h := newRAEHarness(t, time.Minute, emulator.Options{Seed: 7})
+	for _, k := range []fault.Kind{fault.Throttle, fault.ServerError, fault.LoseResponse} {
+		h.cloud.Faults.Add(fault.Rule{API: fault.Any, Op: fault.Any, Kind: k, Probability: 0.07})
+	}
+	h.start()
+	const n = 10
+	for i := 0; i < n; i++ {
+		h.create(h.sampleEnv(fmt.Sprintf("env-%d", i)))
+	}
+	for i := 0; i < n; i++ {
+		h.waitReady(fmt.Sprintf("env-%d", i), 120*time.Second)
+	}
+	if got := h.cloud.Soracom.VPGsEverCreated(); got != n {
+		t.Errorf("%d VPGs created for %d environments", got, n)
+	}
+	if got := len(h.cloud.AWS.Fleets()); got != n {
+		t.Errorf("%d fleets for %d environments", got, n)
+	}
+	active := 0
+	for _, p := range h.cloud.AWS.Peerings() {
+		if p.Status == "active" {
+			active++
+		}
+	}
+	if active != n {
+		t.Errorf("%d active peerings for %d environments", active, n)
+	}
+	injected := 0
+	for _, c := range h.cloud.Faults.Calls(fault.Any, fault.Any) {
+		if c.Fault != fault.None {
+			injected++
+		}
+	}
+	t.Logf("%d calls, %d with an injected fault", len(h.cloud.Faults.Calls(fault.Any, fault.Any)), injected)
+	if injected == 0 {
+		t.Fatal("no fault was injected")
+	}
+}

@@ -1,0 +1,188 @@
+// Package emulator runs the SORACOM, AppStream and EC2 emulators as one cloud:
+// one shared fault injector and call log, one AWS world that is also the AWS
+// side of SORACOM Canal (a peering created on SORACOM appears
+// pending-acceptance in EC2), and three HTTP servers on 127.0.0.1.
+//
+// Tests call Start with kernel-chosen ports; the demo binary
+// (hack/cloud-emulator) passes fixed ones. SeedDemo fills the world to match
+// config/samples/.
+package emulator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"k8s.io/utils/clock"
+
+	"github.com/gatestream/gatestream/internal/emulator/aws"
+	"github.com/gatestream/gatestream/internal/emulator/fault"
+	"github.com/gatestream/gatestream/internal/emulator/soracom"
+)
+
+// API names of the three emulators in the fault injector's rules and call log.
+const (
+	APISoracom   = soracom.API
+	APIAppStream = "appstream"
+	APIEC2       = "ec2"
+)
+
+// DefaultAddr is the listen address used when an Options address is empty:
+// loopback only, port chosen by the kernel.
+const DefaultAddr = "127.0.0.1:0"
+
+// shutdownGrace bounds how long Close waits for in-flight requests before it
+// closes their connections.
+const shutdownGrace = 5 * time.Second
+
+// Options configure Start. The zero value is usable.
+type Options struct {
+	// Clock drives every state machine of both emulators (default clock.RealClock).
+	Clock clock.PassiveClock
+	// Seed seeds the shared fault injector's random decisions.
+	Seed uint64
+
+	// VPGCreateDelay is how long a new VPG stays "creating"; VPGTerminateDelay
+	// how long a terminated one stays "terminating".
+	VPGCreateDelay, VPGTerminateDelay time.Duration
+	// FleetStartDelay is how long a fleet stays STARTING; FleetStopDelay STOPPING.
+	FleetStartDelay, FleetStopDelay time.Duration
+
+	// SoracomPageSize is the largest page a SORACOM list call returns (default 100).
+	SoracomPageSize int
+	// SoracomRateLimitPerMinute limits SORACOM calls per operator and path
+	// template per minute (0: unlimited).
+	SoracomRateLimitPerMinute int
+
+	// Listen addresses (host:port) of the three servers; default DefaultAddr.
+	SoracomAddr, AppStreamAddr, EC2Addr string
+}
+
+// Cloud is a running set of emulators. Its fields are read-only after Start.
+type Cloud struct {
+	// Soracom is the SORACOM emulator (seed and inspect through its Go API).
+	Soracom *soracom.Server
+	// AWS is the AppStream + EC2 world.
+	AWS *aws.World
+	// Faults is the fault injector and call log shared by the three APIs.
+	Faults *fault.Injector
+
+	// SoracomURL is the SORACOM API base (http://127.0.0.1:port; the API lives under /v1).
+	SoracomURL string
+	// AppStreamURL is the AppStream endpoint (BaseEndpoint of the SDK client);
+	// minted streaming URLs point at it too.
+	AppStreamURL string
+	// EC2URL is the EC2 endpoint (BaseEndpoint of the SDK client).
+	EC2URL string
+
+	servers []*server
+
+	mu     sync.Mutex
+	seeded *Seeded
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+type server struct {
+	srv  *http.Server
+	done chan struct{} // closed when Serve has returned
+}
+
+// Start builds the world and serves the three APIs. Close stops them.
+func Start(opts Options) (*Cloud, error) {
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	faults := fault.New(opts.Seed)
+	world := aws.New(aws.Options{
+		Clock:           opts.Clock,
+		Faults:          faults,
+		AccountID:       DemoAWSAccountID,
+		Region:          DemoAWSRegion,
+		FleetStartDelay: opts.FleetStartDelay,
+		FleetStopDelay:  opts.FleetStopDelay,
+	})
+	sor := soracom.New(soracom.Options{
+		Clock:              opts.Clock,
+		Faults:             faults,
+		VPGCreateDelay:     opts.VPGCreateDelay,
+		VPGTerminateDelay:  opts.VPGTerminateDelay,
+		RateLimitPerMinute: opts.SoracomRateLimitPerMinute,
+		PageSize:           opts.SoracomPageSize,
+		Peering:            world,
+	})
+	c := &Cloud{Soracom: sor, AWS: world, Faults: faults}
+
+	// Listen on all three before serving, so that a port conflict leaves nothing behind.
+	addrs := []string{opts.SoracomAddr, opts.AppStreamAddr, opts.EC2Addr}
+	names := []string{"SORACOM", "AppStream", "EC2"}
+	lns := make([]net.Listener, 0, len(addrs))
+	for i, a := range addrs {
+		if a == "" {
+			a = DefaultAddr
+		}
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			for _, l := range lns {
+				_ = l.Close()
+			}
+			return nil, fmt.Errorf("emulator: listen for %s on %s: %w", names[i], a, err)
+		}
+		lns = append(lns, ln)
+	}
+	c.SoracomURL = "http://" + lns[0].Addr().String()
+	c.AppStreamURL = "http://" + lns[1].Addr().String()
+	c.EC2URL = "http://" + lns[2].Addr().String()
+	world.SetStreamingBaseURL(c.AppStreamURL)
+
+	handlers := []http.Handler{sor.Handler(), world.AppStreamHandler(), world.EC2Handler()}
+	for i, ln := range lns {
+		s := &server{
+			srv: &http.Server{
+				Handler:           handlers[i],
+				ReadHeaderTimeout: 10 * time.Second,
+				IdleTimeout:       2 * time.Minute,
+			},
+			done: make(chan struct{}),
+		}
+		c.servers = append(c.servers, s)
+		go func() {
+			defer close(s.done)
+			_ = s.srv.Serve(ln) // returns http.ErrServerClosed after Shutdown/Close
+		}()
+	}
+	return c, nil
+}
+
+// Close stops the three servers: no new connections are accepted, in-flight
+// requests get a few seconds to finish, then every connection is closed. It
+// returns when the servers' goroutines are gone and the ports are free. It is
+// safe to call more than once.
+func (c *Cloud) Close() error {
+	c.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		var wg sync.WaitGroup
+		errs := make([]error, len(c.servers))
+		for i, s := range c.servers {
+			wg.Go(func() {
+				if err := s.srv.Shutdown(ctx); err != nil {
+					// Grace period over: drop the remaining connections.
+					_ = s.srv.Close()
+					if !errors.Is(err, context.DeadlineExceeded) {
+						errs[i] = err
+					}
+				}
+				<-s.done
+			})
+		}
+		wg.Wait()
+		c.closeErr = errors.Join(errs...)
+	})
+	return c.closeErr
+}

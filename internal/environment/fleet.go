@@ -1,0 +1,310 @@
+package environment
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/appstream"
+	astypes "github.com/aws/aws-sdk-go-v2/service/appstream/types"
+	corev1 "k8s.io/api/core/v1"
+
+	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
+	"github.com/gatestream/gatestream/internal/aws"
+)
+
+// Fleet is the AppStream fleet in the customer's VPC: created, started, kept
+// matching the spec (in place where AWS allows, stop-update-start where it
+// needs a STOPPED fleet, as spec.appStream.fleet.updatePolicy says).
+type Fleet struct {
+	observed  *astypes.Fleet
+	inPlace   []string // fields that differ and can change while RUNNING
+	needsStop []string // fields that differ and need STOPPED
+}
+
+func (*Fleet) Condition() string { return accessv1alpha1.ConditionFleetReady }
+
+func fleetStatus(p *Pass) *accessv1alpha1.FleetStatus {
+	if p.Env.Status.Fleet == nil {
+		p.Env.Status.Fleet = &accessv1alpha1.FleetStatus{}
+	}
+	return p.Env.Status.Fleet
+}
+
+func (f *Fleet) Observe(ctx context.Context, p *Pass) (Observation, error) {
+	name := FleetName(p.Env)
+	st := fleetStatus(p)
+	fl, err := p.AWS.AppStream.DescribeFleet(ctx, name)
+	if aws.IsNotFound(err) {
+		*st = accessv1alpha1.FleetStatus{Name: name}
+		return Observation{Exists: false}, nil
+	}
+	if err != nil {
+		return Observation{}, fmt.Errorf("reading fleet %s: %w", name, err)
+	}
+	if st.State == "" { // first sight (or after a lost create): make sure it is ours
+		if err := checkOwner(ctx, p, deref(fl.Arn), "fleet", name); err != nil {
+			return Observation{}, err
+		}
+	}
+	f.observed = fl
+	f.inPlace, f.needsStop = fleetDiff(p.Env.Spec.AppStream.Fleet, fl)
+	st.Name, st.State = name, string(fl.State)
+	st.Errors = nil
+	for _, e := range fl.FleetErrors {
+		st.Errors = append(st.Errors, fmt.Sprintf("%s: %s", e.ErrorCode, deref(e.ErrorMessage)))
+	}
+	if c := fl.ComputeCapacityStatus; c != nil {
+		st.Desired, st.Available, st.InUse = awssdk.ToInt32(c.Desired), awssdk.ToInt32(c.Available), awssdk.ToInt32(c.InUse)
+	}
+
+	if len(st.Errors) > 0 && fl.State != astypes.FleetStateRunning {
+		// AWS keeps such a fleet STARTING for a long time; the errors need a person.
+		return Observation{Exists: true, UpToDate: true, Reason: accessv1alpha1.ReasonFleetErrors,
+			Message: fmt.Sprintf("fleet %s is %s with errors: %s", name, fl.State, strings.Join(st.Errors, "; ")), Wait: -1}, nil
+	}
+	switch fl.State {
+	case astypes.FleetStateRunning:
+		if len(f.inPlace) == 0 && len(f.needsStop) == 0 {
+			return Observation{Exists: true, UpToDate: true, Ready: true,
+				Message: fmt.Sprintf("fleet %s is running (%d available, %d in use)", name, st.Available, st.InUse)}, nil
+		}
+		if len(f.inPlace) > 0 {
+			return Observation{Exists: true, Ready: true, Reason: accessv1alpha1.ReasonUpdating,
+				Message: "updating " + strings.Join(f.inPlace, ", ")}, nil
+		}
+		switch p.Env.Spec.AppStream.Fleet.UpdatePolicy {
+		case accessv1alpha1.FleetUpdateNever:
+			return Observation{Exists: true, UpToDate: true, Ready: true, Reason: accessv1alpha1.ReasonUpdateRequiresStop,
+				Message: fmt.Sprintf("%s change only on a STOPPED fleet and updatePolicy is Never: stop fleet %s or set updatePolicy", strings.Join(f.needsStop, ", "), name), Wait: -1}, nil
+		case accessv1alpha1.FleetUpdateRestart:
+		default: // WhenIdle
+			if st.InUse > 0 {
+				return Observation{Exists: true, UpToDate: true, Ready: true, Reason: accessv1alpha1.ReasonWaitingForIdle,
+					Message: fmt.Sprintf("%s change on a STOPPED fleet; waiting until none of the %d sessions in use remains", strings.Join(f.needsStop, ", "), st.InUse)}, nil
+			}
+		}
+		return Observation{Exists: true, Ready: true, Reason: accessv1alpha1.ReasonFleetStopping,
+			Message: "stopping to change " + strings.Join(f.needsStop, ", ")}, nil
+	case astypes.FleetStateStopped:
+		return Observation{Exists: true, Reason: accessv1alpha1.ReasonFleetStarting, Message: fmt.Sprintf("fleet %s is stopped; starting", name)}, nil
+	case astypes.FleetStateStopping:
+		return Observation{Exists: true, UpToDate: true, Reason: accessv1alpha1.ReasonFleetStopping, Message: fmt.Sprintf("fleet %s is stopping", name)}, nil
+	default:
+		return Observation{Exists: true, UpToDate: true, Reason: accessv1alpha1.ReasonFleetStarting, Message: fmt.Sprintf("fleet %s is %s", name, fl.State)}, nil
+	}
+}
+
+// checkOwner refuses to manage an AppStream object that another owner tagged.
+func checkOwner(ctx context.Context, p *Pass, arn, kind, name string) error {
+	tags, err := p.AWS.AppStream.ListTagsForResource(ctx, arn)
+	if err != nil {
+		return fmt.Errorf("reading the tags of %s %s: %w", kind, name, err)
+	}
+	if owner := tags[accessv1alpha1.TagOwnerUID]; owner != string(p.Env.UID) {
+		return Terminal(accessv1alpha1.ReasonNameConflict, fmt.Errorf(
+			"%s %s exists and is not this environment's (tag %s=%q, owner %q): choose another spec.appStream.%s.name",
+			kind, name, accessv1alpha1.TagOwnerUID, owner, tags[accessv1alpha1.TagOwner], kind))
+	}
+	return nil
+}
+
+func desiredVPC(spec accessv1alpha1.FleetSpec) *astypes.VpcConfig {
+	return &astypes.VpcConfig{SubnetIds: slices.Clone(spec.SubnetIDs), SecurityGroupIds: slices.Clone(spec.SecurityGroupIDs)}
+}
+
+func sameSet(a, b []string) bool {
+	x, y := slices.Clone(a), slices.Clone(b)
+	sort.Strings(x)
+	sort.Strings(y)
+	return slices.Equal(x, y)
+}
+
+// fleetDiff returns the differing fields that can change while RUNNING and
+// those that need a STOPPED fleet (appstream-api.md §2.2).
+func fleetDiff(spec accessv1alpha1.FleetSpec, fl *astypes.Fleet) (inPlace, needsStop []string) {
+	if c := fl.ComputeCapacityStatus; c == nil || awssdk.ToInt32(c.Desired) != spec.DesiredCapacity {
+		inPlace = append(inPlace, "desiredCapacity")
+	}
+	if deref(fl.ImageName) != spec.ImageName {
+		inPlace = append(inPlace, "imageName")
+	}
+	if awssdk.ToInt32(fl.DisconnectTimeoutInSeconds) != spec.DisconnectTimeoutSeconds {
+		inPlace = append(inPlace, "disconnectTimeoutSeconds")
+	}
+	if awssdk.ToInt32(fl.IdleDisconnectTimeoutInSeconds) != spec.IdleDisconnectTimeoutSeconds {
+		inPlace = append(inPlace, "idleDisconnectTimeoutSeconds")
+	}
+	if deref(fl.InstanceType) != spec.InstanceType {
+		needsStop = append(needsStop, "instanceType")
+	}
+	if fl.VpcConfig == nil || !sameSet(fl.VpcConfig.SubnetIds, spec.SubnetIDs) || !sameSet(fl.VpcConfig.SecurityGroupIds, spec.SecurityGroupIDs) {
+		needsStop = append(needsStop, "subnetIds/securityGroupIds")
+	}
+	if awssdk.ToInt32(fl.MaxUserDurationInSeconds) != spec.MaxUserDurationSeconds {
+		needsStop = append(needsStop, "maxUserDurationSeconds")
+	}
+	if awssdk.ToBool(fl.EnableDefaultInternetAccess) != boolOr(spec.EnableDefaultInternetAccess, false) {
+		needsStop = append(needsStop, "enableDefaultInternetAccess")
+	}
+	if string(fl.StreamView) != string(spec.StreamView) && !(fl.StreamView == "" && spec.StreamView == "APP") {
+		needsStop = append(needsStop, "streamView")
+	}
+	if deref(fl.IamRoleArn) != spec.IAMRoleARN {
+		needsStop = append(needsStop, "iamRoleArn")
+	}
+	return inPlace, needsStop
+}
+
+func boolOr(b *bool, def bool) bool {
+	if b == nil {
+		return def
+	}
+	return *b
+}
+
+func (f *Fleet) Create(ctx context.Context, p *Pass) error {
+	spec := p.Env.Spec.AppStream.Fleet
+	name := FleetName(p.Env)
+	in := &appstream.CreateFleetInput{
+		Name:                           awssdk.String(name),
+		InstanceType:                   awssdk.String(spec.InstanceType),
+		FleetType:                      astypes.FleetType(spec.FleetType),
+		ImageName:                      awssdk.String(spec.ImageName),
+		ComputeCapacity:                &astypes.ComputeCapacity{DesiredInstances: awssdk.Int32(spec.DesiredCapacity)},
+		VpcConfig:                      desiredVPC(spec),
+		MaxUserDurationInSeconds:       awssdk.Int32(spec.MaxUserDurationSeconds),
+		DisconnectTimeoutInSeconds:     awssdk.Int32(spec.DisconnectTimeoutSeconds),
+		IdleDisconnectTimeoutInSeconds: awssdk.Int32(spec.IdleDisconnectTimeoutSeconds),
+		EnableDefaultInternetAccess:    awssdk.Bool(boolOr(spec.EnableDefaultInternetAccess, false)),
+		StreamView:                     astypes.StreamView(spec.StreamView),
+		DisplayName:                    awssdk.String(truncate(p.Env.Namespace+"/"+p.Env.Name, 100)),
+		Tags:                           ownerTags(p),
+	}
+	if spec.IAMRoleARN != "" {
+		in.IamRoleArn = awssdk.String(spec.IAMRoleARN)
+	}
+	if _, err := p.AWS.AppStream.CreateFleet(ctx, in); err != nil {
+		if aws.IsAlreadyExists(err) { // a retried create after a lost response: Observe adopts it
+			return nil
+		}
+		if aws.IsTerminal(err) {
+			return Terminal(accessv1alpha1.ReasonInvalidConfiguration, fmt.Errorf("creating fleet %s: %w", name, err))
+		}
+		return fmt.Errorf("creating fleet %s: %w", name, err)
+	}
+	fleetStatus(p).State = string(astypes.FleetStateStopped) // created by us: no owner check needed
+	p.Event(corev1.EventTypeNormal, "FleetCreated", "Create", "created fleet "+name)
+	return nil
+}
+
+func (f *Fleet) Update(ctx context.Context, p *Pass) error {
+	fl := f.observed
+	name := FleetName(p.Env)
+	spec := p.Env.Spec.AppStream.Fleet
+	switch fl.State {
+	case astypes.FleetStateStopped:
+		if len(f.inPlace)+len(f.needsStop) > 0 {
+			if err := f.updateFleet(ctx, p, true); err != nil {
+				return err
+			}
+		}
+		if err := p.AWS.AppStream.StartFleet(ctx, name); err != nil {
+			return fmt.Errorf("starting fleet %s: %w", name, err)
+		}
+		p.Event(corev1.EventTypeNormal, "FleetStarting", "Update", "starting fleet "+name)
+	case astypes.FleetStateRunning:
+		if len(f.inPlace) > 0 {
+			return f.updateFleet(ctx, p, false)
+		}
+		if len(f.needsStop) == 0 || spec.UpdatePolicy == accessv1alpha1.FleetUpdateNever {
+			return nil
+		}
+		if spec.UpdatePolicy != accessv1alpha1.FleetUpdateRestart && fleetStatus(p).InUse > 0 {
+			return nil
+		}
+		if err := p.AWS.AppStream.StopFleet(ctx, name); err != nil {
+			return fmt.Errorf("stopping fleet %s: %w", name, err)
+		}
+		p.Event(corev1.EventTypeNormal, "FleetStopping", "Update", fmt.Sprintf("stopping fleet %s to change %s", name, strings.Join(f.needsStop, ", ")))
+	}
+	return nil
+}
+
+// updateFleet sends the in-place fields, and the stop-only ones when stopped.
+func (f *Fleet) updateFleet(ctx context.Context, p *Pass, stopped bool) error {
+	spec := p.Env.Spec.AppStream.Fleet
+	name := FleetName(p.Env)
+	in := &appstream.UpdateFleetInput{
+		Name:                           awssdk.String(name),
+		ImageName:                      awssdk.String(spec.ImageName),
+		ComputeCapacity:                &astypes.ComputeCapacity{DesiredInstances: awssdk.Int32(spec.DesiredCapacity)},
+		DisconnectTimeoutInSeconds:     awssdk.Int32(spec.DisconnectTimeoutSeconds),
+		IdleDisconnectTimeoutInSeconds: awssdk.Int32(spec.IdleDisconnectTimeoutSeconds),
+	}
+	if stopped {
+		in.InstanceType = awssdk.String(spec.InstanceType)
+		in.VpcConfig = desiredVPC(spec)
+		in.MaxUserDurationInSeconds = awssdk.Int32(spec.MaxUserDurationSeconds)
+		in.EnableDefaultInternetAccess = awssdk.Bool(boolOr(spec.EnableDefaultInternetAccess, false))
+		in.StreamView = astypes.StreamView(spec.StreamView)
+		if spec.IAMRoleARN != "" {
+			in.IamRoleArn = awssdk.String(spec.IAMRoleARN)
+		} else if deref(f.observed.IamRoleArn) != "" {
+			in.AttributesToDelete = append(in.AttributesToDelete, astypes.FleetAttributeIamRoleArn)
+		}
+	}
+	if _, err := p.AWS.AppStream.UpdateFleet(ctx, in); err != nil {
+		if aws.IsTerminal(err) {
+			return Terminal(accessv1alpha1.ReasonInvalidConfiguration, fmt.Errorf("updating fleet %s: %w", name, err))
+		}
+		return fmt.Errorf("updating fleet %s: %w", name, err)
+	}
+	changed := slices.Clone(f.inPlace)
+	if stopped {
+		changed = append(changed, f.needsStop...)
+	}
+	p.Event(corev1.EventTypeNormal, "FleetUpdated", "Update", fmt.Sprintf("updated fleet %s: %s", name, strings.Join(changed, ", ")))
+	return nil
+}
+
+// Delete stops the fleet and deletes it once STOPPED (association goes first).
+func (f *Fleet) Delete(ctx context.Context, p *Pass) (bool, error) {
+	name := FleetName(p.Env)
+	fl, err := p.AWS.AppStream.DescribeFleet(ctx, name)
+	if aws.IsNotFound(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if st := p.Env.Status.Fleet; st == nil || st.State == "" {
+		if err := checkOwner(ctx, p, deref(fl.Arn), "fleet", name); err != nil {
+			return true, nil // not ours: nothing to delete
+		}
+	}
+	switch fl.State {
+	case astypes.FleetStateRunning, astypes.FleetStateStarting:
+		if err := p.AWS.AppStream.StopFleet(ctx, name); err != nil && !aws.IsNotFound(err) {
+			return false, fmt.Errorf("stopping fleet %s: %w", name, err)
+		}
+		return false, nil
+	case astypes.FleetStateStopping:
+		return false, nil
+	}
+	if err := p.AWS.AppStream.DeleteFleet(ctx, name); err != nil && !aws.IsNotFound(err) {
+		return false, fmt.Errorf("deleting fleet %s: %w", name, err)
+	}
+	p.Event(corev1.EventTypeNormal, "FleetDeleted", "Delete", "deleted fleet "+name)
+	return true, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

@@ -1,0 +1,194 @@
+package environment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
+	"github.com/gatestream/gatestream/internal/soracom"
+)
+
+// LostCreateGrace is how long a create whose response was lost is given to
+// become visible in the tag lookup before the gateway is created again. The
+// lookup reads what the create call tagged, so it normally finds the VPG at
+// once; the grace only covers a list that lags behind (UNCONFIRMED whether
+// SORACOM's does), because a second VPG is billed.
+const LostCreateGrace = 30 * time.Second
+
+var gatewayTypes = map[accessv1alpha1.GatewayType]int{
+	"E":  soracom.VPGTypeE,
+	"F":  soracom.VPGTypeF,
+	"F2": soracom.VPGTypeF2,
+}
+
+// Gateway is the SORACOM Virtual Private Gateway.
+type Gateway struct{}
+
+func (Gateway) Condition() string { return accessv1alpha1.ConditionGatewayReady }
+
+func gatewayStatus(p *Pass) *accessv1alpha1.GatewayStatus {
+	if p.Env.Status.Gateway == nil {
+		p.Env.Status.Gateway = &accessv1alpha1.GatewayStatus{}
+	}
+	return p.Env.Status.Gateway
+}
+
+// Observe finds the VPG: the adopted ID, the recorded ID, or by owner tag.
+func (Gateway) Observe(ctx context.Context, p *Pass) (Observation, error) {
+	spec := p.Env.Spec.Soracom.Gateway
+	st := gatewayStatus(p)
+	id := st.ID
+	if spec.ID != "" {
+		id, st.Adopted = spec.ID, true
+	}
+	var vpg *soracom.VirtualPrivateGateway
+	if id != "" {
+		v, err := p.Soracom.GetVirtualPrivateGateway(ctx, id)
+		switch {
+		case soracom.IsNotFound(err) && st.Adopted:
+			return Observation{Exists: true, UpToDate: true, Reason: accessv1alpha1.ReasonGatewayNotFound,
+				Message: fmt.Sprintf("gateway %s (spec.soracom.gateway.id) does not exist", id)}, nil
+		case soracom.IsNotFound(err):
+			// Terminated outside gatestream: forget it and create a new one.
+			p.Log.Info("recorded gateway is gone; a new one will be created", "vpgId", id)
+			p.Event(corev1.EventTypeWarning, "GatewayGone", "Observe", fmt.Sprintf("gateway %s no longer exists; creating a new one", id))
+			*st = accessv1alpha1.GatewayStatus{}
+		case err != nil:
+			return Observation{}, fmt.Errorf("reading gateway %s: %w", id, err)
+		default:
+			vpg = v
+		}
+	}
+	if vpg == nil {
+		found, err := findOwnedVPG(ctx, p)
+		if err != nil {
+			return Observation{}, err
+		}
+		if found == nil {
+			if st.CreatePendingSince != nil && p.Now.Sub(st.CreatePendingSince.Time) < LostCreateGrace {
+				return Observation{Exists: true, UpToDate: true, Reason: accessv1alpha1.ReasonCreatePending,
+					Message: "an earlier create may have succeeded without a response; waiting for it to appear before creating again",
+					Wait:    LostCreateGrace - p.Now.Sub(st.CreatePendingSince.Time)}, nil
+			}
+			return Observation{Exists: false}, nil
+		}
+		vpg = found
+		st.ID = vpg.VPGID
+		st.CreatePendingSince = nil
+	}
+	p.vpg = vpg
+	st.Status = vpg.Status
+	st.VPGSubnetCIDRRange = vpg.VPGSubnetCIDRRange
+	st.GateOpened = vpg.GateOpened
+	switch vpg.Status {
+	case soracom.VPGStatusRunning:
+		return Observation{Exists: true, UpToDate: true, Ready: true, Message: fmt.Sprintf("gateway %s is running", vpg.VPGID)}, nil
+	case "failed":
+		return Observation{Exists: true, UpToDate: true, Reason: accessv1alpha1.ReasonGatewayFailed,
+			Message: fmt.Sprintf("gateway %s failed; delete it in the SORACOM console and remove status or recreate the environment", vpg.VPGID)}, nil
+	default:
+		return Observation{Exists: true, UpToDate: true, Reason: accessv1alpha1.ReasonCreating,
+			Message: fmt.Sprintf("gateway %s is %s", vpg.VPGID, vpg.Status)}, nil
+	}
+}
+
+func findOwnedVPG(ctx context.Context, p *Pass) (*soracom.VirtualPrivateGateway, error) {
+	vpgs, err := p.Soracom.ListVirtualPrivateGateways(ctx, soracom.ListOptions{
+		TagName: accessv1alpha1.TagOwnerUID, TagValue: string(p.Env.UID), TagValueMatchMode: "exact"})
+	if err != nil {
+		return nil, fmt.Errorf("looking up the gateway by owner tag: %w", err)
+	}
+	for i := range vpgs {
+		if vpgs[i].Status != soracom.VPGStatusTerminating && vpgs[i].Status != "terminated" {
+			return &vpgs[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// Create records the intent (create-pending), creates the tagged VPG and
+// records its ID at once.
+func (Gateway) Create(ctx context.Context, p *Pass) error {
+	spec := p.Env.Spec.Soracom.Gateway
+	st := gatewayStatus(p)
+	st.CreatePendingSince = p.metaNow()
+	if err := p.PersistStatus(ctx); err != nil {
+		return fmt.Errorf("recording the intent to create a gateway: %w", err)
+	}
+	useIGW := spec.UseInternetGateway != nil && *spec.UseInternetGateway
+	vpg, err := p.Soracom.CreateVirtualPrivateGateway(ctx, &soracom.CreateVirtualPrivateGatewayRequest{
+		Type:                  gatewayTypes[spec.Type],
+		DeviceSubnetCIDRRange: spec.DeviceSubnetCIDRRange,
+		UseInternetGateway:    useIGW,
+		Placement:             &soracom.Placement{Region: spec.Region},
+		Tags:                  ownerTags(p),
+	})
+	if err != nil {
+		var apiErr *soracom.APIError
+		if errors.As(err, &apiErr) && apiErr.HTTPStatus >= 400 && apiErr.HTTPStatus < 500 {
+			// A 4xx answer means nothing was created: the marker can go.
+			st.CreatePendingSince = nil
+		}
+		return fmt.Errorf("creating gateway: %w", err)
+	}
+	st.ID, st.Status, st.CreatePendingSince = vpg.VPGID, vpg.Status, nil
+	st.VPGSubnetCIDRRange = vpg.VPGSubnetCIDRRange
+	p.Event(corev1.EventTypeNormal, "GatewayCreated", "Create", fmt.Sprintf("created gateway %s", vpg.VPGID))
+	if err := p.PersistStatus(ctx); err != nil {
+		// The tag lookup finds it next pass; nothing is lost.
+		return fmt.Errorf("recording gateway %s: %w", vpg.VPGID, err)
+	}
+	return nil
+}
+
+// Update: a VPG's settings are immutable (enforced at admission); nothing to do.
+func (Gateway) Update(context.Context, *Pass) error { return nil }
+
+// Delete terminates the VPG (never an adopted one) and waits until it is gone.
+func (Gateway) Delete(ctx context.Context, p *Pass) (bool, error) {
+	st := p.Env.Status.Gateway
+	if p.Env.Spec.Soracom.Gateway.ID != "" || (st != nil && st.Adopted) {
+		return true, nil
+	}
+	id := ""
+	if st != nil {
+		id = st.ID
+	}
+	if id == "" {
+		vpg, err := findOwnedVPG(ctx, p)
+		if err != nil {
+			return false, err
+		}
+		if vpg == nil {
+			return true, nil
+		}
+		id = vpg.VPGID
+	}
+	vpg, err := p.Soracom.GetVirtualPrivateGateway(ctx, id)
+	if soracom.IsNotFound(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if vpg.Status == soracom.VPGStatusTerminating {
+		return false, nil
+	}
+	if err := p.Soracom.TerminateVirtualPrivateGateway(ctx, id); err != nil && !soracom.IsNotFound(err) {
+		return false, fmt.Errorf("terminating gateway %s: %w", id, err)
+	}
+	p.Event(corev1.EventTypeNormal, "GatewayTerminating", "Delete", fmt.Sprintf("terminating gateway %s", id))
+	return false, nil
+}
+
+func ownerTags(p *Pass) map[string]string {
+	return map[string]string{
+		accessv1alpha1.TagOwnerUID: string(p.Env.UID),
+		accessv1alpha1.TagOwner:    p.Env.Namespace + "/" + p.Env.Name,
+		"name":                     "gatestream-" + p.Env.Namespace + "-" + p.Env.Name,
+	}
+}
