@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -29,6 +30,7 @@ import (
 	"github.com/gatestream/gatestream/internal/emulator/fault"
 	soracomemu "github.com/gatestream/gatestream/internal/emulator/soracom"
 	"github.com/gatestream/gatestream/internal/manager"
+	"github.com/gatestream/gatestream/internal/metrics"
 	"github.com/gatestream/gatestream/internal/soracom"
 	"github.com/gatestream/gatestream/internal/testenv"
 )
@@ -538,5 +540,37 @@ func TestEnvironmentsConvergeUnderFaults(t *testing.T) {
 	t.Logf("%d calls, %d with an injected fault", len(h.cloud.Faults.Calls(fault.Any, fault.Any)), injected)
 	if injected == 0 {
 		t.Fatal("no fault was injected")
+	}
+}
+
+func TestEnvironmentAnnotationForcesReconcileAndCountsCalls(t *testing.T) {
+	h := newRAEHarness(t, time.Hour, emulator.Options{})
+	h.start()
+	h.create(h.sampleEnv("forced"))
+	rae := h.waitReady("forced", 60*time.Second)
+	before := testutil.ToFloat64(metrics.OutboundCalls.WithLabelValues("soracom", soracomemu.OpGetVPG, "ok"))
+	if before == 0 {
+		t.Fatal("no outbound call was counted in gatestream_outbound_calls_total")
+	}
+
+	// Gate closed in the console; the poll interval is an hour away, the annotation asks for a pass now.
+	if err := h.cloud.Soracom.CloseGate(rae.Status.Gateway.ID); err != nil {
+		t.Fatal(err)
+	}
+	if rae.Annotations == nil {
+		rae.Annotations = map[string]string{}
+	}
+	rae.Annotations[accessv1alpha1.AnnotationReconcileRequestedAt] = time.Now().Format(time.RFC3339Nano)
+	if err := env.Client.Update(h.ctx, rae); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "Gate reopened after the annotation", func() error {
+		if v, _ := h.cloud.Soracom.VPG(rae.Status.Gateway.ID); !v.GateOpened {
+			return fmt.Errorf("Gate still closed")
+		}
+		return nil
+	})
+	if after := testutil.ToFloat64(metrics.OutboundCalls.WithLabelValues("soracom", soracomemu.OpOpenGate, "ok")); after == 0 {
+		t.Fatal("openGate was not counted")
 	}
 }
