@@ -132,3 +132,13 @@ deploy: manifests kustomize ## Deploy the operator (config/default) with image $
 .PHONY: undeploy
 undeploy: kustomize ## Remove what deploy installed.
 	$(KUSTOMIZE) build config/default | $(KUBECTL) delete --ignore-not-found -f -
+
+##@ Docs
+
+.PHONY: api-docs
+api-docs: manifests ## Generate docs/api-reference.md from the CRDs and api/v1alpha1 (hack/gen-api-docs).
+	go run ./hack/gen-api-docs -out docs/api-reference.md
+
+.PHONY: plugin
+plugin: ## Build the kubectl plugin into bin/kubectl-gatestream (bin/ on PATH makes `kubectl gatestream`).
+	go build -o $(LOCALBIN)/kubectl-gatestream ./cmd/kubectl-gatestream

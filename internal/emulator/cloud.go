@@ -91,6 +91,47 @@ type Cloud struct {
 type server struct {
 	srv  *http.Server
 	done chan struct{} // closed when Serve has returned
+
+	mu sync.Mutex
+	// fresh are connections that have not sent a request yet. Shutdown treats
+	// them as busy for 5 s (a client may be about to use them); Close closes
+	// them at once, since the emulator is going away anyway.
+	fresh map[net.Conn]struct{}
+}
+
+func (s *server) connState(c net.Conn, st http.ConnState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st == http.StateNew {
+		s.fresh[c] = struct{}{}
+	} else {
+		delete(s.fresh, c)
+	}
+}
+
+// shutdown stops accepting, closes connections without a request, lets
+// in-flight requests finish until ctx is done, then closes everything.
+func (s *server) shutdown(ctx context.Context) error {
+	res := make(chan error, 1)
+	go func() { res <- s.srv.Shutdown(ctx) }()
+	// Serve returns as soon as Shutdown has closed the listener; from then on
+	// no connection is added.
+	<-s.done
+	s.mu.Lock()
+	for c := range s.fresh {
+		_ = c.Close()
+	}
+	clear(s.fresh)
+	s.mu.Unlock()
+	err := <-res
+	if err != nil {
+		// Grace period over: drop the remaining connections.
+		_ = s.srv.Close()
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = nil
+		}
+	}
+	return err
 }
 
 // Start builds the world and serves the three APIs. Close stops them.
@@ -142,13 +183,12 @@ func Start(opts Options) (*Cloud, error) {
 
 	handlers := []http.Handler{sor.Handler(), world.AppStreamHandler(), world.EC2Handler()}
 	for i, ln := range lns {
-		s := &server{
-			srv: &http.Server{
-				Handler:           handlers[i],
-				ReadHeaderTimeout: 10 * time.Second,
-				IdleTimeout:       2 * time.Minute,
-			},
-			done: make(chan struct{}),
+		s := &server{done: make(chan struct{}), fresh: map[net.Conn]struct{}{}}
+		s.srv = &http.Server{
+			Handler:           handlers[i],
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ConnState:         s.connState,
 		}
 		c.servers = append(c.servers, s)
 		go func() {
@@ -170,16 +210,7 @@ func (c *Cloud) Close() error {
 		var wg sync.WaitGroup
 		errs := make([]error, len(c.servers))
 		for i, s := range c.servers {
-			wg.Go(func() {
-				if err := s.srv.Shutdown(ctx); err != nil {
-					// Grace period over: drop the remaining connections.
-					_ = s.srv.Close()
-					if !errors.Is(err, context.DeadlineExceeded) {
-						errs[i] = err
-					}
-				}
-				<-s.done
-			})
+			wg.Go(func() { errs[i] = s.shutdown(ctx) })
 		}
 		wg.Wait()
 		c.closeErr = errors.Join(errs...)

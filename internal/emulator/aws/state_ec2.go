@@ -228,14 +228,21 @@ func (w *World) RequestPeering(requesterOwnerID, requesterVPCID, requesterCIDR, 
 	return p.ID, nil
 }
 
-// DeletePeering deletes a peering from the requester's side (SORACOM).
+// DeletePeering deletes a peering from the requester's side (SORACOM). As
+// soracom.PeeringBackend requires, a peering that is already gone (deleted,
+// rejected, failed or expired, or no longer visible at all, e.g. because the
+// accepter deleted it first) is not an error.
 func (w *World) DeletePeering(pcxID string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	now := w.now()
 	p, ok := w.visiblePeering(pcxID)
 	if !ok {
-		return apiErr("InvalidVpcPeeringConnectionID.NotFound", "The vpcPeeringConnection ID '%s' does not exist", pcxID)
+		return nil
+	}
+	switch p.Status {
+	case PeeringDeleted, PeeringRejected, PeeringFailed, PeeringExpired:
+		return nil
 	}
 	return w.deletePeering(p, now, p.RequesterOwnerID)
 }

@@ -1,0 +1,64 @@
+package v1alpha1
+
+// Reasons of a StreamingSession's Ready condition (and of its Events). They
+// carry a Session prefix in Go so that they cannot collide with the other
+// kinds' reasons; the values are the CamelCase strings users see.
+const (
+	// SessionReasonEnvironmentNotFound: the RemoteAccessEnvironment does not exist (yet). Pending.
+	SessionReasonEnvironmentNotFound = "EnvironmentNotFound"
+	// SessionReasonEnvironmentNotReady: the environment exists but is not Ready
+	// (or has no fleet and stack yet). Pending.
+	SessionReasonEnvironmentNotReady = "EnvironmentNotReady"
+	// SessionReasonApplicationNotOffered: the Ready environment does not list
+	// spec.application in spec.appStream.applications. Failed.
+	SessionReasonApplicationNotOffered = "ApplicationNotOffered"
+	// SessionReasonDeviceGroupNotFound: the target's DeviceGroup does not exist (yet). Pending.
+	SessionReasonDeviceGroupNotFound = "DeviceGroupNotFound"
+	// SessionReasonDeviceGroupNotInEnvironment: the DeviceGroup belongs to another environment. Failed.
+	SessionReasonDeviceGroupNotInEnvironment = "DeviceGroupNotInEnvironment"
+	// SessionReasonDeviceNotFound: the DeviceGroup's spec.devices has no such device. Failed.
+	SessionReasonDeviceNotFound = "DeviceNotFound"
+	// SessionReasonDeviceAddressUnknown: the device has no address in the DeviceGroup's status yet. Pending.
+	SessionReasonDeviceAddressUnknown = "DeviceAddressUnknown"
+	// SessionReasonDeviceOffline: the device's SIM has no session. Pending.
+	SessionReasonDeviceOffline = "DeviceOffline"
+	// SessionReasonPortNotFound: target.port names a port the device does not list. Failed.
+	SessionReasonPortNotFound = "PortNotFound"
+	// SessionReasonSecretConflict: a Secret with the session's name exists and
+	// is not controlled by the session; gatestream never writes into it. Pending.
+	SessionReasonSecretConflict = "SecretConflict"
+	// SessionReasonMinting: the intent to mint is recorded and CreateStreamingURL is being called. Pending.
+	SessionReasonMinting = "Minting"
+	// SessionReasonMintLost: a URL was minted (or may have been) but is not in
+	// the Secret; nothing is minted again until that URL has expired for sure. Pending or Failed.
+	SessionReasonMintLost = "MintLost"
+	// SessionReasonURLIssued: the URL is in the Secret and can be opened. Ready.
+	SessionReasonURLIssued = "URLIssued"
+	// SessionReasonURLExpired: the URL expired without being used. Expired.
+	SessionReasonURLExpired = "URLExpired"
+	// SessionReasonSessionActive: the user started an AppStream session; it runs until the access window ends. Active.
+	SessionReasonSessionActive = "SessionActive"
+	// SessionReasonAccessEnded: the access window ended and the user's AppStream sessions were ended. Ended.
+	SessionReasonAccessEnded = "AccessEnded"
+	// SessionReasonRevoked: the session was deleted and the user's AppStream sessions were ended. Revoked.
+	SessionReasonRevoked = "Revoked"
+	// SessionReasonCredentialsUnavailable: the environment's AWS credentials Secret is missing or incomplete.
+	SessionReasonCredentialsUnavailable = "CredentialsUnavailable"
+	// SessionReasonAPIError: an AppStream call failed; see the message.
+	SessionReasonAPIError = "APIError"
+)
+
+// StreamingSessionFinalizer is put on a StreamingSession before its URL is
+// minted; it is removed after the user's AppStream sessions were ended and the
+// Secret deleted.
+const StreamingSessionFinalizer = "access.gatestream.io/finalizer"
+
+// Keys of a StreamingSession's Secret.
+const (
+	// SecretKeyURL is the streaming URL (a bearer credential).
+	SecretKeyURL = "url"
+	// SecretKeyExpiresAt is when the URL stops working, RFC 3339.
+	SecretKeyExpiresAt = "expiresAt"
+	// SecretKeyTarget is the device's address:port (or address).
+	SecretKeyTarget = "target"
+)

@@ -1,0 +1,180 @@
+// Command cloud-emulator serves the SORACOM, AppStream and EC2 emulators
+// (internal/emulator) with the demo world of config/samples/ seeded, for
+// `make demo` and for trying the operator by hand.
+//
+// It prints the endpoints and the credential Secrets to apply on stdout (as
+// YAML, with the endpoints in comments), optionally writes the endpoints to a
+// file for scripts (--endpoints-file; JSON when the name ends in .json,
+// shell variables otherwise), and runs until SIGINT or SIGTERM, when it shuts
+// the servers down, removes the endpoints file and exits 0.
+//
+//	cloud-emulator --endpoints-file /tmp/emulator.env > /tmp/emulator-secrets.yaml
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gatestream/gatestream/internal/emulator"
+)
+
+// ReadyLine is the last line printed on stdout once everything is served.
+const ReadyLine = "# Ready. Stop with Ctrl-C (SIGINT) or SIGTERM."
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// After the first signal, a second one kills at once instead of waiting for the graceful shutdown.
+	context.AfterFunc(ctx, stop)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+type config struct {
+	opts          emulator.Options
+	namespace     string
+	endpointsFile string
+}
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	fs := flag.NewFlagSet("cloud-emulator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := &config{}
+	fs.StringVar(&c.opts.SoracomAddr, "soracom-addr", emulator.DefaultAddr, "listen address of the SORACOM API (port 0: chosen by the kernel)")
+	fs.StringVar(&c.opts.AppStreamAddr, "appstream-addr", emulator.DefaultAddr, "listen address of the AppStream API and streaming pages")
+	fs.StringVar(&c.opts.EC2Addr, "ec2-addr", emulator.DefaultAddr, "listen address of the EC2 API")
+	fs.DurationVar(&c.opts.VPGCreateDelay, "vpg-create-delay", 3*time.Second, "how long a new VPG stays creating")
+	fs.DurationVar(&c.opts.VPGTerminateDelay, "vpg-terminate-delay", 3*time.Second, "how long a terminated VPG stays terminating")
+	fs.DurationVar(&c.opts.FleetStartDelay, "fleet-start-delay", 5*time.Second, "how long an AppStream fleet stays STARTING")
+	fs.DurationVar(&c.opts.FleetStopDelay, "fleet-stop-delay", 3*time.Second, "how long an AppStream fleet stays STOPPING")
+	fs.Uint64Var(&c.opts.Seed, "seed", 1, "seed of the fault injector")
+	fs.StringVar(&c.namespace, "print-secrets-namespace", "line-a", "namespace of the printed credential Secrets")
+	fs.StringVar(&c.endpointsFile, "endpoints-file", "", "write the endpoints to this file (JSON if it ends in .json, else KEY=value lines); removed on exit")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(stderr, "unexpected arguments: %v\n", fs.Args())
+		fs.Usage()
+		return nil, errors.New("unexpected arguments")
+	}
+	return c, nil
+}
+
+// run serves until ctx is done and returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	cloud, err := emulator.Start(cfg.opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "cloud-emulator: %v\n", err)
+		return 1
+	}
+	code := serve(ctx, cloud, cfg, stdout, stderr)
+	if err := cloud.Close(); err != nil {
+		fmt.Fprintf(stderr, "cloud-emulator: shutdown: %v\n", err)
+		code = 1
+	}
+	if cfg.endpointsFile != "" {
+		if err := os.Remove(cfg.endpointsFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintf(stderr, "cloud-emulator: %v\n", err)
+		}
+	}
+	if code == 0 {
+		fmt.Fprintln(stderr, "cloud-emulator: stopped")
+	}
+	return code
+}
+
+func serve(ctx context.Context, cloud *emulator.Cloud, cfg *config, stdout, stderr io.Writer) int {
+	if _, err := cloud.SeedDemo(); err != nil {
+		fmt.Fprintf(stderr, "cloud-emulator: %v\n", err)
+		return 1
+	}
+	if cfg.endpointsFile != "" {
+		if err := writeEndpoints(cfg.endpointsFile, cloud); err != nil {
+			fmt.Fprintf(stderr, "cloud-emulator: %v\n", err)
+			return 1
+		}
+	}
+	if _, err := io.WriteString(stdout, banner(cloud, cfg.namespace)); err != nil {
+		fmt.Fprintf(stderr, "cloud-emulator: %v\n", err)
+		return 1
+	}
+	<-ctx.Done()
+	fmt.Fprintln(stderr, "cloud-emulator: shutting down")
+	return 0
+}
+
+// banner is valid YAML (the Secrets, the rest in comments), so stdout can be
+// piped to kubectl apply -f -.
+func banner(c *emulator.Cloud, namespace string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# gatestream cloud emulator: the demo world of config/samples/ is seeded.\n")
+	fmt.Fprintf(&b, "#   SORACOM API:   %s   (spec.soracom.endpoint)\n", c.SoracomURL)
+	fmt.Fprintf(&b, "#   AppStream API: %s   (spec.aws.endpoints.appStream; streaming URLs open here)\n", c.AppStreamURL)
+	fmt.Fprintf(&b, "#   EC2 API:       %s   (spec.aws.endpoints.ec2)\n", c.EC2URL)
+	fmt.Fprintf(&b, "# Point the sample environment at them:\n")
+	fmt.Fprintf(&b, "#   kubectl -n %s patch remoteaccessenvironment factory-floor --type merge -p '%s'\n", namespace, c.EnvironmentPatch())
+	fmt.Fprintf(&b, "# Credentials to apply (kubectl apply -f -):\n---\n")
+	b.WriteString(c.CredentialsManifests(namespace))
+	b.WriteString(ReadyLine + "\n")
+	return b.String()
+}
+
+// Endpoints is the content of --endpoints-file in JSON form.
+type Endpoints struct {
+	Soracom          string          `json:"soracom"`
+	AppStream        string          `json:"appStream"`
+	EC2              string          `json:"ec2"`
+	EnvironmentPatch json.RawMessage `json:"environmentPatch"`
+}
+
+// writeEndpoints writes the file atomically (a reader never sees it half written).
+func writeEndpoints(path string, c *emulator.Cloud) error {
+	var data []byte
+	if strings.HasSuffix(path, ".json") {
+		var err error
+		data, err = json.MarshalIndent(Endpoints{Soracom: c.SoracomURL, AppStream: c.AppStreamURL, EC2: c.EC2URL,
+			EnvironmentPatch: json.RawMessage(c.EnvironmentPatch())}, "", "  ")
+		if err != nil {
+			return err
+		}
+		data = append(data, '\n')
+	} else {
+		data = fmt.Appendf(nil, "SORACOM_ENDPOINT=%s\nAPPSTREAM_ENDPOINT=%s\nEC2_ENDPOINT=%s\nENVIRONMENT_PATCH='%s'\n",
+			c.SoracomURL, c.AppStreamURL, c.EC2URL, c.EnvironmentPatch())
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.Remove(tmp.Name()) }() // no-op after the rename
+	if _, err := tmp.Write(data); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
