@@ -574,3 +574,79 @@ func TestEnvironmentAnnotationForcesReconcileAndCountsCalls(t *testing.T) {
 		t.Fatal("openGate was not counted")
 	}
 }
+
+func TestEnvironmentFleetChanges(t *testing.T) {
+	h := newRAEHarness(t, time.Hour, emulator.Options{})
+	h.start()
+	h.create(h.sampleEnv("changes"))
+	rae := h.waitReady("changes", 60*time.Second)
+	fleetName := rae.Status.Fleet.Name
+	fleet := func() awsemu.Fleet {
+		for _, f := range h.cloud.AWS.Fleets() {
+			if f.Name == fleetName {
+				return f
+			}
+		}
+		t.Fatalf("fleet %s is gone", fleetName)
+		return awsemu.Fleet{}
+	}
+
+	// In place: capacity changes while RUNNING, without a stop.
+	rae.Spec.AppStream.Fleet.DesiredCapacity = 3
+	if err := env.Client.Update(h.ctx, rae); err != nil {
+		t.Fatal(err)
+	}
+	rae = h.waitReady("changes", 30*time.Second)
+	if f := fleet(); f.ComputeCapacityStatus.Desired != 3 {
+		t.Fatalf("desired = %d", f.ComputeCapacityStatus.Desired)
+	}
+	if n := h.cloud.Faults.Count("appstream", "StopFleet"); n != 0 {
+		t.Fatalf("an in-place change stopped the fleet %d times", n)
+	}
+
+	// Needs STOPPED, updatePolicy WhenIdle with nobody connected: stop, update, start.
+	rae.Spec.AppStream.Fleet.InstanceType = "stream.standard.large"
+	if err := env.Client.Update(h.ctx, rae); err != nil {
+		t.Fatal(err)
+	}
+	rae = h.waitReady("changes", 60*time.Second)
+	if f := fleet(); f.InstanceType != "stream.standard.large" || f.State != "RUNNING" {
+		t.Fatalf("fleet = %s %s", f.InstanceType, f.State)
+	}
+	if n := h.cloud.Faults.Count("appstream", "StopFleet"); n != 1 {
+		t.Fatalf("StopFleet called %d times; want 1", n)
+	}
+
+	// Needs STOPPED, updatePolicy Never: reported, not applied.
+	rae.Spec.AppStream.Fleet.UpdatePolicy = accessv1alpha1.FleetUpdateNever
+	rae.Spec.AppStream.Fleet.MaxUserDurationSeconds = 3600
+	if err := env.Client.Update(h.ctx, rae); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "UpdateRequiresStop", func() error {
+		if c := h.condition("changes", accessv1alpha1.ConditionFleetReady); c.Reason != accessv1alpha1.ReasonUpdateRequiresStop || !strings.Contains(c.Message, "maxUserDurationSeconds") {
+			return fmt.Errorf("FleetReady = %+v", c)
+		}
+		return nil
+	})
+	if f := fleet(); f.MaxUserDurationInSeconds == 3600 || f.State != "RUNNING" {
+		t.Fatalf("updatePolicy Never changed the fleet: %d %s", f.MaxUserDurationInSeconds, f.State)
+	}
+}
+
+func TestEnvironmentSurfacesFleetErrors(t *testing.T) {
+	h := newRAEHarness(t, time.Hour, emulator.Options{})
+	h.cloud.AWS.SetSubnetBroken(h.seed.SubnetID, "SUBNET_HAS_INSUFFICIENT_IP_ADDRESSES", "subnet is full")
+	h.start()
+	h.create(h.sampleEnv("broken"))
+	eventually(t, 60*time.Second, "FleetErrors reported", func() error {
+		c := h.condition("broken", accessv1alpha1.ConditionFleetReady)
+		if c == nil || c.Reason != accessv1alpha1.ReasonFleetErrors || !strings.Contains(c.Message, "SUBNET_HAS_INSUFFICIENT_IP_ADDRESSES") {
+			return fmt.Errorf("FleetReady = %+v", c)
+		}
+		return nil
+	})
+	if errs := h.get("broken").Status.Fleet.Errors; len(errs) == 0 || !strings.Contains(errs[0], "subnet is full") {
+		t.Fatalf("status.fleet.errors = %v", errs)
+	}
+}

@@ -53,6 +53,8 @@ type Observation struct {
 	// Ready: usable, so the units that depend on it may proceed.
 	Ready bool
 	// Reason and Message describe a not-ready state for the unit's condition.
+	// A Reason on a Ready, UpToDate observation makes the condition False
+	// while the units that depend on it still proceed.
 	Reason, Message string
 	// Wait is when to look again while not ready (0: Pass.TransitionWait;
 	// negative: Pass.PollInterval, for states only a person can fix).
@@ -111,7 +113,9 @@ func Converge(ctx context.Context, p *Pass, units ...Unit) Outcome {
 			waitRest(p, units[i+1:], u.Condition())
 			return out
 		}
-		if obs.Ready && obs.UpToDate {
+		// A reason on a ready, up-to-date object means "usable, but not as
+		// asked" (e.g. UpdateRequiresStop): dependents go on, the condition is False.
+		if obs.Ready && obs.UpToDate && obs.Reason == "" {
 			conditions.True(conds, gen, u.Condition(), accessv1alpha1.ReasonAvailable, availableMessage(obs))
 			continue
 		}
