@@ -47,8 +47,12 @@ vet: ## go vet.
 	go vet ./...
 
 .PHONY: test
-test: manifests generate fmt vet k8s ## Run every test against a real kube-apiserver and etcd (built on first use).
+test: manifests generate fmt vet k8s test-deps ## Run every test against a real kube-apiserver and etcd (built on first use).
 	go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: test-deps
+test-deps: ## Install Debian's chromium for the browser tests (when root; they skip otherwise).
+	hack/install-test-deps.sh
 
 .PHONY: test-race
 test-race: k8s ## Run the tests with the race detector.
