@@ -169,5 +169,15 @@ func RegisterControllers(mgr *Manager, opts Options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("registering the RemoteAccessEnvironment controller: %w", err)
 	}
+	if err := (&controllers.DeviceGroupReconciler{
+		Client:                  mgr.GetClient(),
+		Clients:                 factory,
+		Recorder:                mgr.GetEventRecorder("gatestream-devicegroup"),
+		Clock:                   clock.RealClock{},
+		PollInterval:            opts.PollInterval,
+		MaxConcurrentReconciles: opts.MaxConcurrent,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("registering the DeviceGroup controller: %w", err)
+	}
 	return nil
 }
