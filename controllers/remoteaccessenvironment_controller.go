@@ -198,6 +198,20 @@ func (r *RemoteAccessEnvironmentReconciler) finalize(ctx context.Context, env *a
 		return ctrl.Result{}, r.removeFinalizer(ctx, env)
 	}
 	orig := env.Status.DeepCopy()
+	// DeviceGroups bound to this gateway go first: they unbind their SORACOM
+	// group and take their SIMs out, which needs this environment's settings.
+	if users, err := r.deviceGroupsUsing(ctx, env); err != nil {
+		return ctrl.Result{}, err
+	} else if len(users) > 0 {
+		conditions.False(&env.Status.Conditions, env.Generation, accessv1alpha1.ConditionReady, accessv1alpha1.ReasonDeleting,
+			fmt.Sprintf("waiting for the DeviceGroups that use this environment to be deleted first: %s", strings.Join(users, ", ")))
+		if !equality.Semantic.DeepEqual(orig, &env.Status) {
+			if err := r.Status().Update(ctx, env); err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
+				return ctrl.Result{}, err
+			}
+		}
+		return ctrl.Result{RequeueAfter: r.TransitionWait}, nil
+	}
 	pass, err := r.newPass(ctx, env)
 	if err != nil {
 		// Without credentials nothing can be deleted; say so (switching to Orphan releases it).
@@ -220,6 +234,21 @@ func (r *RemoteAccessEnvironmentReconciler) finalize(ctx context.Context, env *a
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: r.TransitionWait}, nil
+}
+
+// deviceGroupsUsing lists the DeviceGroups of the namespace that reference env.
+func (r *RemoteAccessEnvironmentReconciler) deviceGroupsUsing(ctx context.Context, env *accessv1alpha1.RemoteAccessEnvironment) ([]string, error) {
+	var groups accessv1alpha1.DeviceGroupList
+	if err := r.List(ctx, &groups, client.InNamespace(env.Namespace)); err != nil {
+		return nil, fmt.Errorf("listing DeviceGroups: %w", err)
+	}
+	var names []string
+	for _, g := range groups.Items {
+		if g.Spec.EnvironmentRef.Name == env.Name {
+			names = append(names, g.Name)
+		}
+	}
+	return names, nil
 }
 
 func (r *RemoteAccessEnvironmentReconciler) removeFinalizer(ctx context.Context, env *accessv1alpha1.RemoteAccessEnvironment) error {

@@ -650,3 +650,39 @@ func TestEnvironmentSurfacesFleetErrors(t *testing.T) {
 		t.Fatalf("status.fleet.errors = %v", errs)
 	}
 }
+
+func TestEnvironmentDeletionWaitsForDeviceGroups(t *testing.T) {
+	h := newRAEHarness(t, time.Hour, emulator.Options{})
+	h.start()
+	h.create(h.sampleEnv("shared"))
+	h.waitReady("shared", 60*time.Second)
+	dg := &accessv1alpha1.DeviceGroup{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "line-a"},
+		Spec: accessv1alpha1.DeviceGroupSpec{EnvironmentRef: accessv1alpha1.LocalObjectReference{Name: "shared"}, SIMs: []string{h.seed.SIMs[0]}}}
+	h.create(dg)
+	if err := env.Client.Delete(h.ctx, h.get("shared")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "deletion waits for the DeviceGroup", func() error {
+		c := h.condition("shared", accessv1alpha1.ConditionReady)
+		if c == nil || c.Reason != accessv1alpha1.ReasonDeleting || !strings.Contains(c.Message, "line-a") {
+			return fmt.Errorf("Ready = %+v", c)
+		}
+		return nil
+	})
+	if len(h.cloud.Soracom.VPGs()) != 1 {
+		t.Fatal("the gateway went while a DeviceGroup still used it")
+	}
+	if err := env.Client.Delete(h.ctx, dg); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "environment deleted", func() error {
+		var got accessv1alpha1.RemoteAccessEnvironment
+		if err := env.Client.Get(h.ctx, types.NamespacedName{Namespace: h.ns, Name: "shared"}, &got); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("still there")
+		}
+		return nil
+	})
+	if len(h.cloud.Soracom.VPGs()) != 0 {
+		t.Fatal("gateway left after deletion")
+	}
+}
