@@ -7,6 +7,7 @@ import (
 	"time"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/appstream"
 	astypes "github.com/aws/aws-sdk-go-v2/service/appstream/types"
 )
@@ -281,6 +282,9 @@ func (a *appStreamClient) CreateStreamingURL(ctx context.Context, stack, fleet, 
 		ApplicationId:  optString(appID),
 		SessionContext: optString(sessionContext),
 		Validity:       validitySeconds(validity),
+	}, func(o *appstream.Options) {
+		// Not idempotent: a retry after a lost response mints a second URL.
+		o.Retryer = retry.AddWithMaxAttempts(o.Retryer, 1)
 	})
 	if err != nil {
 		return "", time.Time{}, err

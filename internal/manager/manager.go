@@ -179,5 +179,15 @@ func RegisterControllers(mgr *Manager, opts Options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("registering the DeviceGroup controller: %w", err)
 	}
+	if err := (&controllers.StreamingSessionReconciler{
+		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
+		Clients:                 factory,
+		Recorder:                mgr.GetEventRecorder(controllers.StreamingSessionRecorderName),
+		Clock:                   clock.RealClock{},
+		MaxConcurrentReconciles: opts.MaxConcurrent,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("registering the StreamingSession controller: %w", err)
+	}
 	return nil
 }

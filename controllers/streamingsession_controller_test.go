@@ -1,0 +1,602 @@
+package controllers_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
+	"github.com/gatestream/gatestream/internal/emulator/fault"
+	"github.com/gatestream/gatestream/internal/manager"
+	"github.com/gatestream/gatestream/internal/session"
+)
+
+// A plain user creates a session and gets a Ready one whose Secret's URL
+// opens once; the Secret is owned and labelled; after expiry the session
+// becomes Active by itself (fake clock), and when the access window ends the
+// user's AppStream session is ended.
+func TestStreamingSessionLifecycle(t *testing.T) {
+	w := newSSWorld(t)
+	w.start(nil)
+	userA := w.user("user-a")
+
+	s := w.newSession("tera-1", "user-a")
+	s.Spec.SecretTemplate = &accessv1alpha1.SecretTemplate{
+		Labels:      map[string]string{"team": "line-a", "app.kubernetes.io/instance": "argo-app"},
+		Annotations: map[string]string{"note": "for the night shift", "argocd.argoproj.io/tracking-id": "app:access.gatestream.io/StreamingSession:x/tera-1"},
+	}
+	w.must(userA.Create(w.ctx, s))
+	minted := w.clk.Now()
+
+	s = w.waitPhase("tera-1", accessv1alpha1.SessionReady, accessv1alpha1.SessionReasonURLIssued)
+	st := s.Status
+	if st.SecretName != "tera-1" || st.Target == nil || st.Target.Address != "10.128.3.7" || st.Target.Port != 22 {
+		t.Fatalf("status: %+v", st)
+	}
+	if st.URLExpiresAt == nil || st.URLExpiresAt.Sub(minted.Add(ssValidity)).Abs() > time.Second ||
+		st.AccessEndsAt == nil || st.AccessEndsAt.Sub(minted.Add(ssWindow)).Abs() > time.Second || st.MintRequestedAt == nil {
+		t.Fatalf("deadlines: minted %s, status %+v", minted, st)
+	}
+	if !strings.Contains(strings.Join(s.Finalizers, ","), accessv1alpha1.StreamingSessionFinalizer) {
+		t.Fatalf("finalizers: %v", s.Finalizers)
+	}
+
+	// The requester can read the Secret (team RBAC), and it is what we promise.
+	var sec corev1.Secret
+	w.must(userA.Get(w.ctx, client.ObjectKey{Namespace: w.ns, Name: st.SecretName}, &sec))
+	url := string(sec.Data["url"])
+	if url == "" || string(sec.Data["target"]) != "10.128.3.7:22" || string(sec.Data["expiresAt"]) != st.URLExpiresAt.UTC().Format(time.RFC3339) {
+		t.Fatalf("secret data keys: %v (target %q, expiresAt %q)", keysOf(sec.Data), sec.Data["target"], sec.Data["expiresAt"])
+	}
+	ref := metav1.GetControllerOf(&sec)
+	if ref == nil || ref.UID != s.UID || ref.Kind != "StreamingSession" || ref.BlockOwnerDeletion == nil || !*ref.BlockOwnerDeletion {
+		t.Fatalf("owner reference: %+v", sec.OwnerReferences)
+	}
+	if sec.Labels[accessv1alpha1.LabelManagedBy] != "gatestream" || sec.Labels[accessv1alpha1.LabelStreamingSession] != "tera-1" || sec.Labels["team"] != "line-a" {
+		t.Fatalf("labels: %v", sec.Labels)
+	}
+	if _, ok := sec.Labels["app.kubernetes.io/instance"]; ok {
+		t.Fatalf("Argo CD tracking label copied: %v", sec.Labels)
+	}
+	if sec.Annotations["note"] != "for the night shift" || sec.Annotations["argocd.argoproj.io/tracking-id"] != "" {
+		t.Fatalf("annotations: %v", sec.Annotations)
+	}
+	applied := false
+	for _, mf := range sec.ManagedFields {
+		applied = applied || (mf.Manager == session.FieldOwner && mf.Operation == metav1.ManagedFieldsOperationApply)
+	}
+	if !applied {
+		t.Fatalf("not written by server-side apply as %q: %+v", session.FieldOwner, sec.ManagedFields)
+	}
+
+	// What AppStream got.
+	urls := w.world.StreamingURLs()
+	if len(urls) != 1 || urls[0].URL != url || urls[0].UserId != "user-a" || urls[0].ApplicationId != "teraterm" ||
+		urls[0].SessionContext != "10.128.3.7:22" || urls[0].StackName != ssStack || urls[0].FleetName != ssFleet {
+		t.Fatalf("minted URLs: %+v", urls)
+	}
+
+	// The URL opens once.
+	if code, page := w.open(url); code != 200 || !strings.Contains(page, "user-a") || !strings.Contains(page, "10.128.3.7:22") {
+		t.Fatalf("first open: %d %s", code, page)
+	}
+	if code, _ := w.open(url); code != 403 {
+		t.Fatalf("second open: %d, want 403", code)
+	}
+	if n := len(w.liveSessions("user-a")); n != 1 {
+		t.Fatalf("live AppStream sessions: %d", n)
+	}
+
+	// Past the URL's expiry (and the skew) the phase moves on by itself.
+	w.stepTo(session.URLSettledAt(s))
+	s = w.waitPhase("tera-1", accessv1alpha1.SessionActive, accessv1alpha1.SessionReasonSessionActive)
+
+	// At the end of the access window the user's session is ended.
+	w.stepTo(s.Status.AccessEndsAt.Time)
+	s = w.waitPhase("tera-1", accessv1alpha1.SessionEnded, accessv1alpha1.SessionReasonAccessEnded)
+	if live := w.liveSessions("user-a"); len(live) != 0 {
+		t.Fatalf("AppStream sessions still live after the access window: %+v", live)
+	}
+	if s.Status.FinishedAt == nil {
+		t.Fatal("no finishedAt")
+	}
+	if n := w.mints(); n != 1 {
+		t.Fatalf("CreateStreamingURL called %d times, want 1", n)
+	}
+	for _, reason := range []string{accessv1alpha1.SessionReasonURLIssued, accessv1alpha1.SessionReasonSessionActive, accessv1alpha1.SessionReasonAccessEnded} {
+		w.waitEvent("tera-1", reason)
+	}
+}
+
+// An unused URL expires (Expired), and ttlAfterFinished deletes the finished
+// session and its Secret.
+func TestStreamingSessionExpiresUnusedAndTTL(t *testing.T) {
+	w := newSSWorld(t)
+	w.start(nil)
+	s := w.newSession("unused", "user-a")
+	s.Spec.TTLAfterFinished = &metav1.Duration{Duration: 10 * time.Minute}
+	w.must(w.user("user-a").Create(w.ctx, s))
+	s = w.waitPhase("unused", accessv1alpha1.SessionReady, "")
+
+	w.stepTo(session.URLSettledAt(s))
+	s = w.waitPhase("unused", accessv1alpha1.SessionExpired, accessv1alpha1.SessionReasonURLExpired)
+	if s.Status.FinishedAt == nil {
+		t.Fatal("no finishedAt")
+	}
+	if _, err := w.secret("unused"); err != nil {
+		t.Fatalf("the Secret goes with the session, not before: %v", err)
+	}
+	w.step(10*time.Minute + time.Second)
+	w.waitGone("unused")
+	if _, err := w.secret("unused"); !apierrors.IsNotFound(err) {
+		t.Fatalf("Secret after deletion: %v", err)
+	}
+}
+
+// Deleting an Active session ends the user's AppStream session (revocation)
+// and deletes the Secret.
+func TestStreamingSessionRevokedOnDelete(t *testing.T) {
+	w := newSSWorld(t)
+	w.start(nil)
+	userA := w.user("user-a")
+	w.must(userA.Create(w.ctx, w.newSession("revoke-me", "user-a")))
+	s := w.waitPhase("revoke-me", accessv1alpha1.SessionReady, "")
+	sec, err := w.secret("revoke-me")
+	w.must(err)
+	if code, _ := w.open(string(sec.Data["url"])); code != 200 {
+		t.Fatalf("open: %d", code)
+	}
+	w.stepTo(session.URLSettledAt(s))
+	s = w.waitPhase("revoke-me", accessv1alpha1.SessionActive, "")
+	if len(w.liveSessions("user-a")) != 1 {
+		t.Fatal("no live AppStream session")
+	}
+
+	w.must(userA.Delete(w.ctx, s))
+	w.waitGone("revoke-me")
+	if live := w.liveSessions("user-a"); len(live) != 0 {
+		t.Fatalf("AppStream session not ended on delete: %+v", live)
+	}
+	if _, err := w.secret("revoke-me"); !apierrors.IsNotFound(err) {
+		t.Fatalf("Secret after deletion: %v", err)
+	}
+	w.waitEvent("revoke-me", accessv1alpha1.SessionReasonRevoked)
+}
+
+var ssAdmission sync.Once
+
+// installAdmission installs config/admission into the test API server once
+// and waits until the policy is enforced.
+func installAdmission(t *testing.T, w *ssWorld) {
+	t.Helper()
+	ssAdmission.Do(func() {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "gatestream-system"}}
+		if err := env.Client.Create(w.ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+		for _, f := range []string{"params.yaml", "streamingsession_policy.yaml", "streamingsession_binding.yaml"} {
+			data, err := os.ReadFile(filepath.Join(env.Root, "config", "admission", f))
+			w.must(err)
+			var u unstructured.Unstructured
+			w.must(yaml.Unmarshal(data, &u.Object))
+			if err := env.Client.Create(w.ctx, &u); err != nil && !apierrors.IsAlreadyExists(err) {
+				t.Fatalf("installing %s: %v", f, err)
+			}
+		}
+	})
+	// The API server compiles the policy asynchronously: wait until it denies.
+	probe := w.user("policy-probe")
+	ssEventually(t, ssWait, "admission policy enforced", func() error {
+		err := probe.Create(w.ctx, w.newSession("probe", "someone-else"), client.DryRunAll)
+		if err != nil && strings.Contains(err.Error(), "spec.userId must be your own username") {
+			return nil
+		}
+		return fmt.Errorf("probe not denied by the policy: %v", err)
+	})
+}
+
+// A session for another user is rejected at admission; an admin may create
+// one; a username that cannot be an AppStream user ID gets a clear rejection.
+func TestStreamingSessionAdmission(t *testing.T) {
+	w := newSSWorld(t)
+	installAdmission(t, w)
+
+	err := w.user("user-b").Create(w.ctx, w.newSession("for-someone-else", "user-a"))
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), `spec.userId must be your own username "user-b", not "user-a"`) {
+		t.Fatalf("user-b creating for user-a: %v", err)
+	}
+	if err := w.user("user-a").Create(w.ctx, w.newSession("own", "user-a")); err != nil {
+		t.Fatalf("user-a creating for herself: %v", err)
+	}
+	if err := w.user("portal", ssAdminGroup).Create(w.ctx, w.newSession("by-admin", "user-b")); err != nil {
+		t.Fatalf("admin creating for user-b: %v", err)
+	}
+	err = w.user("system:serviceaccount:line-a:robot").Create(w.ctx, w.newSession("robot", "robot"))
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "cannot be an AppStream user ID") ||
+		!strings.Contains(err.Error(), "ask an admin") || !strings.Contains(err.Error(), ssAdminGroup) {
+		t.Fatalf("a username outside the UserId alphabet: %v", err)
+	}
+	// The documented team roles are valid objects for this API server.
+	data, err := os.ReadFile(filepath.Join(env.Root, "docs", "rbac-examples.yaml"))
+	w.must(err)
+	for _, doc := range strings.Split(string(data), "\n---\n") {
+		var u unstructured.Unstructured
+		w.must(yaml.Unmarshal([]byte(doc), &u.Object))
+		if len(u.Object) == 0 || u.GetKind() == "Namespace" {
+			continue
+		}
+		if u.GetNamespace() != "" {
+			u.SetNamespace(w.ns)
+		}
+		if err := env.Client.Create(w.ctx, &u, client.DryRunAll); err != nil {
+			t.Fatalf("docs/rbac-examples.yaml %s %s: %v", u.GetKind(), u.GetName(), err)
+		}
+	}
+
+	// RBAC still applies: someone outside the team may not create sessions at all.
+	err = w.user("user-c", "other-team").Create(w.ctx, w.newSession("outsider", "user-c"))
+	if !apierrors.IsForbidden(err) || strings.Contains(err.Error(), "userId") {
+		t.Fatalf("user outside the team: %v", err)
+	}
+}
+
+// The CreateStreamingURL response is lost: the session waits until the lost
+// URL has expired for sure, then mints once more. Never two valid URLs.
+func TestStreamingSessionLostMintResponse(t *testing.T) {
+	w := newSSWorld(t)
+	w.faults.Add(fault.Rule{API: "appstream", Op: "CreateStreamingURL", Kind: fault.LoseResponse, Times: 1})
+	w.start(nil)
+	w.must(w.user("user-a").Create(w.ctx, w.newSession("lost", "user-a")))
+	s := w.waitLostMint("lost", 0)
+	if s.Status.MintRequestedAt == nil || s.Status.AccessEndsAt == nil || s.Status.URLExpiresAt != nil {
+		t.Fatalf("status after a lost mint: %+v", s.Status)
+	}
+	if sec, err := w.secret("lost"); err != nil || len(sec.Data["url"]) != 0 {
+		t.Fatalf("Secret after a lost mint: %v %v", keysOf(sec.Data), err)
+	}
+	unusable := session.LostMintUnusableAt(s, w.clk.Now())
+	endsAfterLoss := s.Status.AccessEndsAt.Time
+
+	// Nothing is minted while the lost URL may work, however often the controller looks.
+	w.step(ssValidity)
+	w.poke("lost")
+	ssConsistently(t, time.Second, "no second mint while the lost URL may be valid", func() error {
+		if n := w.mints(); n != 1 {
+			return fmt.Errorf("%d mints", n)
+		}
+		if p := w.get("lost").Status.Phase; p != accessv1alpha1.SessionPending {
+			return fmt.Errorf("phase %s", p)
+		}
+		return nil
+	})
+
+	w.stepTo(unusable)
+	s = w.waitPhase("lost", accessv1alpha1.SessionReady, accessv1alpha1.SessionReasonURLIssued)
+	if n := w.mints(); n != 2 {
+		t.Fatalf("mints: %d, want 2", n)
+	}
+	w.singleValidURL(ssValidity)
+	sec, err := w.secret("lost")
+	w.must(err)
+	urls := w.world.StreamingURLs()
+	if len(urls) != 2 || urls[1].URL != string(sec.Data["url"]) {
+		t.Fatalf("the Secret holds the second URL? %d URLs", len(urls))
+	}
+	if code, _ := w.open(urls[0].URL); code != 403 {
+		t.Fatalf("the lost URL opens (%d): it must have expired", code)
+	}
+	if code, _ := w.open(string(sec.Data["url"])); code != 200 {
+		t.Fatalf("the stored URL: %d", code)
+	}
+	if n := w.opens(); n != 1 {
+		t.Fatalf("successful opens: %d, want 1", n)
+	}
+	// The access window started with the first (lost) mint.
+	if !s.Status.AccessEndsAt.Time.Equal(endsAfterLoss) {
+		t.Fatalf("access window moved with the second mint: ends %s, want %s", s.Status.AccessEndsAt, endsAfterLoss)
+	}
+}
+
+// The manager stopped mid-mint: intent recorded, no Secret (the URL is lost:
+// wait, then one new mint), or Secret written but status not (adopted, no mint).
+func TestStreamingSessionRestartMidMint(t *testing.T) {
+	w := newSSWorld(t)
+	k := env.Client
+	now := w.clk.Now()
+
+	// A: crashed after recording the intent (the call may have minted).
+	a := w.newSession("crashed-before-secret", "user-a")
+	w.must(k.Create(w.ctx, a))
+	a.Status.MintRequestedAt = &metav1.Time{Time: now}
+	a.Status.Phase = accessv1alpha1.SessionPending
+	w.must(k.Status().Update(w.ctx, a))
+	lostURL, _, err := w.api.CreateStreamingURL(w.ctx, ssStack, ssFleet, "user-a", "teraterm", "10.128.3.7:22", ssValidity)
+	w.must(err)
+
+	// B: crashed after writing the Secret, before the status.
+	b := w.newSession("crashed-before-status", "user-b")
+	w.must(k.Create(w.ctx, b))
+	b.Status.MintRequestedAt = &metav1.Time{Time: now}
+	w.must(k.Status().Update(w.ctx, b))
+	urlB, expB, err := w.api.CreateStreamingURL(w.ctx, ssStack, ssFleet, "user-b", "teraterm", "10.128.3.7:22", ssValidity)
+	w.must(err)
+	secB := session.Placeholder(b, "10.128.3.7:22")
+	secB.Data["url"] = []byte(urlB)
+	secB.Data["expiresAt"] = []byte(session.FormatExpiresAt(session.CeilSecond(expB)))
+	w.must(k.Create(w.ctx, secB))
+	before := w.mints() // the two URLs the "crashed" manager minted
+
+	w.start(nil)
+	a = w.waitPhase("crashed-before-secret", accessv1alpha1.SessionPending, accessv1alpha1.SessionReasonMintLost)
+	b = w.waitPhase("crashed-before-status", accessv1alpha1.SessionReady, accessv1alpha1.SessionReasonURLIssued)
+	if !b.Status.URLExpiresAt.Time.Equal(session.CeilSecond(expB)) {
+		t.Fatalf("adopted expiry %s, want %s", b.Status.URLExpiresAt, expB)
+	}
+	if n := w.mints() - before; n != 0 {
+		t.Fatalf("the restarted manager minted %d URLs; it must adopt B's and wait for A's", n)
+	}
+
+	w.stepTo(session.LostMintUnusableAt(a, w.clk.Now()))
+	w.waitPhase("crashed-before-secret", accessv1alpha1.SessionReady, accessv1alpha1.SessionReasonURLIssued)
+	w.waitPhase("crashed-before-status", accessv1alpha1.SessionExpired, accessv1alpha1.SessionReasonURLExpired)
+	if n := w.mints() - before; n != 1 {
+		t.Fatalf("mints after the lost URL expired: %d, want 1", n)
+	}
+	if code, _ := w.open(lostURL); code != 403 {
+		t.Fatalf("A's lost URL still opens: %d", code)
+	}
+	secA, err := w.secret("crashed-before-secret")
+	w.must(err)
+	if code, _ := w.open(string(secA.Data["url"])); code != 200 {
+		t.Fatalf("A's new URL: %d", code)
+	}
+	// Per user, never two valid URLs.
+	for _, user := range []string{"user-a", "user-b"} {
+		var prevExp time.Time
+		for _, u := range w.world.StreamingURLs() {
+			if u.UserId != user {
+				continue
+			}
+			if !prevExp.IsZero() && u.Expires.Add(-ssValidity).Before(prevExp) {
+				t.Fatalf("%s had two valid URLs at once", user)
+			}
+			prevExp = u.Expires
+		}
+	}
+}
+
+// An edited Secret is repaired with the same URL; a deleted one is a lost URL,
+// replaced only after it has expired unused.
+func TestStreamingSessionSecretRepair(t *testing.T) {
+	w := newSSWorld(t)
+	w.start(nil)
+	s := w.newSession("repair", "user-a")
+	s.Spec.SecretTemplate = &accessv1alpha1.SecretTemplate{Labels: map[string]string{"team": "line-a"}}
+	w.must(w.user("user-a").Create(w.ctx, s))
+	s = w.waitPhase("repair", accessv1alpha1.SessionReady, "")
+	sec, err := w.secret("repair")
+	w.must(err)
+	url := string(sec.Data["url"])
+
+	// Someone removes our labels (the Secret drops out of the filtered cache) and edits a key.
+	orig := sec.DeepCopy()
+	delete(sec.Labels, accessv1alpha1.LabelManagedBy)
+	delete(sec.Labels, "team")
+	sec.Data["expiresAt"] = []byte("never")
+	w.must(env.Client.Patch(w.ctx, sec, client.MergeFrom(orig)))
+	w.poke("repair")
+	ssEventually(t, ssWait, "Secret repaired", func() error {
+		sec, err := w.secret("repair")
+		if err != nil {
+			return err
+		}
+		if sec.Labels[accessv1alpha1.LabelManagedBy] != "gatestream" || sec.Labels["team"] != "line-a" ||
+			string(sec.Data["expiresAt"]) != session.FormatExpiresAt(s.Status.URLExpiresAt.Time) {
+			return fmt.Errorf("labels %v, expiresAt %q", sec.Labels, sec.Data["expiresAt"])
+		}
+		if string(sec.Data["url"]) != url {
+			return errors.New("the URL changed")
+		}
+		return nil
+	})
+
+	// The Secret is deleted while the URL is valid: the URL is lost.
+	w.must(env.Client.Delete(w.ctx, sec))
+	w.waitPhase("repair", accessv1alpha1.SessionPending, accessv1alpha1.SessionReasonMintLost)
+	if n := w.mints(); n != 1 {
+		t.Fatalf("minted again while the first URL is valid: %d mints", n)
+	}
+	w.stepTo(session.URLSettledAt(s))
+	w.waitPhase("repair", accessv1alpha1.SessionReady, accessv1alpha1.SessionReasonURLIssued)
+	if n := w.mints(); n != 2 {
+		t.Fatalf("mints: %d, want 2", n)
+	}
+	w.singleValidURL(ssValidity)
+	sec, err = w.secret("repair")
+	w.must(err)
+	if string(sec.Data["url"]) == url || sec.Labels["team"] != "line-a" {
+		t.Fatalf("replacement Secret: labels %v", sec.Labels)
+	}
+	if code, _ := w.open(url); code != 403 {
+		t.Fatalf("the first URL still opens: %d", code)
+	}
+}
+
+// Pending names what it waits for and wakes up when it changes; impossible
+// requests fail at once and never mint.
+func TestStreamingSessionResolution(t *testing.T) {
+	w := newSSWorld(t)
+	w.setEnvReady(false)
+	w.start(nil)
+	k := env.Client
+	port := func(p intstr.IntOrString) *intstr.IntOrString { return &p }
+
+	w.must(k.Create(w.ctx, w.newSession("waits-for-env", "user-a")))
+	w.waitPhase("waits-for-env", accessv1alpha1.SessionPending, accessv1alpha1.SessionReasonEnvironmentNotReady)
+
+	noEnv := w.newSession("no-env", "user-a")
+	noEnv.Spec.EnvironmentRef.Name = "nowhere"
+	noGroup := w.newSession("no-group", "user-a")
+	noGroup.Spec.Target.DeviceGroup = "line-z"
+	offline := w.newSession("offline", "user-a")
+	offline.Spec.Target.Device, offline.Spec.Target.Port = "plc-7", port(intstr.FromString("http"))
+	badApp := w.newSession("bad-app", "user-a")
+	badApp.Spec.Application = "notepad"
+	badDevice := w.newSession("bad-device", "user-a")
+	badDevice.Spec.Target.Device = "raspi-9"
+	badPort := w.newSession("bad-port", "user-a")
+	badPort.Spec.Target.Port = port(intstr.FromString("rdp"))
+	byNumber := w.newSession("by-number", "user-a")
+	byNumber.Spec.Target.Port = port(intstr.FromInt32(8022))
+	// A session named like an existing Secret (here the AWS credentials) never writes into it.
+	taken := w.newSession(ssCredentials, "user-a")
+	for _, s := range []*accessv1alpha1.StreamingSession{noEnv, noGroup, offline, badApp, badDevice, badPort, byNumber, taken} {
+		w.must(k.Create(w.ctx, s))
+	}
+	w.waitPhase("no-env", accessv1alpha1.SessionPending, accessv1alpha1.SessionReasonEnvironmentNotFound)
+
+	// The environment becomes Ready: the watch wakes the waiting sessions
+	// well before their 30 s poll.
+	w.setEnvReady(true)
+	w.waitPhase("waits-for-env", accessv1alpha1.SessionReady, accessv1alpha1.SessionReasonURLIssued)
+	w.waitPhase("by-number", accessv1alpha1.SessionReady, accessv1alpha1.SessionReasonURLIssued)
+	w.waitPhase("no-group", accessv1alpha1.SessionPending, accessv1alpha1.SessionReasonDeviceGroupNotFound)
+	w.waitPhase("offline", accessv1alpha1.SessionPending, accessv1alpha1.SessionReasonDeviceOffline)
+	for name, reason := range map[string]string{
+		"bad-app":    accessv1alpha1.SessionReasonApplicationNotOffered,
+		"bad-device": accessv1alpha1.SessionReasonDeviceNotFound,
+		"bad-port":   accessv1alpha1.SessionReasonPortNotFound,
+	} {
+		s := w.waitPhase(name, accessv1alpha1.SessionFailed, reason)
+		if s.Status.FinishedAt == nil || s.Status.MintRequestedAt != nil {
+			t.Fatalf("%s: %+v", name, s.Status)
+		}
+		w.waitEvent(name, reason)
+	}
+	w.waitPhase(ssCredentials, accessv1alpha1.SessionPending, accessv1alpha1.SessionReasonSecretConflict)
+	creds, err := w.secret(ssCredentials)
+	w.must(err)
+	if len(creds.Data) != 2 || len(creds.Labels) != 0 || len(creds.OwnerReferences) != 0 || string(creds.Data["secretAccessKey"]) != ssSecretKey {
+		t.Fatalf("the credentials Secret was written into: labels %v, owners %v, keys %v", creds.Labels, creds.OwnerReferences, keysOf(creds.Data))
+	}
+	if byNumber := w.get("by-number"); byNumber.Status.Target == nil || byNumber.Status.Target.Port != 8022 {
+		t.Fatalf("port by number: %+v", byNumber.Status.Target)
+	}
+	if n := w.mints(); n != 2 {
+		t.Fatalf("mints: %d, want 2 (only the resolvable sessions)", n)
+	}
+
+	// The device comes online: the DeviceGroup watch wakes the session.
+	var dg accessv1alpha1.DeviceGroup
+	w.must(k.Get(w.ctx, client.ObjectKey{Namespace: w.ns, Name: ssGroupName}, &dg))
+	dg.Status.Devices[1].Online = true
+	w.must(k.Status().Update(w.ctx, &dg))
+	s := w.waitPhase("offline", accessv1alpha1.SessionReady, accessv1alpha1.SessionReasonURLIssued)
+	if s.Status.Target.Address != "192.168.1.20" || s.Status.Target.Port != 80 {
+		t.Fatalf("target: %+v", s.Status.Target)
+	}
+}
+
+// The URL never appears in status, conditions, events or logs; neither do the
+// AWS credentials.
+func TestStreamingSessionSecretsStaySecret(t *testing.T) {
+	w := newSSWorld(t)
+	logs := &ssSyncBuffer{}
+	log, err := manager.NewLogger("json", "debug", logs)
+	w.must(err)
+	w.faults.Add(fault.Rule{API: "appstream", Op: "CreateStreamingURL", Kind: fault.LoseResponse, Times: 1})
+	w.start(&log)
+	userA := w.user("user-a")
+
+	// One session through a lost mint, a repair and its lifecycle, one revoked.
+	w.must(userA.Create(w.ctx, w.newSession("scan-1", "user-a")))
+	s1 := w.waitLostMint("scan-1", 0)
+	w.stepTo(session.LostMintUnusableAt(s1, w.clk.Now()))
+	s1 = w.waitPhase("scan-1", accessv1alpha1.SessionReady, "")
+	w.must(w.user("user-b").Create(w.ctx, w.newSession("scan-2", "user-b")))
+	w.waitPhase("scan-2", accessv1alpha1.SessionReady, "")
+	sec, err := w.secret("scan-1")
+	w.must(err)
+	orig := sec.DeepCopy()
+	sec.Data["expiresAt"] = []byte("edited")
+	w.must(env.Client.Patch(w.ctx, sec, client.MergeFrom(orig)))
+	ssEventually(t, ssWait, "repair", func() error {
+		sec, err := w.secret("scan-1")
+		if err != nil || string(sec.Data["expiresAt"]) == "edited" {
+			return fmt.Errorf("not repaired (%v)", err)
+		}
+		return nil
+	})
+	if code, _ := w.open(string(sec.Data["url"])); code != 200 {
+		t.Fatalf("open: %d", code)
+	}
+	w.stepTo(session.URLSettledAt(s1))
+	w.waitPhase("scan-1", accessv1alpha1.SessionActive, "")
+	w.waitPhase("scan-2", accessv1alpha1.SessionExpired, "")
+	w.must(userA.Delete(w.ctx, w.get("scan-1")))
+	w.waitGone("scan-1")
+	w.waitEvent("scan-1", accessv1alpha1.SessionReasonRevoked)
+	w.waitEvent("scan-2", accessv1alpha1.SessionReasonURLExpired)
+
+	secrets := []string{ssSecretKey}
+	urls := w.world.StreamingURLs()
+	if len(urls) != 3 {
+		t.Fatalf("expected 3 minted URLs (one lost), got %d", len(urls))
+	}
+	for _, u := range urls {
+		secrets = append(secrets, u.URL, tokenOf(u.URL))
+	}
+	scan := func(where, text string) {
+		t.Helper()
+		for _, sec := range secrets {
+			if strings.Contains(text, sec) {
+				t.Errorf("a secret (%d characters) appears in %s", len(sec), where)
+			}
+		}
+	}
+	var sessions accessv1alpha1.StreamingSessionList
+	w.must(env.Client.List(w.ctx, &sessions, client.InNamespace(w.ns)))
+	for _, s := range sessions.Items {
+		data, _ := json.Marshal(s)
+		scan("StreamingSession "+s.Name, string(data))
+	}
+	var evs eventsv1.EventList
+	w.must(env.Client.List(w.ctx, &evs, client.InNamespace(w.ns)))
+	var coreEvs corev1.EventList
+	w.must(env.Client.List(w.ctx, &coreEvs, client.InNamespace(w.ns)))
+	if len(evs.Items) == 0 {
+		t.Fatal("no events to scan")
+	}
+	data, _ := json.Marshal(evs)
+	scan("events.k8s.io Events", string(data))
+	data, _ = json.Marshal(coreEvs)
+	scan("core Events", string(data))
+	out := logs.String()
+	if !strings.Contains(out, "streaming URL issued") || !strings.Contains(out, "CreateStreamingURL got no answer") {
+		t.Fatalf("the debug logs do not cover the run:\n%s", out)
+	}
+	scan("logs", out)
+}
+
+func keysOf(m map[string][]byte) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}

@@ -1,0 +1,158 @@
+package session
+
+import (
+	"time"
+
+	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
+)
+
+// Timing constants of the lifecycle (documented in docs/streamingsession.md).
+const (
+	// Skew allows for the difference between gatestream's clock and AWS's
+	// (which computes a URL's expiry) and for a session that starts in the
+	// last second of a URL's validity. A URL is considered unusable for sure
+	// only Skew after its expiry.
+	Skew = 30 * time.Second
+	// MintCallTimeout bounds one CreateStreamingURL call. A request abandoned
+	// after it is assumed to have reached AWS no later than this after
+	// mintRequestedAt, so a URL minted by it expires no later than
+	// mintRequestedAt + MintCallTimeout + validity.
+	MintCallTimeout = 30 * time.Second
+	// MinValidity is the shortest validity CreateStreamingURL accepts.
+	MinValidity = time.Second
+	// WaitInterval is how often a Pending session looks again at what it waits
+	// for (the environment and DeviceGroup watches wake it sooner).
+	WaitInterval = 30 * time.Second
+	// RetryInterval is the wait after an error that needs someone to act
+	// (credentials, permissions, a misconfigured fleet).
+	RetryInterval = time.Minute
+	// MinRequeue keeps a scheduled wake-up from being a hot loop when a
+	// deadline is (nearly) now: never schedule less than this.
+	MinRequeue = time.Second
+
+	// DefaultURLValidity and DefaultAccessWindow apply when the spec leaves them
+	// zero (the CRD defaults them to the same values).
+	DefaultURLValidity  = 5 * time.Minute
+	DefaultAccessWindow = time.Hour
+)
+
+// Finished reports whether a phase is final: nothing more happens to the
+// session except its deletion (by ttlAfterFinished or by a person).
+func Finished(p accessv1alpha1.SessionPhase) bool {
+	switch p {
+	case accessv1alpha1.SessionExpired, accessv1alpha1.SessionEnded, accessv1alpha1.SessionFailed, accessv1alpha1.SessionRevoked:
+		return true
+	}
+	return false
+}
+
+// URLValidity is spec.urlValidity or its default.
+func URLValidity(spec *accessv1alpha1.StreamingSessionSpec) time.Duration {
+	if d := spec.URLValidity.Duration; d > 0 {
+		return d
+	}
+	return DefaultURLValidity
+}
+
+// AccessWindow is spec.accessWindow or its default.
+func AccessWindow(spec *accessv1alpha1.StreamingSessionSpec) time.Duration {
+	if d := spec.AccessWindow.Duration; d > 0 {
+		return d
+	}
+	return DefaultAccessWindow
+}
+
+// AccessEndsAt is when the session's access window ends: status.accessEndsAt
+// once recorded, else mintRequestedAt + accessWindow (the window starts with
+// the first mint that may have produced a URL), else now + accessWindow (a
+// mint starting now).
+func AccessEndsAt(s *accessv1alpha1.StreamingSession, now time.Time) time.Time {
+	if t := s.Status.AccessEndsAt; t != nil {
+		return t.Time
+	}
+	if t := s.Status.MintRequestedAt; t != nil {
+		return t.Add(AccessWindow(&s.Spec))
+	}
+	return now.Add(AccessWindow(&s.Spec))
+}
+
+// MintValidity is the Validity to ask for when minting at now: urlValidity,
+// cut so that the URL cannot outlive the access window, in whole seconds
+// (rounded down, so the adapter's rounding up changes nothing). Below
+// MinValidity no URL can be minted any more.
+func MintValidity(spec *accessv1alpha1.StreamingSessionSpec, accessEndsAt, now time.Time) time.Duration {
+	v := URLValidity(spec)
+	if rem := accessEndsAt.Sub(now); rem < v {
+		v = rem
+	}
+	if v < 0 {
+		return 0
+	}
+	return v.Truncate(time.Second)
+}
+
+// LostMintUnusableAt is when a URL whose CreateStreamingURL response was lost
+// (or whose mint was interrupted by a restart) has expired for sure:
+// mintRequestedAt + MintCallTimeout + the validity that was asked for + Skew.
+// Until then nothing is minted again, so two valid URLs never exist.
+func LostMintUnusableAt(s *accessv1alpha1.StreamingSession, now time.Time) time.Time {
+	req := s.Status.MintRequestedAt.Time
+	return req.Add(MintCallTimeout + MintValidity(&s.Spec, AccessEndsAt(s, now), req) + Skew)
+}
+
+// URLSettledAt is when a recorded URL is unusable for sure: urlExpiresAt +
+// Skew. That is when the session decides between Active and Expired, and when
+// a recorded URL that disappeared from its Secret may be replaced.
+func URLSettledAt(s *accessv1alpha1.StreamingSession) time.Time {
+	return s.Status.URLExpiresAt.Add(Skew)
+}
+
+// TTLDeadline is when a finished session is deleted; ok is false when it is kept.
+func TTLDeadline(s *accessv1alpha1.StreamingSession) (time.Time, bool) {
+	if s.Spec.TTLAfterFinished == nil || s.Status.FinishedAt == nil {
+		return time.Time{}, false
+	}
+	return s.Status.FinishedAt.Add(s.Spec.TTLAfterFinished.Duration), true
+}
+
+// Until returns the wait from now until deadline, never less than MinRequeue.
+func Until(now, deadline time.Time) time.Duration {
+	if d := deadline.Sub(now); d > MinRequeue {
+		return d
+	}
+	return MinRequeue
+}
+
+// CeilSecond rounds t up to a whole second. Times that round-trip through
+// status (RFC 3339, whole seconds) are stored rounded up when they end
+// something (an expiry), so that the stored value is never before the real one.
+func CeilSecond(t time.Time) time.Time {
+	if r := t.Truncate(time.Second); !r.Equal(t) {
+		return r.Add(time.Second)
+	}
+	return t
+}
+
+// FloorSecond rounds t down to a whole second, for times that start something.
+func FloorSecond(t time.Time) time.Time { return t.Truncate(time.Second) }
+
+// Earliest returns the earliest of the non-zero times (zero if none).
+func Earliest(ts ...time.Time) time.Time {
+	var out time.Time
+	for _, t := range ts {
+		if !t.IsZero() && (out.IsZero() || t.Before(out)) {
+			out = t
+		}
+	}
+	return out
+}
+
+// NeedsRevocation reports whether deleting the session must end the user's
+// AppStream sessions: a URL was (or may have been) minted and the session
+// has not finished (Ended already ended them; Expired and Failed never gave access).
+func NeedsRevocation(s *accessv1alpha1.StreamingSession) bool {
+	if Finished(s.Status.Phase) {
+		return false
+	}
+	return s.Status.MintRequestedAt != nil || s.Status.URLExpiresAt != nil
+}

@@ -1,0 +1,191 @@
+// Package session holds the StreamingSession controller's decisions as pure
+// functions: resolving the environment and target, the deadlines of the
+// lifecycle (URL expiry, access window, lost mints, ttlAfterFinished), the
+// Secret that carries the URL, and the classification of mint errors. The
+// controller (controllers/streamingsession_controller.go) only reads objects,
+// calls these, and writes.
+package session
+
+import (
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
+	"github.com/gatestream/gatestream/internal/conditions"
+)
+
+// Outcome of a resolution.
+type Outcome int
+
+const (
+	// Resolved: everything needed to mint is known.
+	Resolved Outcome = iota
+	// Wait: something the session needs is missing or not ready yet; Pending.
+	Wait
+	// Fail: the request can never be served (the spec is immutable); Failed.
+	Fail
+)
+
+// Resolution is what a session's references resolved to.
+type Resolution struct {
+	Outcome Outcome
+	// Reason and Message explain Wait and Fail.
+	Reason, Message string
+	// Fleet and Stack are the environment's AppStream names.
+	Fleet, Stack string
+	// Target is the device's address and port (nil without spec.target).
+	Target *accessv1alpha1.ResolvedTarget
+}
+
+func wait(reason, format string, args ...any) Resolution {
+	return Resolution{Outcome: Wait, Reason: reason, Message: fmt.Sprintf(format, args...)}
+}
+
+func fail(reason, format string, args ...any) Resolution {
+	return Resolution{Outcome: Fail, Reason: reason, Message: fmt.Sprintf(format, args...)}
+}
+
+// ResolveEnvironment checks the environment (nil: not found) and returns its
+// fleet and stack. Only a Ready environment can fail a session (application
+// not offered): while it is not Ready its spec may still be converging.
+func ResolveEnvironment(s *accessv1alpha1.StreamingSession, env *accessv1alpha1.RemoteAccessEnvironment) Resolution {
+	name := s.Spec.EnvironmentRef.Name
+	if env == nil {
+		return wait(accessv1alpha1.SessionReasonEnvironmentNotFound,
+			"waiting for RemoteAccessEnvironment %q in namespace %s", name, s.Namespace)
+	}
+	if !conditions.IsTrue(env.Status.Conditions, accessv1alpha1.ConditionReady) {
+		msg := "waiting for RemoteAccessEnvironment %q to be Ready"
+		if c := conditions.Get(env.Status.Conditions, accessv1alpha1.ConditionReady); c != nil && c.Reason != "" {
+			return wait(accessv1alpha1.SessionReasonEnvironmentNotReady, msg+" (it is %s: %s)", name, c.Reason, c.Message)
+		}
+		return wait(accessv1alpha1.SessionReasonEnvironmentNotReady, msg, name)
+	}
+	if !slices.Contains(env.Spec.AppStream.Applications, s.Spec.Application) {
+		return fail(accessv1alpha1.SessionReasonApplicationNotOffered,
+			"RemoteAccessEnvironment %q does not offer application %q (it offers: %s); create a session for one of those",
+			name, s.Spec.Application, strings.Join(env.Spec.AppStream.Applications, ", "))
+	}
+	fleet, stack := FleetAndStack(env)
+	if fleet == "" || stack == "" {
+		return wait(accessv1alpha1.SessionReasonEnvironmentNotReady,
+			"waiting for RemoteAccessEnvironment %q to report its AppStream fleet and stack", name)
+	}
+	return Resolution{Outcome: Resolved, Fleet: fleet, Stack: stack}
+}
+
+// FleetAndStack returns the environment's observed AppStream fleet and stack names.
+func FleetAndStack(env *accessv1alpha1.RemoteAccessEnvironment) (fleet, stack string) {
+	if env == nil {
+		return "", ""
+	}
+	if env.Status.Fleet != nil {
+		fleet = env.Status.Fleet.Name
+	}
+	if env.Status.Stack != nil {
+		stack = env.Status.Stack.Name
+	}
+	return fleet, stack
+}
+
+// ResolveTarget resolves spec.target in its DeviceGroup (nil: not found) to an
+// address and port. A session without a target resolves to nil.
+func ResolveTarget(s *accessv1alpha1.StreamingSession, dg *accessv1alpha1.DeviceGroup) (*accessv1alpha1.ResolvedTarget, Resolution) {
+	t := s.Spec.Target
+	if t == nil {
+		return nil, Resolution{Outcome: Resolved}
+	}
+	if dg == nil {
+		return nil, wait(accessv1alpha1.SessionReasonDeviceGroupNotFound,
+			"waiting for DeviceGroup %q in namespace %s", t.DeviceGroup, s.Namespace)
+	}
+	if env := dg.Spec.EnvironmentRef.Name; env != s.Spec.EnvironmentRef.Name {
+		return nil, fail(accessv1alpha1.SessionReasonDeviceGroupNotInEnvironment,
+			"DeviceGroup %q belongs to RemoteAccessEnvironment %q, not %q: its devices are not reachable from this environment's fleet",
+			t.DeviceGroup, env, s.Spec.EnvironmentRef.Name)
+	}
+	var dev *accessv1alpha1.Device
+	for i := range dg.Spec.Devices {
+		if dg.Spec.Devices[i].Name == t.Device {
+			dev = &dg.Spec.Devices[i]
+			break
+		}
+	}
+	if dev == nil {
+		names := make([]string, 0, len(dg.Spec.Devices))
+		for _, d := range dg.Spec.Devices {
+			names = append(names, d.Name)
+		}
+		return nil, fail(accessv1alpha1.SessionReasonDeviceNotFound,
+			"DeviceGroup %q has no device %q (its devices: %s)", t.DeviceGroup, t.Device, listOrNone(names))
+	}
+	port, res := resolvePort(t, dev)
+	if res.Outcome != Resolved {
+		return nil, res
+	}
+	var st *accessv1alpha1.DeviceStatus
+	for i := range dg.Status.Devices {
+		if dg.Status.Devices[i].Name == t.Device {
+			st = &dg.Status.Devices[i]
+			break
+		}
+	}
+	if st == nil || st.Address == "" {
+		return nil, wait(accessv1alpha1.SessionReasonDeviceAddressUnknown,
+			"waiting for DeviceGroup %q to report the address of device %q", t.DeviceGroup, t.Device)
+	}
+	if !st.Online {
+		return nil, wait(accessv1alpha1.SessionReasonDeviceOffline,
+			"waiting for device %q of DeviceGroup %q to come online (its SIM has no session)", t.Device, t.DeviceGroup)
+	}
+	return &accessv1alpha1.ResolvedTarget{Address: st.Address, Port: port}, Resolution{Outcome: Resolved}
+}
+
+func resolvePort(t *accessv1alpha1.SessionTarget, dev *accessv1alpha1.Device) (int32, Resolution) {
+	if t.Port == nil {
+		return 0, Resolution{Outcome: Resolved}
+	}
+	if t.Port.Type == intstr.Int {
+		return t.Port.IntVal, Resolution{Outcome: Resolved}
+	}
+	names := make([]string, 0, len(dev.Ports))
+	for _, p := range dev.Ports {
+		if p.Name == t.Port.StrVal {
+			return p.Port, Resolution{Outcome: Resolved}
+		}
+		names = append(names, fmt.Sprintf("%s (%d)", p.Name, p.Port))
+	}
+	return 0, fail(accessv1alpha1.SessionReasonPortNotFound,
+		"device %q has no port named %q (its ports: %s); name one of those or give a number", dev.Name, t.Port.StrVal, listOrNone(names))
+}
+
+func listOrNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
+
+// TargetString is "address:port", or the address alone without a port. It is
+// both the Secret's target key and the URL's SessionContext.
+func TargetString(t *accessv1alpha1.ResolvedTarget) string {
+	if t == nil {
+		return ""
+	}
+	if t.Port == 0 {
+		return t.Address
+	}
+	return net.JoinHostPort(t.Address, strconv.Itoa(int(t.Port)))
+}
+
+// SessionContext is what CreateStreamingURL passes to the application
+// (APPSTREAM_SESSION_CONTEXT): the target as address:port. It is a convenience,
+// not a security boundary: AppStream shows it to the user in the URL and lets
+// them edit it, so it never carries anything secret and the network (Gate,
+// security groups) decides what the instance can reach.
+func SessionContext(t *accessv1alpha1.ResolvedTarget) string { return TargetString(t) }
