@@ -39,4 +39,8 @@ done
 mkdir -p "${chart}/files"
 cp "${role}" "${chart}/files/manager-role.yaml"
 
+# The StreamingSession admission policy, verbatim (its binding and parameters
+# are templated: they name the release namespace and the values' admin groups).
+cp "${root}/config/admission/streamingsession_policy.yaml" "${chart}/files/admission-policy.yaml"
+
 echo "sync-chart: ${#crds[@]} CRDs and the manager ClusterRole copied into ${chart#"${root}"/}"

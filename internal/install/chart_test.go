@@ -50,6 +50,10 @@ func TestChartGeneratedFilesInSync(t *testing.T) {
 	if !bytes.Equal(files["manager-role.yaml"], role) {
 		t.Errorf("%s/files/manager-role.yaml differs from config/rbac/role.yaml: run `make chart-sync`", chartDir)
 	}
+	policy := readYAMLDir(t, filepath.Join(env.Root, "config", "admission"))["streamingsession_policy.yaml"]
+	if !bytes.Equal(files["admission-policy.yaml"], policy) {
+		t.Errorf("%s/files/admission-policy.yaml differs from config/admission/streamingsession_policy.yaml: run `make chart-sync`", chartDir)
+	}
 }
 
 func TestHelmLint(t *testing.T) {
@@ -78,11 +82,16 @@ func TestHelmTemplateDefaults(t *testing.T) {
 		"RoleBinding":              1,
 		"Deployment":               1,
 		"Service":                  1,
+		// The StreamingSession admission policy, its binding and its parameters.
+		"ValidatingAdmissionPolicy":        1,
+		"ValidatingAdmissionPolicyBinding": 1,
+		"ConfigMap":                        1,
 	}
 	if got := objs.kinds(); !maps.Equal(got, wantKinds) {
 		t.Errorf("rendered kinds %v, want %v (no Secret, no ServiceMonitor by default)", got, wantKinds)
 	}
 	checkCRDsRendered(t, objs)
+	checkAdmissionPolicyRendered(t, objs, ns)
 
 	const sa = "gatestream-controller-manager"
 	d := checkDeployment(t, objs, deploymentWant{
@@ -247,5 +256,36 @@ func TestRestrictedPodSecurityIsEnforced(t *testing.T) {
 	if err := env.Client.Create(t.Context(), restrictedTestPod(tmpl), client.DryRunAll); err == nil ||
 		!strings.Contains(err.Error(), "violates PodSecurity") {
 		t.Errorf("a pod without a security context was not rejected by PodSecurity admission: %v", err)
+	}
+}
+
+// checkAdmissionPolicyRendered checks that the binding points at the policy
+// and at the parameters ConfigMap in the release namespace, with the default
+// admin groups.
+func checkAdmissionPolicyRendered(t *testing.T, objs rendered, ns string) {
+	t.Helper()
+	var policy, binding, params *unstructured.Unstructured
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "ValidatingAdmissionPolicy":
+			policy = o
+		case "ValidatingAdmissionPolicyBinding":
+			binding = o
+		case "ConfigMap":
+			params = o
+		}
+	}
+	if policy == nil || binding == nil || params == nil {
+		t.Fatal("admission policy, binding or parameters not rendered")
+	}
+	policyName, _, _ := unstructured.NestedString(binding.Object, "spec", "policyName")
+	paramName, _, _ := unstructured.NestedString(binding.Object, "spec", "paramRef", "name")
+	paramNS, _, _ := unstructured.NestedString(binding.Object, "spec", "paramRef", "namespace")
+	if policyName != policy.GetName() || paramName != params.GetName() || paramNS != ns || params.GetNamespace() != ns {
+		t.Errorf("binding policy %q params %s/%s; want %q and %s/%s", policyName, paramNS, paramName, policy.GetName(), ns, params.GetName())
+	}
+	groups, _, _ := unstructured.NestedString(params.Object, "data", "adminGroups")
+	if groups != "gatestream:admins,system:masters" {
+		t.Errorf("adminGroups = %q", groups)
 	}
 }

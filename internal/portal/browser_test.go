@@ -1,0 +1,180 @@
+package portal
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// screenshotDir is $GATESTREAM_SCREENSHOT_DIR, else a temporary directory.
+func screenshotDir(t *testing.T) string {
+	if d := os.Getenv("GATESTREAM_SCREENSHOT_DIR"); d != "" {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	return t.TempDir()
+}
+
+// TestChromiumSignInConnect drives headless Chromium through the whole path:
+// sign-in at the identity provider (code flow with PKCE), the device list of
+// user-a's namespaces only, Connect, the progress page, and the AppStream
+// emulator's session page for the right device.
+func TestChromiumSignInConnect(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Skipf("%s not found: install Debian's chromium (apt-get install -y chromium) to run the browser test", chromiumPath)
+	}
+	w := setup(t)
+	p := startPortal(t, w, nil)
+	dir := screenshotDir(t)
+
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.WindowSize(1280, 900),
+	}
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	defer cancel()
+	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	stepTimeout := func(d time.Duration) context.Context {
+		c, cancel := context.WithTimeout(ctx, d)
+		t.Cleanup(cancel)
+		return c
+	}
+
+	shot := func(name string) chromedp.Action[chromedp.Void] {
+		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+			png, err := chromedp.FullScreenshot(100)(ctx, tg)
+			if err != nil {
+				return chromedp.Void{}, err
+			}
+			path := filepath.Join(dir, name)
+			if err := os.WriteFile(path, png, 0o644); err != nil {
+				return chromedp.Void{}, err
+			}
+			t.Logf("screenshot: %s", path)
+			return chromedp.Void{}, nil
+		}
+	}
+	text := func(sel chromedp.CSS) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Text(sel))
+		if err != nil {
+			t.Fatalf("reading %s: %v", sel, err)
+		}
+		return v
+	}
+	location := func() string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Location())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	raspi := chromedp.ID("device-portal-team-a-line-a-raspi-1")
+
+	oidcMu.Lock()
+	w.oidc.QueueUser(mockUser("user-a"))
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(p.URL+"/"),
+		chromedp.WaitVisible(chromedp.ID("signin")),
+	)
+	signinURL := ""
+	if err == nil {
+		signinURL = location()
+		err = chromedp.Do(ctx,
+			shot("portal-1-signin.png"),
+			chromedp.Click(chromedp.ID("signin")),
+			chromedp.WaitVisible(raspi),
+		)
+	}
+	oidcMu.Unlock()
+	if err != nil {
+		t.Fatalf("sign-in in Chromium: %v", err)
+	}
+	if !strings.Contains(signinURL, "/signin?") {
+		t.Errorf("the first page was %s, want the sign-in page", signinURL)
+	}
+
+	body, user := text("main"), text("#user")
+	if err := chromedp.Do(ctx, shot("portal-2-devices.png")); err != nil {
+		t.Fatal(err)
+	}
+	if user != "user-a" || !strings.Contains(body, "raspi-1") || !strings.Contains(body, "plc-7") || strings.Contains(body, "robot-9") {
+		t.Errorf("device list of %q:\n%s", user, body)
+	}
+
+	// The same page on a phone.
+	if err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile),
+		chromedp.Reload(),
+		chromedp.WaitVisible(raspi),
+		shot("portal-3-devices-phone.png"),
+		chromedp.EmulateViewport(1280, 900),
+	); err != nil {
+		t.Fatal(err)
+	}
+
+	start := time.Now()
+	if err := chromedp.Do(stepTimeout(20*time.Second),
+		chromedp.Click(chromedp.CSS("#device-portal-team-a-line-a-raspi-1 button[type=submit]")),
+		chromedp.WaitVisible(chromedp.ID("session-context")),
+	); err != nil {
+		where, _ := chromedp.Run(ctx, chromedp.Location())
+		page, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
+		t.Fatalf("connect in Chromium: %v; the browser is at %s:\n%s", err, where, page)
+	}
+	took := time.Since(start)
+	landed, sctx, streamUser, app := location(), text("#session-context"), text("#user"), text("#application")
+	if err := chromedp.Do(ctx, shot("portal-4-streaming-session.png")); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Chromium connect latency (click to the streaming page): %s", took.Round(time.Millisecond))
+	if !strings.HasPrefix(landed, w.cloud.AppStreamURL+"/streaming/") || streamUser != "user-a" || app != "teraterm" ||
+		!strings.Contains(sctx, "device=raspi-1") {
+		t.Errorf("landed on %s: user %q, application %q, context %q", landed, streamUser, app, sctx)
+	}
+
+	// My sessions, then End.
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(p.URL+"/sessions"),
+		chromedp.WaitVisible(chromedp.CSS("ul.sessions")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	sessions := text("main")
+	if err := chromedp.Do(ctx,
+		shot("portal-5-my-sessions.png"),
+		chromedp.Click(chromedp.CSS("li.session button[type=submit]")),
+		chromedp.WaitVisible(chromedp.Search(`//p[contains(., "You have no sessions")]`)),
+	); err != nil {
+		t.Fatalf("ending the session in Chromium: %v", err)
+	}
+	if !strings.Contains(sessions, "raspi-1") || strings.Contains(sessions, "/streaming/") {
+		t.Errorf("my sessions page:\n%s", sessions)
+	}
+	if got := sessionsOf(t, nsA, "user-a"); len(got) != 0 {
+		t.Errorf("%d sessions left after End in the browser", len(got))
+	}
+}

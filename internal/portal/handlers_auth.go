@@ -1,0 +1,199 @@
+package portal
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+)
+
+const loginTTL = 10 * time.Minute
+
+func (s *Server) newSession(id identity, now time.Time) portalSession {
+	return portalSession{
+		User: id.User, Groups: id.Groups, Email: id.Email, CSRF: randomToken(),
+		Issued: now.Unix(), Expires: now.Add(s.cfg.SessionTTL).Unix(),
+	}
+}
+
+// person resolves who is asking. When no one is signed in it answers the
+// request itself (a redirect to sign-in, or an error page) and returns false.
+func (s *Server) person(w http.ResponseWriter, r *http.Request) (*portalSession, bool) {
+	now := s.now()
+	if s.cfg.AuthMode == AuthProxy {
+		id, trusted, err := proxyIdentity(&s.cfg, r)
+		if !trusted {
+			s.log.Info("refused identity headers from an untrusted address", "remote", r.RemoteAddr, "path", r.URL.Path)
+			s.fail(w, r, nil, http.StatusForbidden, errorView{
+				Heading: "Not through the sign-in proxy",
+				Message: "This portal accepts requests only through your organisation's sign-in proxy.",
+				Detail:  err.Error(),
+			})
+			return nil, false
+		}
+		if err != nil {
+			s.fail(w, r, nil, http.StatusUnauthorized, errorView{
+				Heading: "Not signed in",
+				Message: "The sign-in proxy did not say who you are, or named an identity the portal does not act for.",
+				Detail:  err.Error(),
+			})
+			return nil, false
+		}
+		// The identity comes from the proxy on every request; the cookie only
+		// binds a CSRF token to it.
+		var ps portalSession
+		if err := s.codec.get(r, sessionCookie, &ps); err != nil || ps.User != id.User || !slices.Equal(ps.Groups, id.Groups) || now.Unix() >= ps.Expires {
+			ps = s.newSession(id, now)
+			if err := s.codec.set(w, sessionCookie, &ps, s.cfg.SessionTTL); err != nil {
+				s.fail(w, r, nil, http.StatusBadRequest, errorView{Heading: "Cannot sign you in", Message: err.Error()})
+				return nil, false
+			}
+		}
+		ps.Email = id.Email
+		return &ps, true
+	}
+
+	var ps portalSession
+	reason := ""
+	if err := s.codec.get(r, sessionCookie, &ps); err != nil {
+		reason = "required"
+	} else if now.Unix() >= ps.Expires {
+		reason = "expired"
+	}
+	if reason == "" {
+		return &ps, true
+	}
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		next := r.URL.RequestURI()
+		http.Redirect(w, r, "/signin?"+url.Values{"reason": {reason}, "next": {next}}.Encode(), http.StatusSeeOther)
+		return nil, false
+	}
+	msg := "Sign in to continue."
+	if reason == "expired" {
+		msg = "Your portal session has expired. Sign in again; nothing was changed."
+	}
+	s.fail(w, r, nil, http.StatusUnauthorized, errorView{Heading: "Not signed in", Message: msg})
+	return nil, false
+}
+
+// checkForm guards every state-changing request: it refuses cross-site
+// requests (Sec-Fetch-Site, Origin), parses the bounded form and compares the
+// synchronizer token bound to the sign-in in constant time.
+func (s *Server) checkForm(w http.ResponseWriter, r *http.Request, ps *portalSession) bool {
+	// Sec-Fetch-Site is authoritative where the browser sends it. Origin is
+	// checked otherwise; "null" is what browsers send for a same-origin form
+	// under Referrer-Policy: no-referrer, so it is left to the token.
+	sfs := r.Header.Get("Sec-Fetch-Site")
+	if sfs != "" && sfs != "same-origin" {
+		s.fail(w, r, ps, http.StatusForbidden, errorView{Heading: "Request refused", Message: "This request came from another site (Sec-Fetch-Site: " + sfs + "), so the portal refused it."})
+		return false
+	}
+	if o := r.Header.Get("Origin"); sfs == "" && o != "" && o != "null" && o != s.cfg.origin() {
+		s.fail(w, r, ps, http.StatusForbidden, errorView{Heading: "Request refused", Message: "This request came from another origin, so the portal refused it."})
+		return false
+	}
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			s.fail(w, r, ps, http.StatusRequestEntityTooLarge, errorView{Heading: "Request too large", Message: "The form was larger than the portal accepts."})
+		} else {
+			s.fail(w, r, ps, http.StatusBadRequest, errorView{Heading: "Bad request", Message: "The form could not be read."})
+		}
+		return false
+	}
+	if !constantTimeEqual(r.PostForm.Get("csrf"), ps.CSRF) {
+		s.fail(w, r, ps, http.StatusForbidden, errorView{
+			Heading: "Form expired",
+			Message: "This form was not issued for your current sign-in (missing or wrong security token), so nothing was done.",
+			Hint:    "Go back, reload the page and try again.",
+		})
+		return false
+	}
+	return true
+}
+
+// signin is the "not signed in" page (OIDC mode).
+func (s *Server) signin(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	next := safeNext(q.Get("next"))
+	var ps portalSession
+	if err := s.codec.get(r, sessionCookie, &ps); err == nil && s.now().Unix() < ps.Expires {
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return
+	}
+	msg := "Sign in to see the devices you may reach."
+	switch q.Get("reason") {
+	case "expired":
+		msg = "Your portal session has expired. Sign in again to continue."
+	case "signedout":
+		msg = "You are signed out."
+	}
+	s.render(w, http.StatusOK, "signin", nil, pageData{Title: "Sign in", Data: struct{ Message, StartPath string }{
+		msg, "/auth/start?" + url.Values{"next": {next}}.Encode(),
+	}})
+}
+
+// authStart begins the authorization code flow with PKCE (S256), a fresh
+// state and nonce kept in a short-lived signed cookie.
+func (s *Server) authStart(w http.ResponseWriter, r *http.Request) {
+	st := loginState{Next: safeNext(r.URL.Query().Get("next")), Expires: s.now().Add(loginTTL).Unix()}
+	u, err := s.oidc.authCodeURL(r.Context(), &st)
+	if err != nil {
+		s.log.Error(err, "starting sign-in")
+		s.fail(w, r, nil, http.StatusServiceUnavailable, errorView{Heading: "Sign-in unavailable", Message: "The identity provider cannot be reached right now. Try again in a minute."})
+		return
+	}
+	if err := s.codec.set(w, loginCookie, &st, loginTTL); err != nil {
+		s.fail(w, r, nil, http.StatusInternalServerError, errorView{Heading: "Sign-in unavailable", Message: err.Error()})
+		return
+	}
+	http.Redirect(w, r, u, http.StatusFound)
+}
+
+// authCallback completes the sign-in: state and nonce must match the cookie,
+// the code is redeemed with the PKCE verifier and the ID token verified.
+func (s *Server) authCallback(w http.ResponseWriter, r *http.Request) {
+	restart := []link{{"/auth/start", "Sign in again"}}
+	var st loginState
+	if err := s.codec.get(r, loginCookie, &st); err != nil || s.now().Unix() >= st.Expires {
+		s.fail(w, r, nil, http.StatusBadRequest, errorView{Heading: "Sign-in expired", Message: "This sign-in was not started in this browser, or took too long.", Links: restart})
+		return
+	}
+	s.codec.clear(w, loginCookie)
+	q := r.URL.Query()
+	if e := q.Get("error"); e != "" {
+		s.fail(w, r, nil, http.StatusUnauthorized, errorView{Heading: "Sign-in refused", Message: "The identity provider refused the sign-in.", Detail: e + ": " + q.Get("error_description"), Links: restart})
+		return
+	}
+	if !constantTimeEqual(q.Get("state"), st.State) {
+		s.fail(w, r, nil, http.StatusBadRequest, errorView{Heading: "Sign-in refused", Message: "The sign-in response does not belong to this sign-in (state mismatch).", Links: restart})
+		return
+	}
+	id, err := s.oidc.exchange(r.Context(), &st, q.Get("code"))
+	if err != nil {
+		s.log.Info("sign-in failed", "error", err.Error())
+		s.fail(w, r, nil, http.StatusUnauthorized, errorView{Heading: "Sign-in failed", Message: "The portal could not confirm who you are.", Detail: err.Error(), Links: restart})
+		return
+	}
+	ps := s.newSession(id, s.now())
+	if err := s.codec.set(w, sessionCookie, &ps, s.cfg.SessionTTL); err != nil {
+		s.fail(w, r, nil, http.StatusBadRequest, errorView{Heading: "Cannot sign you in", Message: err.Error(), Links: restart})
+		return
+	}
+	s.log.Info("portal sign-in", "audit", true, "action", "signin", "user", id.User, "groups", id.Groups)
+	http.Redirect(w, r, st.Next, http.StatusSeeOther)
+}
+
+func (s *Server) signout(w http.ResponseWriter, r *http.Request) {
+	ps, ok := s.person(w, r)
+	if !ok || !s.checkForm(w, r, ps) {
+		return
+	}
+	s.codec.clear(w, sessionCookie)
+	if s.cfg.AuthMode != AuthOIDC {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, "/signin?reason=signedout", http.StatusSeeOther)
+}
