@@ -146,3 +146,29 @@ api-docs: manifests ## Generate docs/api-reference.md from the CRDs and api/v1al
 .PHONY: plugin
 plugin: ## Build the kubectl plugin into bin/kubectl-gatestream (bin/ on PATH makes `kubectl gatestream`).
 	go build -o $(LOCALBIN)/kubectl-gatestream ./cmd/kubectl-gatestream
+
+##@ Demo
+
+# Flags for hack/demo, e.g. DEMO_FLAGS="--exit-after-ready" or "--keep-dir --timeout 5m".
+DEMO_FLAGS ?=
+
+.PHONY: demo
+demo: k8s plugin ## Run gatestream locally (control plane, kube-controller-manager, cloud emulators, manager, samples) and print a streaming URL; Ctrl-C stops and cleans up.
+	go build -o $(LOCALBIN)/gatestream-demo ./hack/demo
+	$(LOCALBIN)/gatestream-demo $(DEMO_FLAGS)
+
+##@ Portal
+
+.PHONY: portal
+portal: ## Build the self-service portal into bin/gatestream-portal (docs/portal.md).
+	go build -o $(LOCALBIN)/gatestream-portal ./cmd/gatestream-portal
+
+.PHONY: test-portal
+test-portal: k8s helm ## Run the portal's tests; GATESTREAM_SCREENSHOT_DIR=dir keeps the browser test's screenshots.
+	go test $(GO_TEST_FLAGS) ./internal/portal/ ./cmd/gatestream-portal/
+
+.PHONY: docker-build-portal
+docker-build-portal: ## Build the portal image $(PORTAL_IMG) (cmd/gatestream-portal/Dockerfile).
+	$(CONTAINER_TOOL) build -f cmd/gatestream-portal/Dockerfile -t $(PORTAL_IMG) .
+
+PORTAL_IMG ?= ghcr.io/gatestream/gatestream-portal:latest

@@ -32,6 +32,7 @@ import (
 	"github.com/gatestream/gatestream/internal/clients"
 	"github.com/gatestream/gatestream/internal/conditions"
 	"github.com/gatestream/gatestream/internal/devicegroup"
+	"github.com/gatestream/gatestream/internal/finalizers"
 	"github.com/gatestream/gatestream/internal/poll"
 	"github.com/gatestream/gatestream/internal/soracom"
 )
@@ -190,14 +191,12 @@ func (r *DeviceGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if !dg.DeletionTimestamp.IsZero() {
 		return r.finalize(ctx, p)
 	}
-	if controllerutil.AddFinalizer(&dg, accessv1alpha1.Finalizer) {
-		// Metadata only, before anything is created outside.
-		if err := r.Update(ctx, &dg); err != nil {
-			if apierrors.IsConflict(err) {
-				return ctrl.Result{RequeueAfter: time.Second}, nil
-			}
-			return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
+	// Metadata only, before anything is created outside.
+	if _, err := finalizers.Add(ctx, r.Client, &dg, accessv1alpha1.Finalizer); err != nil {
+		if apierrors.IsConflict(err) {
+			return ctrl.Result{RequeueAfter: time.Second}, nil
 		}
+		return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
 	}
 	res, err := r.reconcile(ctx, p)
 	return r.finish(ctx, p, res, err)
@@ -757,10 +756,8 @@ func (r *DeviceGroupReconciler) cleanUp(ctx context.Context, p *pass) (outcome, 
 }
 
 func (r *DeviceGroupReconciler) removeFinalizer(ctx context.Context, dg *accessv1alpha1.DeviceGroup) error {
-	if controllerutil.RemoveFinalizer(dg, accessv1alpha1.Finalizer) {
-		if err := r.Update(ctx, dg); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("removing finalizer: %w", err)
-		}
+	if _, err := finalizers.Remove(ctx, r.Client, dg, accessv1alpha1.Finalizer); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("removing finalizer: %w", err)
 	}
 	return nil
 }

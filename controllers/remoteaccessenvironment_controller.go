@@ -24,6 +24,7 @@ import (
 	"github.com/gatestream/gatestream/internal/clients"
 	"github.com/gatestream/gatestream/internal/conditions"
 	"github.com/gatestream/gatestream/internal/environment"
+	"github.com/gatestream/gatestream/internal/finalizers"
 	"github.com/gatestream/gatestream/internal/poll"
 )
 
@@ -68,10 +69,8 @@ func (r *RemoteAccessEnvironmentReconciler) Reconcile(ctx context.Context, req c
 		return r.finalize(ctx, &env)
 	}
 	// The finalizer goes on before anything is created outside the cluster.
-	if controllerutil.AddFinalizer(&env, accessv1alpha1.Finalizer) {
-		if err := r.Update(ctx, &env); err != nil {
-			return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
-		}
+	if _, err := finalizers.Add(ctx, r.Client, &env, accessv1alpha1.Finalizer); err != nil {
+		return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
 	}
 	orig := env.Status.DeepCopy()
 
@@ -252,10 +251,8 @@ func (r *RemoteAccessEnvironmentReconciler) deviceGroupsUsing(ctx context.Contex
 }
 
 func (r *RemoteAccessEnvironmentReconciler) removeFinalizer(ctx context.Context, env *accessv1alpha1.RemoteAccessEnvironment) error {
-	if controllerutil.RemoveFinalizer(env, accessv1alpha1.Finalizer) {
-		if err := r.Update(ctx, env); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("removing finalizer: %w", err)
-		}
+	if _, err := finalizers.Remove(ctx, r.Client, env, accessv1alpha1.Finalizer); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("removing finalizer: %w", err)
 	}
 	return nil
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/gatestream/gatestream/internal/aws"
 	"github.com/gatestream/gatestream/internal/clients"
 	"github.com/gatestream/gatestream/internal/conditions"
+	"github.com/gatestream/gatestream/internal/finalizers"
 	"github.com/gatestream/gatestream/internal/session"
 )
 
@@ -155,10 +156,9 @@ func (r *StreamingSessionReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	if session.Finished(s.Status.Phase) {
 		return r.reconcileFinished(ctx, p)
 	}
-	if controllerutil.AddFinalizer(&s, accessv1alpha1.StreamingSessionFinalizer) {
-		if err := r.Update(ctx, &s); err != nil {
-			return ssWriteFailed(err)
-		}
+	if added, err := finalizers.Add(ctx, r.Client, &s, accessv1alpha1.StreamingSessionFinalizer); err != nil {
+		return ssWriteFailed(err)
+	} else if added {
 		p.saved = *s.Status.DeepCopy()
 	}
 	if s.Status.URLExpiresAt == nil {
@@ -687,8 +687,7 @@ func (r *StreamingSessionReconciler) finalize(ctx context.Context, p *ssPass) (c
 			return ctrl.Result{}, err
 		}
 	}
-	controllerutil.RemoveFinalizer(s, accessv1alpha1.StreamingSessionFinalizer)
-	if err := r.Update(ctx, s); err != nil {
+	if _, err := finalizers.Remove(ctx, r.Client, s, accessv1alpha1.StreamingSessionFinalizer); err != nil {
 		return ssWriteFailed(err)
 	}
 	r.disarm(key)

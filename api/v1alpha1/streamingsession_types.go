@@ -169,8 +169,8 @@ type ResolvedTarget struct {
 // +kubebuilder:printcolumn:name="Device",type=string,JSONPath=`.spec.target.device`
 // +kubebuilder:printcolumn:name="App",type=string,JSONPath=`.spec.application`,priority=1
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
-// +kubebuilder:printcolumn:name="Expires",type=date,JSONPath=`.status.urlExpiresAt`
-// +kubebuilder:printcolumn:name="Access-Ends",type=date,JSONPath=`.status.accessEndsAt`,priority=1
+// +kubebuilder:printcolumn:name="URL-Expires",type=string,JSONPath=`.status.urlExpiresAt`,description="When the URL stops working (future times as timestamps: a date column would print <invalid>)"
+// +kubebuilder:printcolumn:name="Access-Ends",type=string,JSONPath=`.status.accessEndsAt`,priority=1
 // +kubebuilder:printcolumn:name="Secret",type=string,JSONPath=`.status.secretName`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type StreamingSession struct {
