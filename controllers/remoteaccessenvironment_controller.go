@@ -33,9 +33,11 @@ import (
 // network check, and the AppStream stack, fleet and association.
 type RemoteAccessEnvironmentReconciler struct {
 	client.Client
-	Clients  *clients.Factory
-	Recorder recorder.EventRecorder
-	Clock    clock.PassiveClock
+	// APIReader reads the credential Secrets, which the manager does not cache.
+	APIReader client.Reader
+	Clients   *clients.Factory
+	Recorder  recorder.EventRecorder
+	Clock     clock.PassiveClock
 	// PollInterval re-observes an in-sync environment to correct drift.
 	PollInterval time.Duration
 	// TransitionWait is how soon an object that is changing state is looked at again.
@@ -77,6 +79,15 @@ func (r *RemoteAccessEnvironmentReconciler) Reconcile(ctx context.Context, req c
 	pass, err := r.newPass(ctx, &env)
 	if err != nil {
 		return r.finish(ctx, &env, orig, r.credentialsOutcome(&env, err))
+	}
+	if err := r.protectCredentials(ctx, &env); err != nil {
+		return ctrl.Result{}, err
+	}
+	if env.Generation != env.Status.ObservedGeneration {
+		// The spec may name other Secrets now: let go of those no environment uses.
+		if err := r.releaseCredentials(ctx, env.Namespace, nil); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	a := environment.Converge(ctx, pass, soracomChain()...)
 	b := environment.Converge(ctx, pass, appStreamChain()...)
@@ -251,6 +262,9 @@ func (r *RemoteAccessEnvironmentReconciler) deviceGroupsUsing(ctx context.Contex
 }
 
 func (r *RemoteAccessEnvironmentReconciler) removeFinalizer(ctx context.Context, env *accessv1alpha1.RemoteAccessEnvironment) error {
+	if err := r.releaseCredentials(ctx, env.Namespace, env); err != nil {
+		return err
+	}
 	if _, err := finalizers.Remove(ctx, r.Client, env, accessv1alpha1.Finalizer); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("removing finalizer: %w", err)
 	}
@@ -262,6 +276,9 @@ func (r *RemoteAccessEnvironmentReconciler) removeFinalizer(ctx context.Context,
 func (r *RemoteAccessEnvironmentReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
+	}
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
 	}
 	if r.TransitionWait <= 0 {
 		r.TransitionWait = 10 * time.Second

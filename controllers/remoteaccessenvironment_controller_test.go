@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -684,5 +685,51 @@ func TestEnvironmentDeletionWaitsForDeviceGroups(t *testing.T) {
 	})
 	if len(h.cloud.Soracom.VPGs()) != 0 {
 		t.Fatal("gateway left after deletion")
+	}
+}
+
+// Deleting a namespace deletes the credential Secrets together with the
+// environment: the Secrets must outlive the clean-up they are needed for.
+func TestEnvironmentCredentialsOutliveTheCleanUp(t *testing.T) {
+	h := newRAEHarness(t, time.Hour, emulator.Options{})
+	h.start()
+	h.create(h.sampleEnv("ns-delete"))
+	h.waitReady("ns-delete", 60*time.Second)
+	for _, name := range []string{"soracom-auth", "aws-credentials"} {
+		var s corev1.Secret
+		if err := env.Client.Get(h.ctx, types.NamespacedName{Namespace: h.ns, Name: name}, &s); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(s.Finalizers, controllers.CredentialsFinalizer) {
+			t.Fatalf("Secret %s is not protected: finalizers %v", name, s.Finalizers)
+		}
+	}
+	// Secrets first, as the namespace controller may do, then the environment.
+	for _, name := range []string{"soracom-auth", "aws-credentials"} {
+		if err := env.Client.Delete(h.ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: name}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := env.Client.Delete(h.ctx, h.get("ns-delete")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "environment and Secrets gone", func() error {
+		var s corev1.Secret
+		for _, name := range []string{"soracom-auth", "aws-credentials"} {
+			if err := env.Client.Get(h.ctx, types.NamespacedName{Namespace: h.ns, Name: name}, &s); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("Secret %s still there", name)
+			}
+		}
+		var rae accessv1alpha1.RemoteAccessEnvironment
+		if err := env.Client.Get(h.ctx, types.NamespacedName{Namespace: h.ns, Name: "ns-delete"}, &rae); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("environment still there")
+		}
+		return nil
+	})
+	if n := len(h.cloud.Soracom.VPGs()); n != 0 {
+		t.Fatalf("%d VPGs left: the clean-up lost its credentials", n)
+	}
+	if n := len(h.cloud.AWS.Fleets()); n != 0 {
+		t.Fatalf("%d fleets left", n)
 	}
 }
