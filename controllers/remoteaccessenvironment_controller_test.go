@@ -16,7 +16,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -136,23 +135,10 @@ func (h *raeHarness) get(name string) *accessv1alpha1.RemoteAccessEnvironment {
 	return &rae
 }
 
-// eventually polls cond until it returns nil, failing the test after bound.
-func eventually(t *testing.T, bound time.Duration, what string, cond func() error) {
-	t.Helper()
-	var last error
-	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, bound, true, func(context.Context) (bool, error) {
-		last = cond()
-		return last == nil, nil
-	})
-	if err != nil {
-		t.Fatalf("%s: not within %s: %v", what, bound, last)
-	}
-}
-
 func (h *raeHarness) waitReady(name string, bound time.Duration) *accessv1alpha1.RemoteAccessEnvironment {
 	h.t.Helper()
 	var rae *accessv1alpha1.RemoteAccessEnvironment
-	eventually(h.t, bound, name+" Ready", func() error {
+	testenv.Eventually(h.t, bound, name+" Ready", func() error {
 		rae = h.get(name)
 		if !conditions.IsCurrentAndTrue(rae.Status.Conditions, rae.Generation, accessv1alpha1.ConditionReady) {
 			c := conditions.Get(rae.Status.Conditions, accessv1alpha1.ConditionReady)
@@ -239,7 +225,7 @@ func TestEnvironmentBecomesReadyAndStaysQuiet(t *testing.T) {
 	// An in-sync pass (the poll interval) reads but writes nothing, in the clouds or in the API server.
 	writes, rv := writeCalls(h.cloud.Faults), rae.ResourceVersion
 	reads := h.cloud.Faults.Count("soracom", soracomemu.OpGetVPG)
-	eventually(t, 10*time.Second, "two more poll passes", func() error {
+	testenv.Eventually(t, 10*time.Second, "two more poll passes", func() error {
 		if n := h.cloud.Faults.Count("soracom", soracomemu.OpGetVPG); n < reads+2 {
 			return fmt.Errorf("%d passes so far", n-reads)
 		}
@@ -253,14 +239,14 @@ func TestEnvironmentBecomesReadyAndStaysQuiet(t *testing.T) {
 	}
 	before := len(h.cloud.Faults.Calls(fault.Any, fault.Any))
 	readsNow := h.cloud.Faults.Count("soracom", soracomemu.OpGetVPG)
-	eventually(t, 10*time.Second, "one more pass", func() error {
+	testenv.Eventually(t, 10*time.Second, "one more pass", func() error {
 		if h.cloud.Faults.Count("soracom", soracomemu.OpGetVPG) <= readsNow {
 			return fmt.Errorf("waiting")
 		}
 		return nil
 	})
 	// Let the pass finish: its last call is the association read.
-	eventually(t, 5*time.Second, "pass finished", func() error {
+	testenv.Eventually(t, 5*time.Second, "pass finished", func() error {
 		calls := h.cloud.Faults.Calls(fault.Any, fault.Any)
 		if calls[len(calls)-1].Op != "ListAssociatedFleets" {
 			return fmt.Errorf("last call %s", calls[len(calls)-1].Op)
@@ -286,7 +272,7 @@ func TestEnvironmentCorrectsDrift(t *testing.T) {
 	if _, err := h.cloud.AWS.UpdateFleet(&awsemu.FleetInput{Name: ptr.To(fleet), ComputeCapacity: &awsemu.ComputeCapacity{DesiredInstances: ptr.To[int32](7)}}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 15*time.Second, "fleet capacity put back", func() error {
+	testenv.Eventually(t, 15*time.Second, "fleet capacity put back", func() error {
 		for _, f := range h.cloud.AWS.Fleets() {
 			if f.Name == fleet && f.ComputeCapacityStatus.Desired != 2 {
 				return fmt.Errorf("desired = %d", f.ComputeCapacityStatus.Desired)
@@ -299,7 +285,7 @@ func TestEnvironmentCorrectsDrift(t *testing.T) {
 	if err := h.cloud.Soracom.CloseGate(vpgID); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 15*time.Second, "Gate reopened", func() error {
+	testenv.Eventually(t, 15*time.Second, "Gate reopened", func() error {
 		v, _ := h.cloud.Soracom.VPG(vpgID)
 		if !v.GateOpened {
 			return fmt.Errorf("Gate still closed")
@@ -311,7 +297,7 @@ func TestEnvironmentCorrectsDrift(t *testing.T) {
 	if err := h.cloud.AWS.DeleteRoute(&awsemu.RouteInput{RouteTableID: h.seed.RouteTableID, DestinationCidrBlock: dest}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 15*time.Second, "route put back", func() error {
+	testenv.Eventually(t, 15*time.Second, "route put back", func() error {
 		rt, _ := h.cloud.AWS.RouteTable(h.seed.RouteTableID)
 		for _, r := range rt.Routes {
 			if r.DestinationCidrBlock == dest && r.VpcPeeringConnectionID == pcx {
@@ -399,7 +385,7 @@ func TestEnvironmentNetworkMisconfigurations(t *testing.T) {
 			rae := h.sampleEnv("net")
 			tc.setup(h, rae)
 			h.create(rae)
-			eventually(t, 60*time.Second, "NetworkReady=False", func() error {
+			testenv.Eventually(t, 60*time.Second, "NetworkReady=False", func() error {
 				c := h.condition("net", accessv1alpha1.ConditionNetworkReady)
 				if c == nil || c.Status != metav1.ConditionFalse || c.Reason != tc.reason {
 					return fmt.Errorf("NetworkReady = %+v", c)
@@ -427,7 +413,7 @@ func TestEnvironmentDeletion(t *testing.T) {
 	if err := env.Client.Delete(h.ctx, h.get("gone")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, "environment deleted", func() error {
+	testenv.Eventually(t, 60*time.Second, "environment deleted", func() error {
 		var rae accessv1alpha1.RemoteAccessEnvironment
 		err := env.Client.Get(h.ctx, types.NamespacedName{Namespace: h.ns, Name: "gone"}, &rae)
 		if apierrors.IsNotFound(err) {
@@ -488,7 +474,7 @@ func TestEnvironmentOrphanLeavesEverything(t *testing.T) {
 	if err := env.Client.Delete(h.ctx, h.get("orphan")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "environment deleted", func() error {
+	testenv.Eventually(t, 30*time.Second, "environment deleted", func() error {
 		var got accessv1alpha1.RemoteAccessEnvironment
 		if err := env.Client.Get(h.ctx, types.NamespacedName{Namespace: h.ns, Name: "orphan"}, &got); !apierrors.IsNotFound(err) {
 			return fmt.Errorf("still there")
@@ -565,7 +551,7 @@ func TestEnvironmentAnnotationForcesReconcileAndCountsCalls(t *testing.T) {
 	if err := env.Client.Update(h.ctx, rae); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 15*time.Second, "Gate reopened after the annotation", func() error {
+	testenv.Eventually(t, 15*time.Second, "Gate reopened after the annotation", func() error {
 		if v, _ := h.cloud.Soracom.VPG(rae.Status.Gateway.ID); !v.GateOpened {
 			return fmt.Errorf("Gate still closed")
 		}
@@ -624,7 +610,7 @@ func TestEnvironmentFleetChanges(t *testing.T) {
 	if err := env.Client.Update(h.ctx, rae); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "UpdateRequiresStop", func() error {
+	testenv.Eventually(t, 30*time.Second, "UpdateRequiresStop", func() error {
 		if c := h.condition("changes", accessv1alpha1.ConditionFleetReady); c.Reason != accessv1alpha1.ReasonUpdateRequiresStop || !strings.Contains(c.Message, "maxUserDurationSeconds") {
 			return fmt.Errorf("FleetReady = %+v", c)
 		}
@@ -640,7 +626,7 @@ func TestEnvironmentSurfacesFleetErrors(t *testing.T) {
 	h.cloud.AWS.SetSubnetBroken(h.seed.SubnetID, "SUBNET_HAS_INSUFFICIENT_IP_ADDRESSES", "subnet is full")
 	h.start()
 	h.create(h.sampleEnv("broken"))
-	eventually(t, 60*time.Second, "FleetErrors reported", func() error {
+	testenv.Eventually(t, 60*time.Second, "FleetErrors reported", func() error {
 		c := h.condition("broken", accessv1alpha1.ConditionFleetReady)
 		if c == nil || c.Reason != accessv1alpha1.ReasonFleetErrors || !strings.Contains(c.Message, "SUBNET_HAS_INSUFFICIENT_IP_ADDRESSES") {
 			return fmt.Errorf("FleetReady = %+v", c)
@@ -663,7 +649,7 @@ func TestEnvironmentDeletionWaitsForDeviceGroups(t *testing.T) {
 	if err := env.Client.Delete(h.ctx, h.get("shared")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "deletion waits for the DeviceGroup", func() error {
+	testenv.Eventually(t, 30*time.Second, "deletion waits for the DeviceGroup", func() error {
 		c := h.condition("shared", accessv1alpha1.ConditionReady)
 		if c == nil || c.Reason != accessv1alpha1.ReasonDeleting || !strings.Contains(c.Message, "line-a") {
 			return fmt.Errorf("Ready = %+v", c)
@@ -676,7 +662,7 @@ func TestEnvironmentDeletionWaitsForDeviceGroups(t *testing.T) {
 	if err := env.Client.Delete(h.ctx, dg); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, "environment deleted", func() error {
+	testenv.Eventually(t, 60*time.Second, "environment deleted", func() error {
 		var got accessv1alpha1.RemoteAccessEnvironment
 		if err := env.Client.Get(h.ctx, types.NamespacedName{Namespace: h.ns, Name: "shared"}, &got); !apierrors.IsNotFound(err) {
 			return fmt.Errorf("still there")
@@ -713,7 +699,7 @@ func TestEnvironmentCredentialsOutliveTheCleanUp(t *testing.T) {
 	if err := env.Client.Delete(h.ctx, h.get("ns-delete")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, "environment and Secrets gone", func() error {
+	testenv.Eventually(t, 60*time.Second, "environment and Secrets gone", func() error {
 		var s corev1.Secret
 		for _, name := range []string{"soracom-auth", "aws-credentials"} {
 			if err := env.Client.Get(h.ctx, types.NamespacedName{Namespace: h.ns, Name: name}, &s); !apierrors.IsNotFound(err) {

@@ -24,6 +24,7 @@ import (
 	"github.com/gatestream/gatestream/internal/emulator/fault"
 	"github.com/gatestream/gatestream/internal/manager"
 	"github.com/gatestream/gatestream/internal/session"
+	"github.com/gatestream/gatestream/internal/testenv"
 )
 
 // A plain user creates a session and gets a Ready one whose Secret's URL
@@ -201,7 +202,7 @@ func installAdmission(t *testing.T, w *ssWorld) {
 	})
 	// The API server compiles the policy asynchronously: wait until it denies.
 	probe := w.user("policy-probe")
-	ssEventually(t, ssWait, "admission policy enforced", func() error {
+	testenv.Eventually(t, ssWait, "admission policy enforced", func() error {
 		err := probe.Create(w.ctx, w.newSession("probe", "someone-else"), client.DryRunAll)
 		if err != nil && strings.Contains(err.Error(), "spec.userId must be your own username") {
 			return nil
@@ -275,7 +276,7 @@ func TestStreamingSessionLostMintResponse(t *testing.T) {
 	// Nothing is minted while the lost URL may work, however often the controller looks.
 	w.step(ssValidity)
 	w.poke("lost")
-	ssConsistently(t, time.Second, "no second mint while the lost URL may be valid", func() error {
+	testenv.Consistently(t, time.Second, "no second mint while the lost URL may be valid", func() error {
 		if n := w.mints(); n != 1 {
 			return fmt.Errorf("%d mints", n)
 		}
@@ -400,7 +401,7 @@ func TestStreamingSessionSecretRepair(t *testing.T) {
 	sec.Data["expiresAt"] = []byte("never")
 	w.must(env.Client.Patch(w.ctx, sec, client.MergeFrom(orig)))
 	w.poke("repair")
-	ssEventually(t, ssWait, "Secret repaired", func() error {
+	testenv.Eventually(t, ssWait, "Secret repaired", func() error {
 		sec, err := w.secret("repair")
 		if err != nil {
 			return err
@@ -535,7 +536,7 @@ func TestStreamingSessionSecretsStaySecret(t *testing.T) {
 	orig := sec.DeepCopy()
 	sec.Data["expiresAt"] = []byte("edited")
 	w.must(env.Client.Patch(w.ctx, sec, client.MergeFrom(orig)))
-	ssEventually(t, ssWait, "repair", func() error {
+	testenv.Eventually(t, ssWait, "repair", func() error {
 		sec, err := w.secret("scan-1")
 		if err != nil || string(sec.Data["expiresAt"]) == "edited" {
 			return fmt.Errorf("not repaired (%v)", err)

@@ -34,7 +34,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -294,7 +293,7 @@ func ssDescribe(s *accessv1alpha1.StreamingSession) string {
 func (w *ssWorld) waitPhase(name string, phase accessv1alpha1.SessionPhase, reason string) *accessv1alpha1.StreamingSession {
 	w.t.Helper()
 	var s *accessv1alpha1.StreamingSession
-	ssEventually(w.t, ssWait, name+" "+string(phase)+" "+reason, func() error {
+	testenv.Eventually(w.t, ssWait, name+" "+string(phase)+" "+reason, func() error {
 		s = w.get(name)
 		c := conditions.Get(s.Status.Conditions, accessv1alpha1.ConditionReady)
 		if s.Status.Phase != phase || (reason != "" && (c == nil || c.Reason != reason)) {
@@ -312,7 +311,7 @@ func (w *ssWorld) waitPhase(name string, phase accessv1alpha1.SessionPhase, reas
 func (w *ssWorld) waitLostMint(name string, mintsBefore int) *accessv1alpha1.StreamingSession {
 	w.t.Helper()
 	var s *accessv1alpha1.StreamingSession
-	ssEventually(w.t, ssWait, name+" Pending MintLost", func() error {
+	testenv.Eventually(w.t, ssWait, name+" Pending MintLost", func() error {
 		s = w.get(name)
 		if w.mints()-mintsBefore > 1 {
 			return nil
@@ -332,7 +331,7 @@ func (w *ssWorld) waitLostMint(name string, mintsBefore int) *accessv1alpha1.Str
 
 func (w *ssWorld) waitGone(name string) {
 	w.t.Helper()
-	ssEventually(w.t, ssWait, name+" deleted", func() error {
+	testenv.Eventually(w.t, ssWait, name+" deleted", func() error {
 		var s accessv1alpha1.StreamingSession
 		err := env.Client.Get(w.ctx, types.NamespacedName{Namespace: w.ns, Name: name}, &s)
 		if apierrors.IsNotFound(err) {
@@ -396,32 +395,6 @@ func (w *ssWorld) singleValidURL(validity time.Duration) {
 	}
 }
 
-// ssEventually polls cond until it returns nil, failing the test after bound.
-func ssEventually(t testing.TB, bound time.Duration, what string, cond func() error) {
-	t.Helper()
-	var last error
-	err := wait.PollUntilContextTimeout(context.Background(), 25*time.Millisecond, bound, true, func(context.Context) (bool, error) {
-		last = cond()
-		return last == nil, nil
-	})
-	if err != nil {
-		t.Fatalf("%s: not within %s: %v", what, bound, last)
-	}
-}
-
-// ssConsistently checks that cond keeps returning nil for d.
-func ssConsistently(t testing.TB, d time.Duration, what string, cond func() error) {
-	t.Helper()
-	var failed error
-	_ = wait.PollUntilContextTimeout(context.Background(), 25*time.Millisecond, d, true, func(context.Context) (bool, error) {
-		failed = cond()
-		return failed != nil, nil
-	})
-	if failed != nil {
-		t.Fatalf("%s: %v", what, failed)
-	}
-}
-
 // poke makes the controller look at the session now (an annotation change).
 func (w *ssWorld) poke(name string) {
 	w.t.Helper()
@@ -460,7 +433,7 @@ func (w *ssWorld) events(name string) []string {
 
 func (w *ssWorld) waitEvent(name, reason string) {
 	w.t.Helper()
-	ssEventually(w.t, ssWait, "event "+reason+" for "+name, func() error {
+	testenv.Eventually(w.t, ssWait, "event "+reason+" for "+name, func() error {
 		evs := w.events(name)
 		for _, e := range evs {
 			if strings.HasPrefix(e, reason+":") {

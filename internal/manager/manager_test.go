@@ -21,7 +21,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/gatestream/gatestream/internal/manager"
@@ -31,19 +30,6 @@ import (
 var env *testenv.Env
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &env)) }
-
-// eventually polls cond every 50ms until it returns nil or the bound passes.
-func eventually(t *testing.T, bound time.Duration, what string, cond func() error) {
-	t.Helper()
-	var last error
-	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, bound, true, func(context.Context) (bool, error) {
-		last = cond()
-		return last == nil, nil
-	})
-	if err != nil {
-		t.Fatalf("%s: not within %s: %v", what, bound, last)
-	}
-}
 
 func TestManagerBecomesReadyLeadsAndServesMetrics(t *testing.T) {
 	ctx := context.Background()
@@ -92,11 +78,11 @@ func TestManagerBecomesReadyLeadsAndServesMetrics(t *testing.T) {
 		}
 		return nil
 	}
-	eventually(t, 20*time.Second, "healthz", func() error { return probe("/healthz") })
-	eventually(t, 20*time.Second, "readyz", func() error { return probe("/readyz") })
+	testenv.Eventually(t, 20*time.Second, "healthz", func() error { return probe("/healthz") })
+	testenv.Eventually(t, 20*time.Second, "readyz", func() error { return probe("/readyz") })
 
 	var lease coordinationv1.Lease
-	eventually(t, 30*time.Second, "leader lease taken", func() error {
+	testenv.Eventually(t, 30*time.Second, "leader lease taken", func() error {
 		if err := env.Client.Get(ctx, types.NamespacedName{Namespace: leaseNS, Name: opts.LeaderElectionID}, &lease); err != nil {
 			return err
 		}
@@ -111,7 +97,7 @@ func TestManagerBecomesReadyLeadsAndServesMetrics(t *testing.T) {
 		t.Fatal("lease is held but the manager does not report itself elected")
 	}
 
-	eventually(t, 10*time.Second, "metrics listening", func() error {
+	testenv.Eventually(t, 10*time.Second, "metrics listening", func() error {
 		if mgr.MetricsAddr() == "" {
 			return errors.New("no address yet")
 		}
