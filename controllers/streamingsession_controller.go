@@ -109,13 +109,17 @@ func (r *StreamingSessionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	r.wake = make(chan event.GenericEvent, 1024)
 	r.timers = map[types.NamespacedName]clock.Timer{}
+	opts := controller.Options{MaxConcurrentReconciles: workers}
+	if r.SkipNameValidation { // unset: the manager's setting applies
+		opts.SkipNameValidation = ptr.To(true)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&accessv1alpha1.StreamingSession{}).
 		Owns(&corev1.Secret{}).
 		Watches(&accessv1alpha1.RemoteAccessEnvironment{}, handler.EnqueueRequestsFromMapFunc(r.waitingSessions(IndexSessionEnvironment))).
 		Watches(&accessv1alpha1.DeviceGroup{}, handler.EnqueueRequestsFromMapFunc(r.waitingSessions(IndexSessionDeviceGroup))).
 		WatchesRawSource(source.Channel(r.wake, &handler.EnqueueRequestForObject{})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers, SkipNameValidation: ptr.To(r.SkipNameValidation)}).
+		WithOptions(opts).
 		Named("streamingsession").
 		Complete(r)
 }
