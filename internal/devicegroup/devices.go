@@ -97,21 +97,30 @@ func DesiredRoutes(routes []accessv1alpha1.LANRoute, inGroup map[string]soracom.
 }
 
 // OwnedRouteSIMs are the SIMs whose route entries this DeviceGroup manages:
-// its members before and after the pass, the SIMs it took out, and the wanted
-// SIMs in its group.
+// its members before the pass that are still in its group or that it took
+// out, its members after the pass, and the wanted SIMs in its group. A former
+// member that left the group outside gatestream is not counted: it may now
+// be in another DeviceGroup's group, whose route for it must stay.
 func OwnedRouteSIMs(oldMembers []string, res *MembershipResult) []string {
-	s := newSet(oldMembers...)
-	if res != nil {
-		for _, id := range res.Members {
+	if res == nil {
+		return newSet(oldMembers...).sorted()
+	}
+	s := newSet()
+	removed := newSet(res.Removed...)
+	for _, id := range oldMembers {
+		if _, in := res.InGroup[id]; in || removed.has(id) {
 			s.add(id)
 		}
-		for _, id := range res.Removed {
+	}
+	for _, id := range res.Members {
+		s.add(id)
+	}
+	for _, id := range res.Removed {
+		s.add(id)
+	}
+	for _, id := range res.Wanted {
+		if _, in := res.InGroup[id]; in {
 			s.add(id)
-		}
-		for _, id := range res.Wanted {
-			if _, in := res.InGroup[id]; in {
-				s.add(id)
-			}
 		}
 	}
 	out := s.sorted()

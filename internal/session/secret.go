@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -23,11 +25,20 @@ const FieldOwner = "gatestream"
 // secretTemplate asks: Argo CD's resource tracking. A Secret carrying the
 // Application's tracking label or annotation would look like part of the
 // Application to Argo CD, which would then show it out of sync and prune it
-// (it is not in Git), taking the URL with it.
+// (it is not in Git), taking the URL with it. Every other key under Argo
+// CD's prefix (sync and compare options, secret-type, managed-by…) is
+// dropped as well: each makes Argo CD act on the Secret.
 var (
-	strippedLabels      = []string{"app.kubernetes.io/instance", "argocd.argoproj.io/instance"}
-	strippedAnnotations = []string{"argocd.argoproj.io/tracking-id"}
+	strippedLabels      = []string{"app.kubernetes.io/instance"}
+	strippedAnnotations = []string(nil)
 )
+
+// argoCDPrefix is the prefix of every Argo CD label and annotation key.
+const argoCDPrefix = "argocd.argoproj.io/"
+
+func stripped(key string, exact []string) bool {
+	return strings.HasPrefix(key, argoCDPrefix) || slices.Contains(exact, key)
+}
 
 // SecretName is the name of the session's Secret: the session's own name.
 func SecretName(s *accessv1alpha1.StreamingSession) string { return s.Name }
@@ -58,9 +69,7 @@ func Labels(s *accessv1alpha1.StreamingSession) map[string]string {
 	if s.Spec.SecretTemplate != nil {
 		maps.Copy(out, s.Spec.SecretTemplate.Labels)
 	}
-	for _, k := range strippedLabels {
-		delete(out, k)
-	}
+	maps.DeleteFunc(out, func(k, _ string) bool { return stripped(k, strippedLabels) })
 	out[accessv1alpha1.LabelManagedBy] = accessv1alpha1.LabelManagedByValue
 	out[accessv1alpha1.LabelStreamingSession] = SessionLabelValue(s.Name)
 	return out
@@ -72,9 +81,7 @@ func Annotations(s *accessv1alpha1.StreamingSession) map[string]string {
 	if s.Spec.SecretTemplate != nil {
 		maps.Copy(out, s.Spec.SecretTemplate.Annotations)
 	}
-	for _, k := range strippedAnnotations {
-		delete(out, k)
-	}
+	maps.DeleteFunc(out, func(k, _ string) bool { return stripped(k, strippedAnnotations) })
 	return out
 }
 
@@ -84,13 +91,13 @@ func StrippedMetadata(s *accessv1alpha1.StreamingSession) []string {
 	if s.Spec.SecretTemplate == nil {
 		return nil
 	}
-	for _, k := range strippedLabels {
-		if _, ok := s.Spec.SecretTemplate.Labels[k]; ok {
+	for _, k := range slices.Sorted(maps.Keys(s.Spec.SecretTemplate.Labels)) {
+		if stripped(k, strippedLabels) {
 			out = append(out, "label "+k)
 		}
 	}
-	for _, k := range strippedAnnotations {
-		if _, ok := s.Spec.SecretTemplate.Annotations[k]; ok {
+	for _, k := range slices.Sorted(maps.Keys(s.Spec.SecretTemplate.Annotations)) {
+		if stripped(k, strippedAnnotations) {
 			out = append(out, "annotation "+k)
 		}
 	}

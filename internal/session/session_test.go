@@ -395,3 +395,52 @@ func TestRedact(t *testing.T) {
 		t.Fatal("SessionContext")
 	}
 }
+
+// Every Argo CD key (argocd.argoproj.io/...) is left off the Secret, not only
+// the tracking label and annotation: Argo CD acts on its other keys too
+// (sync options, compare options, secret-type, managed-by…).
+func TestSecretMetadataStripsEveryArgoCDKey(t *testing.T) {
+	s := newSession()
+	s.Spec.SecretTemplate = &accessv1alpha1.SecretTemplate{
+		Labels: map[string]string{
+			"team":                           "a",
+			"argocd.argoproj.io/secret-type": "repository",
+			"argocd.argoproj.io/managed-by":  "argocd",
+			"app.kubernetes.io/instance":     "argo-app",
+			"example.com/argocd.argoproj.io": "kept",
+		},
+		Annotations: map[string]string{
+			"note":                               "x",
+			"argocd.argoproj.io/sync-options":    "Prune=true",
+			"argocd.argoproj.io/compare-options": "IgnoreExtraneous",
+		},
+	}
+	l, a := Labels(s), Annotations(s)
+	for k := range l {
+		if strings.HasPrefix(k, "argocd.argoproj.io/") || k == "app.kubernetes.io/instance" {
+			t.Fatalf("Argo CD label %s kept: %v", k, l)
+		}
+	}
+	for k := range a {
+		if strings.HasPrefix(k, "argocd.argoproj.io/") {
+			t.Fatalf("Argo CD annotation %s kept: %v", k, a)
+		}
+	}
+	if l["team"] != "a" || l["example.com/argocd.argoproj.io"] != "kept" || a["note"] != "x" {
+		t.Fatalf("other metadata dropped: %v %v", l, a)
+	}
+	if got := StrippedMetadata(s); len(got) != 5 {
+		t.Fatalf("stripped: %v", got)
+	}
+	ac := ApplyConfiguration(s, "https://as.example/streaming/tok", t0, "")
+	for k := range ac.Labels {
+		if strings.HasPrefix(k, "argocd.argoproj.io/") {
+			t.Fatalf("apply configuration label %s", k)
+		}
+	}
+	for k := range ac.Annotations {
+		if strings.HasPrefix(k, "argocd.argoproj.io/") {
+			t.Fatalf("apply configuration annotation %s", k)
+		}
+	}
+}
