@@ -270,6 +270,17 @@ func (r *StreamingSessionReconciler) reconcileMint(ctx context.Context, p *ssPas
 		if err != nil {
 			return ctrl.Result{}, err
 		}
+		if session.URL(sec) == "" && r.APIReader != nil {
+			// The cache may lag behind the write that stored the URL: ask the
+			// API server before declaring the URL lost.
+			var fresh corev1.Secret
+			key := types.NamespacedName{Namespace: s.Namespace, Name: session.SecretName(s)}
+			if err := r.APIReader.Get(ctx, key, &fresh); err == nil && session.ControlledBy(&fresh, s) {
+				sec = &fresh
+			} else if err != nil && !apierrors.IsNotFound(err) {
+				return ctrl.Result{}, err
+			}
+		}
 		if exp, ok := session.ExpiresAt(sec); ok && session.URL(sec) != "" {
 			// The Secret was written but the status was not: adopt it.
 			log.V(1).Info("adopting the streaming URL found in the Secret", "expiresAt", exp)
