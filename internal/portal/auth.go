@@ -147,12 +147,15 @@ func (a *oidcAuth) exchange(ctx context.Context, st *loginState, code string) (i
 		return identity{}, fmt.Errorf("the ID token has no %q claim (--oidc-username-claim)", a.cfg.OIDCUsernameClaim)
 	}
 	if a.cfg.OIDCUsernameClaim == "email" {
-		// As the API server does: an email is a name only when verified.
-		if v, ok := claims["email_verified"].(bool); ok && !v {
-			return identity{}, errors.New("the provider says the email address is not verified")
+		// As the API server does: an email is a name only when verified;
+		// email_verified, when present, must be the boolean true.
+		if v, present := claims["email_verified"]; present {
+			if b, ok := v.(bool); !ok || !b {
+				return identity{}, errors.New("the provider does not say the email address is verified (email_verified is not true)")
+			}
 		}
 	}
-	id := identity{User: a.cfg.OIDCUsernamePrefix + user}
+	id := identity{User: a.cfg.usernamePrefix() + user}
 	id.Email, _ = claims["email"].(string)
 	switch g := claims[a.cfg.OIDCGroupsClaim].(type) {
 	case string:

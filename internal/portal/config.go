@@ -144,7 +144,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.OIDCRedirectURL, "oidc-redirect-url", c.OIDCRedirectURL, "OIDC redirect URL registered at the provider; default <public-url>/auth/callback.")
 	fs.Var(listFlag{&c.OIDCScopes}, "oidc-scopes", "Comma-separated scopes to request (openid is always included).")
 	fs.StringVar(&c.OIDCUsernameClaim, "oidc-username-claim", c.OIDCUsernameClaim, "ID token claim that is the Kubernetes user name; use the API server's --oidc-username-claim so that RBAC bindings match.")
-	fs.StringVar(&c.OIDCUsernamePrefix, "oidc-username-prefix", c.OIDCUsernamePrefix, "Prefix added to the user name (the API server's --oidc-username-prefix).")
+	fs.StringVar(&c.OIDCUsernamePrefix, "oidc-username-prefix", c.OIDCUsernamePrefix, "Prefix added to the user name, as the API server's --oidc-username-prefix: unset with a claim other than email means <issuer>#, \"-\" means none.")
 	fs.StringVar(&c.OIDCGroupsClaim, "oidc-groups-claim", c.OIDCGroupsClaim, "ID token claim with the person's groups (the API server's --oidc-groups-claim).")
 	fs.StringVar(&c.OIDCGroupsPrefix, "oidc-groups-prefix", c.OIDCGroupsPrefix, "Prefix added to each group (the API server's --oidc-groups-prefix).")
 
@@ -342,6 +342,19 @@ func (c *Config) origin() string {
 		return ""
 	}
 	return u.Scheme + "://" + u.Host
+}
+
+// usernamePrefix is the prefix of OIDC user names as kube-apiserver's
+// --oidc-username-prefix applies it: unset with a claim other than email
+// means "<issuer>#", and "-" means none.
+func (c *Config) usernamePrefix() string {
+	switch {
+	case c.OIDCUsernamePrefix == "-":
+		return ""
+	case c.OIDCUsernamePrefix == "" && c.OIDCUsernameClaim != "email":
+		return c.OIDCIssuerURL + "#"
+	}
+	return c.OIDCUsernamePrefix
 }
 
 func (c *Config) redirectURL() string {

@@ -615,6 +615,7 @@ func startPortal(t *testing.T, w *world, mutate func(*Config)) *portalUnderTest 
 	cfg.OIDCClientID = oc.ClientID
 	cfg.OIDCScopes = []string{"openid", "profile", "email", "groups"}
 	cfg.OIDCUsernameClaim = "preferred_username"
+	cfg.OIDCUsernamePrefix = "-" // as kube-apiserver: no prefix
 	cfg.ConnectPerMinute, cfg.ConnectBurst = 600, 100
 	cfg.ConnectTimeout = 30 * time.Second
 	cfg.SetSecrets([][]byte{testCookieKey}, oc.ClientSecret)

@@ -162,12 +162,13 @@ func (s *Server) authCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	s.codec.clear(w, loginCookie)
 	q := r.URL.Query()
-	if e := q.Get("error"); e != "" {
-		s.fail(w, r, nil, http.StatusUnauthorized, errorView{Heading: "Sign-in refused", Message: "The identity provider refused the sign-in.", Detail: e + ": " + q.Get("error_description"), Links: restart})
-		return
-	}
+	// State first: a provider's error is shown only when it answers this sign-in.
 	if !constantTimeEqual(q.Get("state"), st.State) {
 		s.fail(w, r, nil, http.StatusBadRequest, errorView{Heading: "Sign-in refused", Message: "The sign-in response does not belong to this sign-in (state mismatch).", Links: restart})
+		return
+	}
+	if e := q.Get("error"); e != "" {
+		s.fail(w, r, nil, http.StatusUnauthorized, errorView{Heading: "Sign-in refused", Message: "The identity provider refused the sign-in.", Detail: e + ": " + q.Get("error_description"), Links: restart})
 		return
 	}
 	id, err := s.oidc.exchange(r.Context(), &st, q.Get("code"))

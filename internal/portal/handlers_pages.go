@@ -575,9 +575,10 @@ func (s *Server) sessionURL(ctx context.Context, id identity, ss *accessv1alpha1
 		}
 		sec = &corev1.Secret{}
 		err = s.kube.own.Get(ctx, key, sec)
-		if err == nil && !ownedBy(sec, ss) {
-			return "", errorView{Heading: "Cannot read your URL", Message: "The Secret the session names does not belong to it."}, http.StatusForbidden
-		}
+	}
+	if err == nil && !ownedBy(sec, ss) {
+		// Whoever reads it: only the Secret the session controls holds its URL.
+		return "", errorView{Heading: "Cannot read your URL", Message: "The Secret the session names does not belong to it."}, http.StatusForbidden
 	}
 	if err != nil {
 		s.log.Error(err, "reading a session's Secret", "namespace", ss.Namespace, "session", ss.Name)
@@ -592,12 +593,8 @@ func (s *Server) sessionURL(ctx context.Context, id identity, ss *accessv1alpha1
 }
 
 func ownedBy(sec *corev1.Secret, ss *accessv1alpha1.StreamingSession) bool {
-	for _, o := range sec.OwnerReferences {
-		if o.UID == ss.UID && o.Kind == "StreamingSession" {
-			return true
-		}
-	}
-	return false
+	o := metav1.GetControllerOf(sec)
+	return o != nil && o.UID == ss.UID && o.Kind == "StreamingSession"
 }
 
 // ---- my sessions ----

@@ -102,7 +102,12 @@ func TestOIDCCallbackChecks(t *testing.T) {
 	if l, _ := done.Location(); done.StatusCode != http.StatusSeeOther || l == nil || l.Path != "/sessions" {
 		t.Fatalf("the callback answered %d %v", done.StatusCode, done.Header)
 	}
-	// An error from the provider is shown, not trusted.
+	// An error from the provider is shown, not trusted, and only when it
+	// answers this sign-in (its state): a crafted link cannot put text on a
+	// portal page or abort someone's sign-in.
 	b.get(t, "/auth/start")
-	wantStatus(t, b.get(t, "/auth/callback?error=access_denied&error_description=nope&state=x"), http.StatusUnauthorized, "Sign-in refused", "access_denied: nope")
+	wantStatus(t, b.get(t, "/auth/callback?error=access_denied&error_description=Call+us+at+555&state=x"), http.StatusBadRequest, "state mismatch")
+	loc, _ := b.get(t, "/auth/start").Location()
+	got := b.get(t, "/auth/callback?"+url.Values{"error": {"access_denied"}, "error_description": {"nope"}, "state": {loc.Query().Get("state")}}.Encode())
+	wantStatus(t, got, http.StatusUnauthorized, "Sign-in refused", "access_denied: nope")
 }
