@@ -168,10 +168,15 @@ func (r *RemoteAccessEnvironmentReconciler) finish(ctx context.Context, env *acc
 		}
 	}
 	switch {
-	case out.Err != nil && environment.IsTerminal(out.Err):
+	case out.Err != nil && allTerminal(out.Err):
 		// Needs a spec (or Secret, or account) change: look again at the poll
-		// interval, or at once when the spec changes.
-		return ctrl.Result{RequeueAfter: poll.Next(env.Annotations, r.PollInterval)}, nil
+		// interval, or at once when the spec changes; sooner if the other
+		// chain has an object changing state.
+		wait := poll.Next(env.Annotations, r.PollInterval)
+		if out.Wait > 0 && out.Wait < wait {
+			wait = out.Wait
+		}
+		return ctrl.Result{RequeueAfter: wait}, nil
 	case out.Err != nil:
 		return ctrl.Result{}, out.Err // controller-runtime backs off
 	case !out.Ready:
@@ -179,6 +184,20 @@ func (r *RemoteAccessEnvironmentReconciler) finish(ctx context.Context, env *acc
 	default:
 		return ctrl.Result{RequeueAfter: poll.Next(env.Annotations, r.PollInterval)}, nil
 	}
+}
+
+// allTerminal reports whether every error joined in err is terminal: one
+// retryable error (in either chain) means backoff, not the poll interval.
+func allTerminal(err error) bool {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			if !allTerminal(e) {
+				return false
+			}
+		}
+		return true
+	}
+	return environment.IsTerminal(err)
 }
 
 // notReadyMessage names the first unit that is not ready, with its message.

@@ -719,3 +719,191 @@ func TestEnvironmentCredentialsOutliveTheCleanUp(t *testing.T) {
 		t.Fatalf("%d fleets left", n)
 	}
 }
+
+// poke asks for a pass now (the reconcile-requested annotation).
+func (h *raeHarness) poke(name string) {
+	h.t.Helper()
+	rae := h.get(name)
+	if rae.Annotations == nil {
+		rae.Annotations = map[string]string{}
+	}
+	rae.Annotations[accessv1alpha1.AnnotationReconcileRequestedAt] = time.Now().Format(time.RFC3339Nano)
+	if err := env.Client.Update(h.ctx, rae); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// A failed read of the AppStream tags during deletion is a retryable error,
+// not proof that the fleet and stack belong to someone else.
+func TestEnvironmentDeletionDoesNotSkipOnATagReadError(t *testing.T) {
+	h := newRAEHarness(t, time.Hour, emulator.Options{})
+	h.start()
+	h.create(h.sampleEnv("tags"))
+	rae := h.waitReady("tags", 60*time.Second)
+	// The status write after the creates was lost: fleet and stack are not recorded.
+	rae.Status.Fleet, rae.Status.Stack = nil, nil
+	if err := env.Client.Status().Update(h.ctx, rae); err != nil {
+		t.Fatal(err)
+	}
+	h.cloud.Faults.Add(fault.Rule{API: "appstream", Op: "ListTagsForResource", Kind: fault.ServerError, Times: 40})
+	if err := env.Client.Delete(h.ctx, h.get("tags")); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 60*time.Second, "environment deleted", func() error {
+		var got accessv1alpha1.RemoteAccessEnvironment
+		if err := env.Client.Get(h.ctx, types.NamespacedName{Namespace: h.ns, Name: "tags"}, &got); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("still there")
+		}
+		return nil
+	})
+	if f := h.cloud.AWS.Fleets(); len(f) != 0 {
+		t.Errorf("fleet left behind after a failed tag read: %+v", f)
+	}
+	if s := h.cloud.AWS.Stacks(); len(s) != 0 {
+		t.Errorf("stack left behind after a failed tag read: %+v", s)
+	}
+}
+
+// A route table that held our route and has since been deleted (and dropped
+// from the spec) must not block the environment forever.
+func TestEnvironmentForgetsADeletedRouteTable(t *testing.T) {
+	h := newRAEHarness(t, time.Hour, emulator.Options{})
+	h.start()
+	h.create(h.sampleEnv("rtb"))
+	rae := h.waitReady("rtb", 60*time.Second)
+	rae.Status.Peering.RouteTableIDs = []string{h.seed.RouteTableID, "rtb-0dead0dead"}
+	if err := env.Client.Status().Update(h.ctx, rae); err != nil {
+		t.Fatal(err)
+	}
+	h.poke("rtb")
+	testenv.Eventually(t, 15*time.Second, "deleted route table forgotten", func() error {
+		got := h.get("rtb")
+		if ids := got.Status.Peering.RouteTableIDs; slices.Contains(ids, "rtb-0dead0dead") {
+			c := conditions.Get(got.Status.Conditions, accessv1alpha1.ConditionRoutesReady)
+			return fmt.Errorf("routeTableIds %v, RoutesReady %+v", ids, c)
+		}
+		return nil
+	})
+	h.waitReady("rtb", 15*time.Second)
+}
+
+// An adopted gateway is shared: its ID is recorded, and Gate peers that
+// others registered on it are left alone.
+func TestEnvironmentAdoptedGatewayLeavesOthersPeers(t *testing.T) {
+	h := newRAEHarness(t, time.Hour, emulator.Options{})
+	sc, err := soracom.New(soracom.Options{Endpoint: h.cloud.SoracomURL, Credentials: soracom.Credentials{AuthKeyID: h.seed.SoracomAuthKeyID, AuthKey: h.seed.SoracomAuthKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vpg, err := sc.CreateVirtualPrivateGateway(h.ctx, &soracom.CreateVirtualPrivateGatewayRequest{Type: soracom.VPGTypeF, DeviceSubnetCIDRRange: "10.128.0.0/9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "shared gateway running", func() error {
+		if v, _ := h.cloud.Soracom.VPG(vpg.VPGID); v.Status != "running" {
+			return fmt.Errorf("status %s", v.Status)
+		}
+		return nil
+	})
+	if err := sc.OpenGate(h.ctx, vpg.VPGID, 10, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sc.RegisterGatePeer(h.ctx, vpg.VPGID, &soracom.RegisterGatePeerRequest{OuterIPAddress: "10.0.1.99", InnerIPAddress: "10.128.255.99"}); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	rae := h.sampleEnv("adopter")
+	rae.Spec.Soracom.Gateway.ID = vpg.VPGID
+	h.create(rae)
+	got := h.waitReady("adopter", 60*time.Second)
+	if got.Status.Gateway.ID != vpg.VPGID || !got.Status.Gateway.Adopted {
+		t.Errorf("gateway status = %+v; want the adopted %s recorded", got.Status.Gateway, vpg.VPGID)
+	}
+	v, _ := h.cloud.Soracom.VPG(vpg.VPGID)
+	var outers []string
+	for _, p := range v.GatePeers {
+		if p.OwnedByCustomer {
+			outers = append(outers, p.OuterIPAddress)
+		}
+	}
+	if !slices.Contains(outers, "10.0.1.99") || !slices.Contains(outers, "10.0.1.10") {
+		t.Fatalf("Gate peers on the shared gateway = %v; want someone else's 10.0.1.99 kept and ours 10.0.1.10 added", outers)
+	}
+}
+
+// A missing adopted gateway needs a person: it is looked at again at the poll
+// interval, not every TransitionWait.
+func TestEnvironmentMissingAdoptedGatewayIsNotAHotLoop(t *testing.T) {
+	h := newRAEHarness(t, time.Hour, emulator.Options{})
+	h.start()
+	rae := h.sampleEnv("nogw")
+	rae.Spec.Soracom.Gateway.ID = "vpg-doesnotexist"
+	h.create(rae)
+	testenv.Eventually(t, 30*time.Second, "GatewayNotFound", func() error {
+		if c := h.condition("nogw", accessv1alpha1.ConditionGatewayReady); c == nil || c.Reason != accessv1alpha1.ReasonGatewayNotFound {
+			return fmt.Errorf("GatewayReady = %+v", c)
+		}
+		// The AppStream side converges on its own; measure once it has.
+		if c := h.condition("nogw", accessv1alpha1.ConditionAssociationReady); c == nil || c.Status != metav1.ConditionTrue {
+			return fmt.Errorf("AssociationReady = %+v", c)
+		}
+		return nil
+	})
+	before := h.cloud.Faults.Count("soracom", soracomemu.OpGetVPG)
+	time.Sleep(2 * time.Second)
+	if n := h.cloud.Faults.Count("soracom", soracomemu.OpGetVPG) - before; n > 2 {
+		t.Fatalf("the missing gateway was read %d times in 2s (TransitionWait 100ms, poll 1h)", n)
+	}
+}
+
+// Switching Gate off closes it, and status says so at once.
+func TestEnvironmentSwitchingGateOff(t *testing.T) {
+	h := newRAEHarness(t, time.Hour, emulator.Options{})
+	h.start()
+	h.create(h.sampleEnv("gateoff"))
+	rae := h.waitReady("gateoff", 60*time.Second)
+	rae.Spec.Soracom.Gateway.Gate.Enabled = ptr.To(false)
+	if err := env.Client.Update(h.ctx, rae); err != nil {
+		t.Fatal(err)
+	}
+	got := h.waitReady("gateoff", 30*time.Second)
+	if v, _ := h.cloud.Soracom.VPG(got.Status.Gateway.ID); v.GateOpened {
+		t.Fatal("Gate still open")
+	}
+	if got.Status.Gateway.GateOpened {
+		t.Fatalf("status.gateway.gateOpened = true after Gate was closed")
+	}
+}
+
+// A terminal error on the SORACOM side must not turn a transient error on the
+// AppStream side into a wait for the poll interval.
+func TestEnvironmentRetriesATransientErrorBesideATerminalOne(t *testing.T) {
+	h := newRAEHarness(t, time.Hour, emulator.Options{})
+	h.start()
+	rae := h.sampleEnv("mixed")
+	rae.Spec.AWS.RouteTableIDs = []string{h.seed.RouteTableID, "rtb-0404040404"}
+	h.create(rae)
+	testenv.Eventually(t, 60*time.Second, "route table terminal and fleet ready", func() error {
+		got := h.get("mixed")
+		rc := conditions.Get(got.Status.Conditions, accessv1alpha1.ConditionRoutesReady)
+		fc := conditions.Get(got.Status.Conditions, accessv1alpha1.ConditionFleetReady)
+		if rc == nil || rc.Reason != accessv1alpha1.ReasonRouteTableNotFound || fc == nil || fc.Status != metav1.ConditionTrue {
+			return fmt.Errorf("RoutesReady %+v FleetReady %+v", rc, fc)
+		}
+		return nil
+	})
+	fleetName := h.get("mixed").Status.Fleet.Name
+	if _, err := h.cloud.AWS.UpdateFleet(&awsemu.FleetInput{Name: ptr.To(fleetName), ComputeCapacity: &awsemu.ComputeCapacity{DesiredInstances: ptr.To[int32](7)}}); err != nil {
+		t.Fatal(err)
+	}
+	h.cloud.Faults.Add(fault.Rule{API: "appstream", Op: "UpdateFleet", Kind: fault.ServerError, Times: 5})
+	h.poke("mixed")
+	testenv.Eventually(t, 20*time.Second, "fleet capacity put back despite the terminal route error", func() error {
+		for _, f := range h.cloud.AWS.Fleets() {
+			if f.Name == fleetName && f.ComputeCapacityStatus.Desired != 2 {
+				return fmt.Errorf("desired = %d (UpdateFleet calls %d)", f.ComputeCapacityStatus.Desired, h.cloud.Faults.Count("appstream", "UpdateFleet"))
+			}
+		}
+		return nil
+	})
+}

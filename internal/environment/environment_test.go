@@ -208,3 +208,12 @@ func TestDerivedNamesFitAppStream(t *testing.T) {
 		t.Fatal("spec name ignored")
 	}
 }
+
+func TestGatePeerDiffOnASharedGatewayKeepsOthers(t *testing.T) {
+	g := &Gate{peers: []soracom.GatePeer{{OuterIPAddress: "10.0.1.10", InnerIPAddress: "10.128.255.1"}, {OuterIPAddress: "10.0.1.99"}}}
+	want := gateWant{peers: map[string]string{"10.0.1.10": "10.128.255.2"}, keepOthers: true}
+	add, remove := g.peerDiff(want)
+	if strings.Join(add, ",") != "10.0.1.10" || strings.Join(remove, ",") != "10.0.1.10" {
+		t.Fatalf("add %v remove %v; want only our own peer re-registered", add, remove)
+	}
+}

@@ -283,7 +283,10 @@ func (f *Fleet) Delete(ctx context.Context, p *Pass) (bool, error) {
 	}
 	if st := p.Env.Status.Fleet; st == nil || st.State == "" {
 		if err := checkOwner(ctx, p, deref(fl.Arn), "fleet", name); err != nil {
-			return true, nil // not ours: nothing to delete
+			if Reason(err) == accessv1alpha1.ReasonNameConflict {
+				return true, nil // not ours: nothing to delete
+			}
+			return false, err // the tags could not be read: retry, do not skip
 		}
 	}
 	switch fl.State {

@@ -26,6 +26,9 @@ type gateWant struct {
 	privacy   bool
 	peers     map[string]string // outer -> inner
 	peersKeys []string
+	// keepOthers leaves peers not in the spec registered: an adopted
+	// gateway is shared, and they may be someone else's.
+	keepOthers bool
 }
 
 func desiredGate(env *accessv1alpha1.RemoteAccessEnvironment) gateWant {
@@ -51,6 +54,7 @@ func desiredGate(env *accessv1alpha1.RemoteAccessEnvironment) gateWant {
 func (g *Gate) Observe(ctx context.Context, p *Pass) (Observation, error) {
 	vpg := p.vpg
 	want := desiredGate(p.Env)
+	want.keepOthers = isAdopted(p)
 	if !want.open {
 		if vpg.GateOpened {
 			return Observation{Exists: true, UpToDate: false, Ready: true, Message: "Gate is open; closing"}, nil
@@ -108,7 +112,7 @@ func (g *Gate) peerDiff(want gateWant) (add, remove []string) {
 		}
 	}
 	for outer := range have {
-		if _, ok := want.peers[outer]; !ok {
+		if _, ok := want.peers[outer]; !ok && !want.keepOthers {
 			remove = append(remove, outer)
 		}
 	}
@@ -124,6 +128,7 @@ func (g *Gate) Create(ctx context.Context, p *Pass) error {
 		return fmt.Errorf("opening Gate: %w", err)
 	}
 	p.vpg.GateOpened, p.vpg.GateVXLANID, p.vpg.GatePrivacySeparatorEnabled = true, want.vxlanID, want.privacy
+	gatewayStatus(p).GateOpened = true
 	p.Event(corev1.EventTypeNormal, "GateOpened", "Update", fmt.Sprintf("opened Gate on %s (VXLAN %d)", p.vpg.VPGID, want.vxlanID))
 	return nil
 }
@@ -131,11 +136,13 @@ func (g *Gate) Create(ctx context.Context, p *Pass) error {
 func (g *Gate) Update(ctx context.Context, p *Pass) error {
 	vpg := p.vpg
 	want := desiredGate(p.Env)
+	want.keepOthers = isAdopted(p)
 	if !want.open {
 		if err := p.Soracom.CloseGate(ctx, vpg.VPGID); err != nil {
 			return fmt.Errorf("closing Gate: %w", err)
 		}
 		vpg.GateOpened = false
+		gatewayStatus(p).GateOpened = false
 		p.Event(corev1.EventTypeNormal, "GateClosed", "Update", "closed Gate on "+vpg.VPGID)
 		return nil
 	}

@@ -51,7 +51,7 @@ func (Gateway) Observe(ctx context.Context, p *Pass) (Observation, error) {
 		switch {
 		case soracom.IsNotFound(err) && st.Adopted:
 			return Observation{Exists: true, UpToDate: true, Reason: accessv1alpha1.ReasonGatewayNotFound,
-				Message: fmt.Sprintf("gateway %s (spec.soracom.gateway.id) does not exist", id)}, nil
+				Message: fmt.Sprintf("gateway %s (spec.soracom.gateway.id) does not exist", id), Wait: -1}, nil
 		case soracom.IsNotFound(err):
 			// Terminated outside gatestream: forget it and create a new one.
 			p.Log.Info("recorded gateway is gone; a new one will be created", "vpgId", id)
@@ -81,6 +81,7 @@ func (Gateway) Observe(ctx context.Context, p *Pass) (Observation, error) {
 		st.CreatePendingSince = nil
 	}
 	p.vpg = vpg
+	st.ID = vpg.VPGID
 	st.Status = vpg.Status
 	st.VPGSubnetCIDRRange = vpg.VPGSubnetCIDRRange
 	st.GateOpened = vpg.GateOpened
@@ -89,7 +90,7 @@ func (Gateway) Observe(ctx context.Context, p *Pass) (Observation, error) {
 		return Observation{Exists: true, UpToDate: true, Ready: true, Message: fmt.Sprintf("gateway %s is running", vpg.VPGID)}, nil
 	case "failed":
 		return Observation{Exists: true, UpToDate: true, Reason: accessv1alpha1.ReasonGatewayFailed,
-			Message: fmt.Sprintf("gateway %s failed; delete it in the SORACOM console and remove status or recreate the environment", vpg.VPGID)}, nil
+			Message: fmt.Sprintf("gateway %s failed; delete it in the SORACOM console and remove status or recreate the environment", vpg.VPGID), Wait: -1}, nil
 	default:
 		return Observation{Exists: true, UpToDate: true, Reason: accessv1alpha1.ReasonCreating,
 			Message: fmt.Sprintf("gateway %s is %s", vpg.VPGID, vpg.Status)}, nil

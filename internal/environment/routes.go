@@ -54,10 +54,24 @@ func (r *Routes) Observe(ctx context.Context, p *Pass) (Observation, error) {
 	ids = slices.Compact(ids)
 	tables, err := p.AWS.EC2.DescribeRouteTables(ctx, ids)
 	if aws.IsNotFound(err) {
-		return Observation{}, Terminal(accessv1alpha1.ReasonRouteTableNotFound,
-			fmt.Errorf("a route table in spec.aws.routeTableIds does not exist: %w", err))
-	}
-	if err != nil {
+		// One of them is gone: a table no longer listed that once held our
+		// route is simply forgotten; a listed one is the spec's problem.
+		tables = nil
+		for _, id := range ids {
+			t, err := p.AWS.EC2.DescribeRouteTables(ctx, []string{id})
+			if aws.IsNotFound(err) {
+				if slices.Contains(want, id) {
+					return Observation{}, Terminal(accessv1alpha1.ReasonRouteTableNotFound,
+						fmt.Errorf("route table %s (spec.aws.routeTableIds) does not exist: %w", id, err))
+				}
+				continue
+			}
+			if err != nil {
+				return Observation{}, fmt.Errorf("reading route table %s: %w", id, err)
+			}
+			tables = append(tables, t...)
+		}
+	} else if err != nil {
 		return Observation{}, fmt.Errorf("reading route tables: %w", err)
 	}
 	byID := map[string]ec2types.RouteTable{}

@@ -153,8 +153,11 @@ func (s *Stack) Delete(ctx context.Context, p *Pass) (bool, error) {
 		return false, err
 	}
 	if st := p.Env.Status.Stack; st == nil || st.Name == "" {
-		if checkOwner(ctx, p, deref(stack.Arn), "stack", name) != nil {
-			return true, nil
+		if err := checkOwner(ctx, p, deref(stack.Arn), "stack", name); err != nil {
+			if Reason(err) == accessv1alpha1.ReasonNameConflict {
+				return true, nil // not ours: nothing to delete
+			}
+			return false, err // the tags could not be read: retry, do not skip
 		}
 	}
 	if err := p.AWS.AppStream.DeleteStack(ctx, name); err != nil && !aws.IsNotFound(err) {
