@@ -56,7 +56,7 @@ func appStreamChain() []environment.Unit {
 
 // deletionOrder is the reverse dependency order.
 func deletionOrder() []environment.Unit {
-	return []environment.Unit{environment.Association{}, &environment.Fleet{}, &environment.Stack{},
+	return []environment.Unit{environment.Sessions{}, environment.Association{}, &environment.Fleet{}, &environment.Stack{},
 		&environment.Routes{}, environment.Peering{}, &environment.Gate{}, environment.Gateway{}}
 }
 

@@ -3,6 +3,7 @@ package controllers_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -201,7 +202,7 @@ func TestEnvironmentBecomesReadyAndStaysQuiet(t *testing.T) {
 	if st.Peering == nil || !strings.HasPrefix(st.Peering.ID, "pcx-") || st.Peering.State != "active" {
 		t.Errorf("peering status = %+v", st.Peering)
 	}
-	if st.Fleet == nil || st.Fleet.State != "RUNNING" || st.Fleet.Name != "gs-"+h.ns+"-factory-floor" || st.Fleet.Desired != 2 {
+	if st.Fleet == nil || st.Fleet.State != "RUNNING" || st.Fleet.Name != "gs-"+h.ns+"_factory-floor" || st.Fleet.Desired != 2 {
 		t.Errorf("fleet status = %+v", st.Fleet)
 	}
 	if st.Stack == nil || !st.Stack.Associated {
@@ -408,7 +409,21 @@ func TestEnvironmentDeletion(t *testing.T) {
 	h := newRAEHarness(t, time.Minute, emulator.Options{})
 	h.start()
 	h.create(h.sampleEnv("gone"))
-	h.waitReady("gone", 60*time.Second)
+	ready := h.waitReady("gone", 60*time.Second)
+	// Someone is connected: deletion must disconnect them first.
+	url, _, err := h.cloud.AWS.CreateStreamingURL(&awsemu.StreamingURLInput{StackName: ptr.To(ready.Status.Stack.Name),
+		FleetName: ptr.To(ready.Status.Fleet.Name), UserId: ptr.To("user-a"), ApplicationId: ptr.To("teraterm"), Validity: ptr.To[int64](60)}, h.cloud.AppStreamURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || len(h.cloud.AWS.Sessions()) != 1 {
+		t.Fatalf("opening the URL: %d, %d sessions", resp.StatusCode, len(h.cloud.AWS.Sessions()))
+	}
 	h.cloud.Faults.ClearLog()
 	if err := env.Client.Delete(h.ctx, h.get("gone")); err != nil {
 		t.Fatal(err)
@@ -445,14 +460,14 @@ func TestEnvironmentDeletion(t *testing.T) {
 	var order []string
 	for _, c := range h.cloud.Faults.Calls(fault.Any, fault.Any) {
 		switch c.Op {
-		case "DisassociateFleet", "StopFleet", "DeleteFleet", "DeleteStack", "DeleteRoute",
+		case "ExpireSession", "DisassociateFleet", "StopFleet", "DeleteFleet", "DeleteStack", "DeleteRoute",
 			soracomemu.OpDeleteVPCPeering, soracomemu.OpCloseGate, soracomemu.OpTerminateVPG:
 			if len(order) == 0 || order[len(order)-1] != c.Op {
 				order = append(order, c.Op)
 			}
 		}
 	}
-	want := []string{"DisassociateFleet", "StopFleet", "DeleteFleet", "DeleteStack", "DeleteRoute",
+	want := []string{"ExpireSession", "DisassociateFleet", "StopFleet", "DeleteFleet", "DeleteStack", "DeleteRoute",
 		soracomemu.OpDeleteVPCPeering, soracomemu.OpCloseGate, soracomemu.OpTerminateVPG}
 	if strings.Join(order, ",") != strings.Join(want, ",") {
 		t.Errorf("deletion order %v; want %v", order, want)

@@ -167,16 +167,19 @@ type AWSSpec struct {
 	// Region of the VPC and the AppStream fleet.
 	// +required
 	// +kubebuilder:validation:Pattern=`^[a-z]{2}(-gov)?-[a-z]+-[0-9]$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="aws.region is immutable: the peering, fleet and stack live there; create a new RemoteAccessEnvironment for another region"
 	Region string `json:"region"`
 
 	// AccountID is the 12-digit AWS account that owns the VPC (the Canal peer owner).
 	// +required
 	// +kubebuilder:validation:Pattern=`^[0-9]{12}$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="aws.accountId is immutable: the Canal peering is tied to it; create a new RemoteAccessEnvironment for another account"
 	AccountID string `json:"accountId"`
 
 	// VPCID is the VPC that Canal peers with and the fleet runs in.
 	// +required
 	// +kubebuilder:validation:Pattern=`^vpc-[0-9a-f]{4,17}$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="aws.vpcId is immutable: the Canal peering and the fleet are tied to the VPC; create a new RemoteAccessEnvironment for another VPC"
 	VPCID string `json:"vpcId"`
 
 	// RouteTableIDs get a route to the VPG's range via the peering. List every

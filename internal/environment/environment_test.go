@@ -195,8 +195,12 @@ func TestSecurityGroupRulesAllow(t *testing.T) {
 
 func TestDerivedNamesFitAppStream(t *testing.T) {
 	env := &accessv1alpha1.RemoteAccessEnvironment{ObjectMeta: metav1.ObjectMeta{Namespace: "line-a", Name: "factory-floor"}}
-	if got := FleetName(env); got != "gs-line-a-factory-floor" {
+	if got := FleetName(env); got != "gs-line-a_factory-floor" {
 		t.Fatalf("fleet name %q", got)
+	}
+	other := &accessv1alpha1.RemoteAccessEnvironment{ObjectMeta: metav1.ObjectMeta{Namespace: "line", Name: "a-factory-floor"}}
+	if FleetName(other) == FleetName(env) {
+		t.Fatalf("line-a/factory-floor and line/a-factory-floor derive the same name %q", FleetName(env))
 	}
 	env.Name = strings.Repeat("x", 200)
 	long := StackName(env)

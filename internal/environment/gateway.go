@@ -165,6 +165,11 @@ func (Gateway) Delete(ctx context.Context, p *Pass) (bool, error) {
 			return false, err
 		}
 		if vpg == nil {
+			// A create whose response was lost may not be listed yet: give it
+			// the same grace as before creating again, so it is not left behind.
+			if st != nil && st.CreatePendingSince != nil && p.Now.Sub(st.CreatePendingSince.Time) < LostCreateGrace {
+				return false, nil
+			}
 			return true, nil
 		}
 		id = vpg.VPGID

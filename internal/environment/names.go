@@ -27,10 +27,12 @@ func StackName(env *accessv1alpha1.RemoteAccessEnvironment) string {
 	return derivedName(env)
 }
 
-// derivedName is "gs-<namespace>-<name>" (namespace and name are DNS names,
-// which fit AppStream's alphabet), shortened with a hash when too long.
+// derivedName is "gs-<namespace>_<name>": namespace and name are DNS names,
+// which fit AppStream's alphabet and never contain "_", so two environments
+// never derive the same name (with "-" a-b/c and a/b-c would). Shortened with
+// a hash when too long.
 func derivedName(env *accessv1alpha1.RemoteAccessEnvironment) string {
-	n := "gs-" + env.Namespace + "-" + env.Name
+	n := "gs-" + env.Namespace + "_" + env.Name
 	if len(n) <= maxAppStreamName {
 		return n
 	}

@@ -151,11 +151,12 @@ func (r *Routes) Update(ctx context.Context, p *Pass) error {
 	return nil
 }
 
-// Delete removes our route from every table that may hold it.
+// Delete removes our route (to the VPG's range via our peering) from every
+// table that may hold it; a route to that range via anything else is not ours.
 func (r *Routes) Delete(ctx context.Context, p *Pass) (bool, error) {
-	dest := vpgRange(p)
-	if dest == "" {
-		return true, nil
+	dest, pcx := vpgRange(p), peeringStatus(p).ID
+	if dest == "" || pcx == "" {
+		return true, nil // routes are only ever created via a recorded peering
 	}
 	ids := append(slices.Clone(p.Env.Spec.AWS.RouteTableIDs), peeringStatus(p).RouteTableIDs...)
 	slices.Sort(ids)
@@ -168,8 +169,11 @@ func (r *Routes) Delete(ctx context.Context, p *Pass) (bool, error) {
 		if err != nil {
 			return false, fmt.Errorf("reading route table %s: %w", id, err)
 		}
-		if len(tables) == 0 || routeTo(tables[0], dest) == nil {
-			continue // already gone: no write
+		if len(tables) == 0 {
+			continue
+		}
+		if route := routeTo(tables[0], dest); route == nil || deref(route.VpcPeeringConnectionId) != pcx {
+			continue // gone already, or not ours: no write
 		}
 		if err := p.AWS.EC2.DeleteRoute(ctx, id, dest); err != nil && !aws.IsNotFound(err) {
 			return false, fmt.Errorf("removing route %s from %s: %w", dest, id, err)

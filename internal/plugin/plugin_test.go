@@ -197,7 +197,7 @@ func TestConnectAmbiguousDeviceNeedsGroup(t *testing.T) {
 // carries the environment's Ready reason and message.
 func TestConnectEnvironmentNotReady(t *testing.T) {
 	ns := newNamespace(t)
-	makeEnv(t, ns, "factory-floor", false, "FleetStarting", "fleet gs-line-a-factory-floor is STARTING (0 of 2 instances available)")
+	makeEnv(t, ns, "factory-floor", false, "FleetStarting", "fleet gs-line-a_factory-floor is STARTING (0 of 2 instances available)")
 	makeGroup(t, ns, "line-a", "factory-floor")
 	a, _, _ := newApp(ns)
 
@@ -205,7 +205,7 @@ func TestConnectEnvironmentNotReady(t *testing.T) {
 	if err == nil {
 		t.Fatal("connect through an environment that is not Ready succeeded")
 	}
-	mustContain(t, "error", err.Error(), `environment "factory-floor" is not Ready (Ready=False, reason FleetStarting): fleet gs-line-a-factory-floor is STARTING (0 of 2 instances available)`)
+	mustContain(t, "error", err.Error(), `environment "factory-floor" is not Ready (Ready=False, reason FleetStarting): fleet gs-line-a_factory-floor is STARTING (0 of 2 instances available)`)
 
 	err = a.Connect(t.Context(), plugin.ConnectOptions{Device: "raspi-1", Env: "other"})
 	if err == nil {
