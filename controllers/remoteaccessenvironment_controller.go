@@ -153,9 +153,12 @@ func (r *RemoteAccessEnvironmentReconciler) finish(ctx context.Context, env *acc
 	} else {
 		conditions.True(conds, gen, accessv1alpha1.ConditionSynced, accessv1alpha1.ReasonReconcileSuccess, "")
 	}
-	if out.Ready {
+	switch {
+	case !env.DeletionTimestamp.IsZero():
+		// Deleting: the caller's Ready=False/Deleting message says what blocks it.
+	case out.Ready:
 		conditions.True(conds, gen, accessv1alpha1.ConditionReady, accessv1alpha1.ReasonAvailable, "gateway, peering, routes, network, fleet and stack are ready")
-	} else {
+	default:
 		conditions.False(conds, gen, accessv1alpha1.ConditionReady, accessv1alpha1.ReasonNotReady, notReadyMessage(env, out.Err))
 	}
 	env.Status.ObservedGeneration = gen

@@ -922,3 +922,40 @@ func TestEnvironmentRetriesATransientErrorBesideATerminalOne(t *testing.T) {
 		return nil
 	})
 }
+
+func TestEnvironmentDeletionWithoutCredentialsSaysWhatToDo(t *testing.T) {
+	h := newRAEHarness(t, time.Hour, emulator.Options{})
+	h.start()
+	rae := h.sampleEnv("stuck")
+	rae.Spec.Soracom.CredentialsSecretRef.Name = "missing"
+	h.create(rae)
+	testenv.Eventually(t, 30*time.Second, "CredentialsUnavailable", func() error {
+		if c := h.condition("stuck", accessv1alpha1.ConditionSynced); c == nil || c.Reason != accessv1alpha1.ReasonCredentialsUnavailable {
+			return fmt.Errorf("Synced = %+v", c)
+		}
+		return nil
+	})
+	if err := env.Client.Delete(h.ctx, h.get("stuck")); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, "Ready explains the blocked deletion", func() error {
+		c := h.condition("stuck", accessv1alpha1.ConditionReady)
+		if c == nil || c.Reason != accessv1alpha1.ReasonDeleting || !strings.Contains(c.Message, "deletionPolicy: Orphan") || !strings.Contains(c.Message, "missing") {
+			return fmt.Errorf("Ready = %+v", c)
+		}
+		return nil
+	})
+	// Switching to Orphan releases it.
+	got := h.get("stuck")
+	got.Spec.DeletionPolicy = accessv1alpha1.DeletionPolicyOrphan
+	if err := env.Client.Update(h.ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, "deleted after switching to Orphan", func() error {
+		var x accessv1alpha1.RemoteAccessEnvironment
+		if err := env.Client.Get(h.ctx, types.NamespacedName{Namespace: h.ns, Name: "stuck"}, &x); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("still there")
+		}
+		return nil
+	})
+}
