@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/flowcontrol"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
@@ -29,7 +30,11 @@ type kube struct {
 
 func newKube(cfg *rest.Config, scheme *runtime.Scheme, qps float32, burst int) (*kube, error) {
 	cfg = rest.CopyConfig(cfg)
-	cfg.QPS, cfg.Burst, cfg.RateLimiter = qps, burst, nil
+	// One token bucket for every call the portal makes, as itself or as a
+	// person: impersonated clients copy this config and share the limiter, so
+	// --kube-api-qps bounds the portal's whole load on the API server.
+	cfg.QPS, cfg.Burst = qps, burst
+	cfg.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(qps, burst)
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "gatestream-portal"
 	}
