@@ -98,6 +98,18 @@ func (f *Fleet) Observe(ctx context.Context, p *Pass) (Observation, error) {
 	}
 }
 
+// ownedForDelete reports whether an AppStream object seen for the first time
+// during deletion is ours. Someone else's is left alone (gone, as far as we
+// are concerned); tags that cannot be read are an error to retry, never a
+// reason to skip deleting a billed object.
+func ownedForDelete(ctx context.Context, p *Pass, arn, kind, name string) (bool, error) {
+	err := checkOwner(ctx, p, arn, kind, name)
+	if err != nil && Reason(err) == accessv1alpha1.ReasonNameConflict {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // checkOwner refuses to manage an AppStream object that another owner tagged.
 func checkOwner(ctx context.Context, p *Pass, arn, kind, name string) error {
 	tags, err := p.AWS.AppStream.ListTagsForResource(ctx, arn)
@@ -282,11 +294,8 @@ func (f *Fleet) Delete(ctx context.Context, p *Pass) (bool, error) {
 		return false, err
 	}
 	if st := p.Env.Status.Fleet; st == nil || st.State == "" {
-		if err := checkOwner(ctx, p, deref(fl.Arn), "fleet", name); err != nil {
-			if Reason(err) == accessv1alpha1.ReasonNameConflict {
-				return true, nil // not ours: nothing to delete
-			}
-			return false, err // the tags could not be read: retry, do not skip
+		if ours, err := ownedForDelete(ctx, p, deref(fl.Arn), "fleet", name); !ours {
+			return err == nil, err
 		}
 	}
 	switch fl.State {

@@ -153,11 +153,8 @@ func (s *Stack) Delete(ctx context.Context, p *Pass) (bool, error) {
 		return false, err
 	}
 	if st := p.Env.Status.Stack; st == nil || st.Name == "" {
-		if err := checkOwner(ctx, p, deref(stack.Arn), "stack", name); err != nil {
-			if Reason(err) == accessv1alpha1.ReasonNameConflict {
-				return true, nil // not ours: nothing to delete
-			}
-			return false, err // the tags could not be read: retry, do not skip
+		if ours, err := ownedForDelete(ctx, p, deref(stack.Arn), "stack", name); !ours {
+			return err == nil, err
 		}
 	}
 	if err := p.AWS.AppStream.DeleteStack(ctx, name); err != nil && !aws.IsNotFound(err) {

@@ -1049,24 +1049,30 @@ func (w *World) DescribeFleets(names []string, nextToken *string) ([]Fleet, *str
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.now()
-	keys := sortedKeys(w.fleets)
+	// Reference §2.1: UNCONFIRMED whether the service errors or returns an empty list; emulate the error.
+	return describeNamed(w.fleets, names, "fleet", "fleets", nextToken, w.pageSize, w.fleetView)
+}
+
+// describeNamed pages through all records of m, or the named ones (an unknown
+// name is ResourceNotFoundException), in name order. The caller holds w.mu.
+func describeNamed[R, V any](m map[string]R, names []string, kind, tokenKind string, nextToken *string, pageSize int, view func(R) V) ([]V, *string, error) {
+	keys := sortedKeys(m)
 	if len(names) > 0 {
 		keys = nil
 		for _, n := range names {
-			if _, ok := w.fleets[n]; !ok {
-				// Reference §2.1: UNCONFIRMED whether the service errors or returns an empty list; emulate the error.
-				return nil, nil, apiErr(ErrResourceNotFound, "The fleet %s could not be found.", n)
+			if _, ok := m[n]; !ok {
+				return nil, nil, apiErr(ErrResourceNotFound, "The %s %s could not be found.", kind, n)
 			}
 			keys = append(keys, n)
 		}
 	}
-	keys, next, e := page(keys, "fleets", nextToken, w.pageSize)
+	keys, next, e := page(keys, tokenKind, nextToken, pageSize)
 	if e != nil {
 		return nil, nil, e
 	}
-	out := make([]Fleet, 0, len(keys))
+	out := make([]V, 0, len(keys))
 	for _, k := range keys {
-		out = append(out, w.fleetView(w.fleets[k]))
+		out = append(out, view(m[k]))
 	}
 	return out, next, nil
 }
@@ -1323,25 +1329,7 @@ func (w *World) DescribeStacks(names []string, nextToken *string) ([]Stack, *str
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.now()
-	keys := sortedKeys(w.stacks)
-	if len(names) > 0 {
-		keys = nil
-		for _, n := range names {
-			if _, ok := w.stacks[n]; !ok {
-				return nil, nil, apiErr(ErrResourceNotFound, "The stack %s could not be found.", n)
-			}
-			keys = append(keys, n)
-		}
-	}
-	keys, next, e := page(keys, "stacks", nextToken, w.pageSize)
-	if e != nil {
-		return nil, nil, e
-	}
-	out := make([]Stack, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, w.stackView(w.stacks[k]))
-	}
-	return out, next, nil
+	return describeNamed(w.stacks, names, "stack", "stacks", nextToken, w.pageSize, w.stackView)
 }
 
 // ---- associations ----
