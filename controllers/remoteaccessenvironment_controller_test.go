@@ -844,6 +844,28 @@ func TestEnvironmentAdoptedGatewayLeavesOthersPeers(t *testing.T) {
 	if !slices.Contains(outers, "10.0.1.99") || !slices.Contains(outers, "10.0.1.10") {
 		t.Fatalf("Gate peers on the shared gateway = %v; want someone else's 10.0.1.99 kept and ours 10.0.1.10 added", outers)
 	}
+	if !slices.Equal(got.Status.Gateway.GatePeers, []string{"10.0.1.10"}) {
+		t.Fatalf("status.gateway.gatePeers = %v; want the peer this environment registered", got.Status.Gateway.GatePeers)
+	}
+
+	// Our peer dropped from the spec is unregistered; someone else's stays.
+	got.Spec.Soracom.Gateway.Gate.Peers = nil
+	if err := env.Client.Update(h.ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, "our peer unregistered", func() error {
+		v, _ := h.cloud.Soracom.VPG(vpg.VPGID)
+		var outers []string
+		for _, p := range v.GatePeers {
+			if p.OwnedByCustomer {
+				outers = append(outers, p.OuterIPAddress)
+			}
+		}
+		if !slices.Equal(outers, []string{"10.0.1.99"}) {
+			return fmt.Errorf("customer peers %v; want only 10.0.1.99", outers)
+		}
+		return nil
+	})
 }
 
 // A missing adopted gateway needs a person: it is looked at again at the poll

@@ -442,6 +442,11 @@ type GatewayStatus struct {
 	// Adopted is true when the gateway came from spec.soracom.gateway.id; it is never terminated.
 	// +optional
 	Adopted bool `json:"adopted,omitempty"`
+	// GatePeers are the outer addresses of the Gate peers this environment
+	// registered. On an adopted (shared) gateway only these are ever unregistered.
+	// +optional
+	// +listType=set
+	GatePeers []string `json:"gatePeers,omitempty"`
 	// CreatePendingSince is set just before the create call and cleared when the
 	// ID is recorded; found set without an ID, it means a create whose result was
 	// lost, and the gateway is looked up by its owner tag instead of created again.

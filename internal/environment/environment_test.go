@@ -215,9 +215,15 @@ func TestDerivedNamesFitAppStream(t *testing.T) {
 
 func TestGatePeerDiffOnASharedGatewayKeepsOthers(t *testing.T) {
 	g := &Gate{peers: []soracom.GatePeer{{OuterIPAddress: "10.0.1.10", InnerIPAddress: "10.128.255.1"}, {OuterIPAddress: "10.0.1.99"}}}
-	want := gateWant{peers: map[string]string{"10.0.1.10": "10.128.255.2"}, keepOthers: true}
+	want := gateWant{peers: map[string]string{"10.0.1.10": "10.128.255.2"}, ours: map[string]bool{}}
 	add, remove := g.peerDiff(want)
 	if strings.Join(add, ",") != "10.0.1.10" || strings.Join(remove, ",") != "10.0.1.10" {
 		t.Fatalf("add %v remove %v; want only our own peer re-registered", add, remove)
+	}
+	// A peer we registered and then dropped from the spec goes; others' stay.
+	g = &Gate{peers: []soracom.GatePeer{{OuterIPAddress: "10.0.1.20"}, {OuterIPAddress: "10.0.1.99"}}}
+	_, remove = g.peerDiff(gateWant{peers: map[string]string{}, ours: map[string]bool{"10.0.1.20": true}})
+	if strings.Join(remove, ",") != "10.0.1.20" {
+		t.Fatalf("remove %v; want only the peer we registered", remove)
 	}
 }

@@ -3,6 +3,7 @@ package environment
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -26,9 +27,31 @@ type gateWant struct {
 	privacy   bool
 	peers     map[string]string // outer -> inner
 	peersKeys []string
-	// keepOthers leaves peers not in the spec registered: an adopted
-	// gateway is shared, and they may be someone else's.
-	keepOthers bool
+	// ours, when set, limits which peers not in the spec are unregistered:
+	// an adopted gateway is shared, so only the peers this environment
+	// registered (status.gateway.gatePeers) may go. Nil: every extra peer goes.
+	ours map[string]bool
+}
+
+// withOwnership sets want.ours on an adopted gateway.
+func withOwnership(p *Pass, want gateWant) gateWant {
+	if !isAdopted(p) {
+		return want
+	}
+	want.ours = map[string]bool{}
+	if st := p.Env.Status.Gateway; st != nil {
+		for _, outer := range st.GatePeers {
+			want.ours[outer] = true
+		}
+	}
+	return want
+}
+
+// recordPeers notes the spec's peers as ours once they are registered.
+func recordPeers(p *Pass, want gateWant) {
+	peers := slices.Clone(want.peersKeys)
+	sort.Strings(peers)
+	gatewayStatus(p).GatePeers = peers
 }
 
 func desiredGate(env *accessv1alpha1.RemoteAccessEnvironment) gateWant {
@@ -53,8 +76,7 @@ func desiredGate(env *accessv1alpha1.RemoteAccessEnvironment) gateWant {
 
 func (g *Gate) Observe(ctx context.Context, p *Pass) (Observation, error) {
 	vpg := p.vpg
-	want := desiredGate(p.Env)
-	want.keepOthers = isAdopted(p)
+	want := withOwnership(p, desiredGate(p.Env))
 	if !want.open {
 		if vpg.GateOpened {
 			return Observation{Exists: true, UpToDate: false, Ready: true, Message: "Gate is open; closing"}, nil
@@ -91,6 +113,7 @@ func (g *Gate) Observe(ctx context.Context, p *Pass) (Observation, error) {
 	if len(drift) > 0 {
 		return Observation{Exists: true, UpToDate: false, Ready: true, Message: strings.Join(drift, "; ")}, nil
 	}
+	recordPeers(p, want) // every spec peer is registered: ours to take back
 	return Observation{Exists: true, UpToDate: true, Ready: true,
 		Message: fmt.Sprintf("Gate is open (VXLAN %d, privacy separator %v, %d peers)", want.vxlanID, want.privacy, len(want.peers))}, nil
 }
@@ -112,7 +135,7 @@ func (g *Gate) peerDiff(want gateWant) (add, remove []string) {
 		}
 	}
 	for outer := range have {
-		if _, ok := want.peers[outer]; !ok && !want.keepOthers {
+		if _, ok := want.peers[outer]; !ok && (want.ours == nil || want.ours[outer]) {
 			remove = append(remove, outer)
 		}
 	}
@@ -135,8 +158,7 @@ func (g *Gate) Create(ctx context.Context, p *Pass) error {
 
 func (g *Gate) Update(ctx context.Context, p *Pass) error {
 	vpg := p.vpg
-	want := desiredGate(p.Env)
-	want.keepOthers = isAdopted(p)
+	want := withOwnership(p, desiredGate(p.Env))
 	if !want.open {
 		if err := p.Soracom.CloseGate(ctx, vpg.VPGID); err != nil {
 			return fmt.Errorf("closing Gate: %w", err)
@@ -175,6 +197,7 @@ func (g *Gate) Update(ctx context.Context, p *Pass) error {
 			return fmt.Errorf("registering Gate peer %s: %w", outer, err)
 		}
 	}
+	recordPeers(p, want)
 	if len(add)+len(remove) > 0 {
 		p.Event(corev1.EventTypeNormal, "GatePeersUpdated", "Update", fmt.Sprintf("registered %d and unregistered %d Gate peers", len(add), len(remove)))
 	}
@@ -199,7 +222,12 @@ func (g *Gate) Delete(ctx context.Context, p *Pass) (bool, error) {
 		return true, nil
 	}
 	want := desiredGate(p.Env)
-	for outer := range want.peers {
+	peers := slices.Clone(want.peersKeys)
+	if st := p.Env.Status.Gateway; st != nil {
+		peers = append(peers, st.GatePeers...)
+	}
+	slices.Sort(peers)
+	for _, outer := range slices.Compact(peers) {
 		if err := p.Soracom.UnregisterGatePeer(ctx, id, outer); err != nil && !soracom.IsNotFound(err) {
 			return false, fmt.Errorf("unregistering Gate peer %s: %w", outer, err)
 		}
