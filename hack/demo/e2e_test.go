@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,6 +21,7 @@ import (
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	"github.com/gatestream/gatestream/internal/manager"
 	"github.com/gatestream/gatestream/internal/plugin"
+	"github.com/gatestream/gatestream/internal/testenv"
 )
 
 // chromiumPath is Debian's chromium (hack/install-test-deps.sh installs it).
@@ -49,13 +49,9 @@ func TestE2EDemo(t *testing.T) {
 	if _, err := assetsDir(root); err != nil {
 		t.Skipf("the end-to-end test needs the control plane binaries, kube-controller-manager included (make k8s): %v", err)
 	}
-	if os.Getenv(e2eChildEnv) == "" {
-		runE2EChild(t)
-		return
-	}
 
 	workdir := filepath.Join(t.TempDir(), "demo")
-	var out syncBuffer
+	var out testenv.SyncBuffer
 	ranChecks := false
 	opts := options{
 		Timeout:        75 * time.Second,
@@ -85,45 +81,9 @@ func TestE2EDemo(t *testing.T) {
 		t.Fatal("the demo returned without reaching the ready point")
 	}
 	// The demo stopped what it started.
-	for _, p := range res.Processes {
-		deadline := time.Now().Add(5 * time.Second)
-		for alive(p.PID) && time.Now().Before(deadline) {
-			time.Sleep(100 * time.Millisecond)
-		}
-		if alive(p.PID) {
-			t.Errorf("%s (pid %d) is still running after the demo ended", p.Name, p.PID)
-		}
-	}
+	assertProcessesGone(t, res)
 	if left := childProcesses("chromium", "chrome"); len(left) > 0 {
 		t.Errorf("browser processes left: %v", left)
-	}
-}
-
-// e2eChildEnv marks the test binary that TestE2EDemo re-runs.
-const e2eChildEnv = "GATESTREAM_E2E_CHILD"
-
-// runE2EChild re-runs this test in a fresh test process. A demo run leaves
-// process-wide state behind (controller-runtime's registry of controller names,
-// which the StreamingSession controller validates even when the manager is told
-// to skip that, its loggers, the metrics registry), so a second demo in one
-// process, such as TestDemoEndToEnd after this test, would fail to start its
-// manager. The child's output is relayed when it ends.
-func runE2EChild(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestE2EDemo$", "-test.v", "-test.count=1", "-test.timeout=170s")
-	cmd.Env = append(os.Environ(), e2eChildEnv+"=1")
-	cmd.WaitDelay = 10 * time.Second
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	start := time.Now()
-	err := cmd.Run()
-	t.Logf("TestE2EDemo in a fresh test process (%s):\n%s", time.Since(start).Round(time.Second), out.String())
-	if err != nil {
-		t.Fatalf("the end-to-end test process failed: %v (its output is above)", err)
-	}
-	if !strings.Contains(out.String(), "--- PASS: TestE2EDemo") {
-		t.Fatal("the end-to-end test process did not report TestE2EDemo as passed (its output is above)")
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"os"
@@ -11,7 +12,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,25 +24,8 @@ import (
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	"github.com/gatestream/gatestream/internal/manager"
+	"github.com/gatestream/gatestream/internal/testenv"
 )
-
-// syncBuffer is a bytes.Buffer safe for the printer and the test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestDemoEndToEnd runs the demo as `make demo --exit-after-ready` does, in
 // process: real etcd, kube-apiserver and kube-controller-manager, the
@@ -70,7 +53,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	wantURL := wantDG && bytes.Contains(src, []byte("StreamingSessionReconciler{"))
 
 	workdir := filepath.Join(t.TempDir(), "demo")
-	var out syncBuffer
+	var out testenv.SyncBuffer
 	onReadyRan := false
 	opts := options{
 		Timeout:        75 * time.Second,
@@ -132,15 +115,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	if len(res.Processes) != 3 {
 		t.Errorf("want 3 child processes reported (etcd, kube-apiserver, kube-controller-manager), got %v", res.Processes)
 	}
-	for _, p := range res.Processes {
-		deadline := time.Now().Add(5 * time.Second)
-		for alive(p.PID) && time.Now().Before(deadline) {
-			time.Sleep(100 * time.Millisecond)
-		}
-		if alive(p.PID) {
-			t.Errorf("%s (pid %d) is still running after the demo ended", p.Name, p.PID)
-		}
-	}
+	assertProcessesGone(t, res)
 	for _, u := range []string{res.APIServerURL, res.SoracomURL, res.AppStreamURL, res.EC2URL} {
 		pu, err := url.Parse(u)
 		if err != nil {
@@ -293,5 +268,18 @@ func TestLastLoggedError(t *testing.T) {
 	}
 	if got := lastLoggedError(path, []types.NamespacedName{{Namespace: "line-a", Name: "none"}}); got != "" {
 		t.Errorf("lastLoggedError for an object never logged: %q", got)
+	}
+}
+
+// assertProcessesGone checks that every process the demo started has exited.
+func assertProcessesGone(t *testing.T, res *result) {
+	t.Helper()
+	for _, p := range res.Processes {
+		testenv.Eventually(t, 5*time.Second, fmt.Sprintf("%s (pid %d) exits after the demo ended", p.Name, p.PID), func() error {
+			if alive(p.PID) {
+				return errors.New("still running")
+			}
+			return nil
+		})
 	}
 }

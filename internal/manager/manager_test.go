@@ -1,7 +1,6 @@
 package manager_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -43,8 +42,8 @@ func TestManagerBecomesReadyLeadsAndServesMetrics(t *testing.T) {
 	opts.ProbeAddr = "127.0.0.1:0"
 	opts.LeaderElect = true
 	opts.LeaderElectionNS = leaseNS
-	var logs bytes.Buffer
-	log, err := manager.NewLogger("json", "info", &syncWriter{w: &logs})
+	var logs testenv.SyncBuffer
+	log, err := manager.NewLogger("json", "info", &logs)
 	if err != nil {
 		t.Fatal(err)
 	}

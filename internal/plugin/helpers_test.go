@@ -1,12 +1,10 @@
 package plugin_test
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,24 +28,6 @@ var env *testenv.Env
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &env)) }
 
-// syncBuffer is a bytes.Buffer that the command and the test read and write concurrently.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // eventually polls cond every 20ms for up to 15s.
 func eventually(t *testing.T, what string, cond func(ctx context.Context) (bool, error)) {
 	t.Helper()
@@ -67,8 +47,8 @@ func newNamespace(t *testing.T) string {
 
 // newApp is an App on the test namespace; the current user is the
 // control plane's admin (found with a real SelfSubjectReview).
-func newApp(ns string) (*plugin.App, *syncBuffer, *syncBuffer) {
-	out, errb := &syncBuffer{}, &syncBuffer{}
+func newApp(ns string) (*plugin.App, *testenv.SyncBuffer, *testenv.SyncBuffer) {
+	out, errb := &testenv.SyncBuffer{}, &testenv.SyncBuffer{}
 	return &plugin.App{
 		Client:        env.Client,
 		Namespace:     ns,

@@ -13,6 +13,7 @@ import (
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	"github.com/gatestream/gatestream/internal/plugin"
+	"github.com/gatestream/gatestream/internal/testenv"
 )
 
 const testURL = "https://appstream2.ap-northeast-1.aws.amazon.com/authenticate?parameters=eyJ0ZXN0Ijp0cnVlfQ&signature=abc"
@@ -99,7 +100,7 @@ func TestConnectFailedExitsNonZero(t *testing.T) {
 	makeGroup(t, ns, "line-a", "factory-floor")
 	kubeconfig := writeKubeconfig(t, ns)
 
-	out, errb := &syncBuffer{}, &syncBuffer{}
+	out, errb := &testenv.SyncBuffer{}, &testenv.SyncBuffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- plugin.Main(t.Context(), []string{"--kubeconfig", kubeconfig, "--context", "envtest", "connect", "plc-7", "--app", "firefox", "--timeout", "30s"}, out, errb)
@@ -310,7 +311,7 @@ d-admin-new       raspi-1   teraterm   -        -          -
 	// The same through the command line: the kubeconfig's current context
 	// points at another namespace, -n picks the test's.
 	kubeconfig := writeKubeconfig(t, "default")
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	stdout, stderr := &testenv.SyncBuffer{}, &testenv.SyncBuffer{}
 	if code := plugin.Main(t.Context(), []string{"--kubeconfig", kubeconfig, "-n", ns, "sessions", "--user", "user-b"}, stdout, stderr); code != 0 {
 		t.Fatalf("sessions --user user-b: exit %d: %s", code, stderr)
 	}

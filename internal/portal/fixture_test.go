@@ -39,6 +39,7 @@ import (
 	"github.com/gatestream/gatestream/internal/emulator"
 	"github.com/gatestream/gatestream/internal/emulator/aws"
 	"github.com/gatestream/gatestream/internal/manager"
+	"github.com/gatestream/gatestream/internal/testenv"
 )
 
 // The world the portal tests share: two teams' namespaces with their
@@ -575,24 +576,7 @@ type portalUnderTest struct {
 	Server *Server
 	Clock  *fakeClock
 	Ops    string
-	Logs   *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	Logs   *testenv.SyncBuffer
 }
 
 var testCookieKey = []byte("0123456789abcdef0123456789abcdef-portal-test")
@@ -629,7 +613,7 @@ func startPortal(t *testing.T, w *world, mutate func(*Config)) *portalUnderTest 
 		}
 	}
 	clock := &fakeClock{}
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	log, err := manager.NewLogger("json", "info", logs)
 	if err != nil {
 		t.Fatal(err)
