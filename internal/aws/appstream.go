@@ -117,25 +117,37 @@ func pages(ctx context.Context, call func(token *string) (next *string, err erro
 }
 
 func (a *appStreamClient) DescribeFleet(ctx context.Context, name string) (*astypes.Fleet, error) {
-	var found *astypes.Fleet
-	err := pages(ctx, func(token *string) (*string, error) {
+	return findNamed(ctx, "fleet", name, func(token *string) ([]astypes.Fleet, *string, error) {
 		out, err := a.c.DescribeFleets(ctx, &appstream.DescribeFleetsInput{Names: []string{name}, NextToken: token})
+		if err != nil {
+			return nil, nil, err
+		}
+		return out.Fleets, out.NextToken, nil
+	}, func(f *astypes.Fleet) *string { return f.Name })
+}
+
+// findNamed pages through a Describe call for one name and returns the item
+// with that name; a missing item (an error or an empty result) is ErrNotFound.
+func findNamed[T any](ctx context.Context, kind, name string, list func(token *string) ([]T, *string, error), nameOf func(*T) *string) (*T, error) {
+	var found *T
+	err := pages(ctx, func(token *string) (*string, error) {
+		items, next, err := list(token)
 		if err != nil {
 			return nil, err
 		}
-		for i := range out.Fleets {
-			if awssdk.ToString(out.Fleets[i].Name) == name {
-				found = &out.Fleets[i]
+		for i := range items {
+			if awssdk.ToString(nameOf(&items[i])) == name {
+				found = &items[i]
 				return nil, nil
 			}
 		}
-		return out.NextToken, nil
+		return next, nil
 	})
 	if err != nil {
 		return nil, asNotFound(err)
 	}
 	if found == nil {
-		return nil, fmt.Errorf("appstream fleet %q: %w", name, ErrNotFound)
+		return nil, fmt.Errorf("appstream %s %q: %w", kind, name, ErrNotFound)
 	}
 	return found, nil
 }
@@ -172,27 +184,13 @@ func (a *appStreamClient) DeleteFleet(ctx context.Context, name string) error {
 }
 
 func (a *appStreamClient) DescribeStack(ctx context.Context, name string) (*astypes.Stack, error) {
-	var found *astypes.Stack
-	err := pages(ctx, func(token *string) (*string, error) {
+	return findNamed(ctx, "stack", name, func(token *string) ([]astypes.Stack, *string, error) {
 		out, err := a.c.DescribeStacks(ctx, &appstream.DescribeStacksInput{Names: []string{name}, NextToken: token})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		for i := range out.Stacks {
-			if awssdk.ToString(out.Stacks[i].Name) == name {
-				found = &out.Stacks[i]
-				return nil, nil
-			}
-		}
-		return out.NextToken, nil
-	})
-	if err != nil {
-		return nil, asNotFound(err)
-	}
-	if found == nil {
-		return nil, fmt.Errorf("appstream stack %q: %w", name, ErrNotFound)
-	}
-	return found, nil
+		return out.Stacks, out.NextToken, nil
+	}, func(s *astypes.Stack) *string { return s.Name })
 }
 
 func (a *appStreamClient) CreateStack(ctx context.Context, in *appstream.CreateStackInput) (*astypes.Stack, error) {
