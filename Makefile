@@ -49,6 +49,8 @@ vet: ## go vet.
 .PHONY: test
 test: manifests generate fmt vet k8s test-deps ## Run every test against a real kube-apiserver and etcd (built on first use).
 	go test $(GO_TEST_FLAGS) ./...
+	@echo "== the emulators and cloud clients under the race detector (concurrent tests)"
+	go test -race $(GO_TEST_FLAGS) ./internal/emulator/... ./internal/soracom/ ./internal/aws/
 
 .PHONY: test-deps
 test-deps: ## Install Debian's chromium for the browser tests (when root; they skip otherwise).
