@@ -263,7 +263,11 @@ func TestEnvironmentBecomesReadyAndStaysQuiet(t *testing.T) {
 }
 
 func TestEnvironmentCorrectsDrift(t *testing.T) {
-	h := newRAEHarness(t, 1*time.Second, emulator.Options{})
+	const pollInterval = 2 * time.Second
+	// Each drift must be put back by the next poll: at most the interval plus
+	// its 10 % jitter, and a margin for the pass itself on a loaded machine.
+	const withinOnePoll = pollInterval + pollInterval/10 + 3*time.Second
+	h := newRAEHarness(t, pollInterval, emulator.Options{})
 	h.start()
 	h.create(h.sampleEnv("drift"))
 	rae := h.waitReady("drift", 60*time.Second)
@@ -273,7 +277,7 @@ func TestEnvironmentCorrectsDrift(t *testing.T) {
 	if _, err := h.cloud.AWS.UpdateFleet(&awsemu.FleetInput{Name: ptr.To(fleet), ComputeCapacity: &awsemu.ComputeCapacity{DesiredInstances: ptr.To[int32](7)}}); err != nil {
 		t.Fatal(err)
 	}
-	testenv.Eventually(t, 15*time.Second, "fleet capacity put back", func() error {
+	testenv.Eventually(t, withinOnePoll, "fleet capacity put back", func() error {
 		for _, f := range h.cloud.AWS.Fleets() {
 			if f.Name == fleet && f.ComputeCapacityStatus.Desired != 2 {
 				return fmt.Errorf("desired = %d", f.ComputeCapacityStatus.Desired)
@@ -286,7 +290,7 @@ func TestEnvironmentCorrectsDrift(t *testing.T) {
 	if err := h.cloud.Soracom.CloseGate(vpgID); err != nil {
 		t.Fatal(err)
 	}
-	testenv.Eventually(t, 15*time.Second, "Gate reopened", func() error {
+	testenv.Eventually(t, withinOnePoll, "Gate reopened", func() error {
 		v, _ := h.cloud.Soracom.VPG(vpgID)
 		if !v.GateOpened {
 			return fmt.Errorf("Gate still closed")
@@ -298,7 +302,7 @@ func TestEnvironmentCorrectsDrift(t *testing.T) {
 	if err := h.cloud.AWS.DeleteRoute(&awsemu.RouteInput{RouteTableID: h.seed.RouteTableID, DestinationCidrBlock: dest}); err != nil {
 		t.Fatal(err)
 	}
-	testenv.Eventually(t, 15*time.Second, "route put back", func() error {
+	testenv.Eventually(t, withinOnePoll, "route put back", func() error {
 		rt, _ := h.cloud.AWS.RouteTable(h.seed.RouteTableID)
 		for _, r := range rt.Routes {
 			if r.DestinationCidrBlock == dest && r.VpcPeeringConnectionID == pcx {
