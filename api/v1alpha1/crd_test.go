@@ -83,4 +83,3 @@ func countRules(s *apiextensionsv1.JSONSchemaProps) int {
 	}
 	return n
 }
-
