@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -26,6 +25,7 @@ import (
 	"github.com/gatestream/gatestream/internal/environment"
 	"github.com/gatestream/gatestream/internal/finalizers"
 	"github.com/gatestream/gatestream/internal/poll"
+	"github.com/gatestream/gatestream/internal/unit"
 )
 
 // RemoteAccessEnvironmentReconciler converges a RemoteAccessEnvironment's
@@ -45,24 +45,9 @@ type RemoteAccessEnvironmentReconciler struct {
 	MaxConcurrentReconciles int
 }
 
-// The two chains run independently: the AppStream side does not wait for SORACOM.
-func soracomChain() []environment.Unit {
-	return []environment.Unit{environment.Gateway{}, &environment.Gate{}, environment.Peering{}, &environment.Routes{}, environment.Network{}}
-}
-
-func appStreamChain() []environment.Unit {
-	return []environment.Unit{&environment.Stack{}, &environment.Fleet{}, environment.Association{}}
-}
-
-// deletionOrder is the reverse dependency order.
-func deletionOrder() []environment.Unit {
-	return []environment.Unit{environment.Sessions{}, environment.Association{}, &environment.Fleet{}, &environment.Stack{},
-		&environment.Routes{}, environment.Peering{}, &environment.Gate{}, environment.Gateway{}}
-}
-
-// Reconcile runs one pass.
+// Reconcile runs one pass: both chains of units (the AppStream side does not
+// wait for SORACOM), then one status write.
 func (r *RemoteAccessEnvironmentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	logger := log.FromContext(ctx)
 	var env accessv1alpha1.RemoteAccessEnvironment
 	if err := r.Get(ctx, req.NamespacedName, &env); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -74,11 +59,9 @@ func (r *RemoteAccessEnvironmentReconciler) Reconcile(ctx context.Context, req c
 	if _, err := finalizers.Add(ctx, r.Client, &env, accessv1alpha1.Finalizer); err != nil {
 		return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
 	}
-	orig := env.Status.DeepCopy()
-
 	pass, err := r.newPass(ctx, &env)
 	if err != nil {
-		return r.finish(ctx, &env, orig, r.credentialsOutcome(&env, err))
+		return r.finish(ctx, pass, unit.Outcome{Err: err})
 	}
 	if err := r.protectCredentials(ctx, &env); err != nil {
 		return ctrl.Result{}, err
@@ -89,133 +72,42 @@ func (r *RemoteAccessEnvironmentReconciler) Reconcile(ctx context.Context, req c
 			return ctrl.Result{}, err
 		}
 	}
-	a := environment.Converge(ctx, pass, soracomChain()...)
-	b := environment.Converge(ctx, pass, appStreamChain()...)
-	out := environment.Outcome{Ready: a.Ready && b.Ready, Err: errors.Join(a.Err, b.Err), Wait: minWait(a.Wait, b.Wait)}
+	out := unit.Join(unit.Converge(ctx, pass, environment.SoracomChain()...), unit.Converge(ctx, pass, environment.AppStreamChain()...))
 	if out.Err != nil {
-		logger.Info("pass failed", "error", out.Err.Error())
+		log.FromContext(ctx).Info("pass failed", "error", out.Err.Error())
 	}
-	return r.finish(ctx, &env, orig, out)
+	return r.finish(ctx, pass, out)
 }
 
-func minWait(a, b time.Duration) time.Duration {
-	switch {
-	case a == 0:
-		return b
-	case b == 0 || a < b:
-		return a
-	}
-	return b
-}
-
+// newPass builds the pass; without clients (credentials) it still returns a
+// pass that can report the error.
 func (r *RemoteAccessEnvironmentReconciler) newPass(ctx context.Context, env *accessv1alpha1.RemoteAccessEnvironment) (*environment.Pass, error) {
-	sc, err := r.Clients.Soracom(ctx, env.Namespace, env.Spec.Soracom)
-	if err != nil {
-		return nil, err
-	}
-	ac, err := r.Clients.AWS(ctx, env.Namespace, env.Spec.AWS)
-	if err != nil {
-		return nil, err
-	}
-	return &environment.Pass{
-		Env:     env,
-		Soracom: sc,
-		AWS:     ac,
-		Now:     r.Clock.Now(),
-		Log:     log.FromContext(ctx),
+	p := &environment.Pass{
+		Env: env, Now: r.Clock.Now(), Log: log.FromContext(ctx),
 		Event: func(eventType, reason, action, note string) {
 			r.Recorder.Eventf(env, nil, eventType, reason, action, "%s", note)
 		},
 		PersistStatus: func(ctx context.Context) error {
 			env.Status.ObservedGeneration = env.Generation
-			return r.Status().Update(ctx, env)
+			return unit.WriteStatus(ctx, r.Client, env, true)
 		},
 		TransitionWait: r.TransitionWait,
 		PollInterval:   r.PollInterval,
-	}, nil
+		Orig:           env.Status.DeepCopy(),
+	}
+	var err error
+	if p.Soracom, err = r.Clients.Soracom(ctx, env.Namespace, env.Spec.Soracom); err != nil {
+		return p, err
+	}
+	p.AWS, err = r.Clients.AWS(ctx, env.Namespace, env.Spec.AWS)
+	return p, err
 }
 
-// credentialsOutcome reports a missing Secret as a condition, not a hot loop.
-func (r *RemoteAccessEnvironmentReconciler) credentialsOutcome(env *accessv1alpha1.RemoteAccessEnvironment, err error) environment.Outcome {
-	if clients.IsCredentialsError(err) {
-		err = environment.Terminal(accessv1alpha1.ReasonCredentialsUnavailable, err)
-	}
-	return environment.Outcome{Err: err}
-}
-
-// finish sets Ready and Synced, writes status once if it changed, and picks the requeue.
-func (r *RemoteAccessEnvironmentReconciler) finish(ctx context.Context, env *accessv1alpha1.RemoteAccessEnvironment,
-	orig *accessv1alpha1.RemoteAccessEnvironmentStatus, out environment.Outcome) (ctrl.Result, error) {
-	gen := env.Generation
-	conds := &env.Status.Conditions
-	if out.Err != nil {
-		conditions.False(conds, gen, accessv1alpha1.ConditionSynced, environment.Reason(out.Err), environment.Message(out.Err))
-	} else {
-		conditions.True(conds, gen, accessv1alpha1.ConditionSynced, accessv1alpha1.ReasonReconcileSuccess, "")
-	}
-	switch {
-	case !env.DeletionTimestamp.IsZero():
-		// Deleting: the caller's Ready=False/Deleting message says what blocks it.
-	case out.Ready:
-		conditions.True(conds, gen, accessv1alpha1.ConditionReady, accessv1alpha1.ReasonAvailable, "gateway, peering, routes, network, fleet and stack are ready")
-	default:
-		conditions.False(conds, gen, accessv1alpha1.ConditionReady, accessv1alpha1.ReasonNotReady, notReadyMessage(env, out.Err))
-	}
-	env.Status.ObservedGeneration = gen
-	if !equality.Semantic.DeepEqual(orig, &env.Status) {
-		if err := r.Status().Update(ctx, env); err != nil {
-			if apierrors.IsConflict(err) {
-				return ctrl.Result{RequeueAfter: time.Second}, nil
-			}
-			return ctrl.Result{}, fmt.Errorf("writing status: %w", err)
-		}
-	}
-	switch {
-	case out.Err != nil && allTerminal(out.Err):
-		// Needs a spec (or Secret, or account) change: look again at the poll
-		// interval, or at once when the spec changes; sooner if the other
-		// chain has an object changing state.
-		wait := poll.Next(env.Annotations, r.PollInterval)
-		if out.Wait > 0 && out.Wait < wait {
-			wait = out.Wait
-		}
-		return ctrl.Result{RequeueAfter: wait}, nil
-	case out.Err != nil:
-		return ctrl.Result{}, out.Err // controller-runtime backs off
-	case !out.Ready:
-		return ctrl.Result{RequeueAfter: out.Wait}, nil
-	default:
-		return ctrl.Result{RequeueAfter: poll.Next(env.Annotations, r.PollInterval)}, nil
-	}
-}
-
-// allTerminal reports whether every error joined in err is terminal: one
-// retryable error (in either chain) means backoff, not the poll interval.
-func allTerminal(err error) bool {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		for _, e := range j.Unwrap() {
-			if !allTerminal(e) {
-				return false
-			}
-		}
-		return true
-	}
-	return environment.IsTerminal(err)
-}
-
-// notReadyMessage names the first unit that is not ready, with its message.
-func notReadyMessage(env *accessv1alpha1.RemoteAccessEnvironment, err error) string {
-	for _, t := range []string{accessv1alpha1.ConditionGatewayReady, accessv1alpha1.ConditionGateReady, accessv1alpha1.ConditionPeeringReady,
-		accessv1alpha1.ConditionRoutesReady, accessv1alpha1.ConditionNetworkReady, accessv1alpha1.ConditionStackReady,
-		accessv1alpha1.ConditionFleetReady, accessv1alpha1.ConditionAssociationReady} {
-		if c := conditions.Get(env.Status.Conditions, t); c != nil && c.Status != "True" && c.Reason != accessv1alpha1.ReasonWaitingForDependency {
-			return fmt.Sprintf("%s: %s", t, strings.TrimSpace(c.Reason+" "+c.Message))
-		}
-	}
-	if err != nil {
-		return environment.Message(err)
-	}
-	return "converging"
+// finish sets Ready, then Synced, writes status once if it changed, and picks the requeue.
+func (r *RemoteAccessEnvironmentReconciler) finish(ctx context.Context, p *environment.Pass, out unit.Outcome) (ctrl.Result, error) {
+	environment.SetReady(p.Env, out)
+	changed := func() bool { return !equality.Semantic.DeepEqual(p.Orig, &p.Env.Status) }
+	return unit.Finish(ctx, r.Client, p.Env, p.UnitBase(), &p.Env.Status.ObservedGeneration, changed, out, poll.Next(p.Env.Annotations, r.PollInterval))
 }
 
 // finalize deletes the external objects in reverse order (unless Orphan) and
@@ -229,43 +121,32 @@ func (r *RemoteAccessEnvironmentReconciler) finalize(ctx context.Context, env *a
 		r.Recorder.Eventf(env, nil, corev1.EventTypeNormal, accessv1alpha1.ReasonOrphaned, "Delete", "deletionPolicy Orphan: external objects left in place")
 		return ctrl.Result{}, r.removeFinalizer(ctx, env)
 	}
-	orig := env.Status.DeepCopy()
 	// DeviceGroups bound to this gateway go first: they unbind their SORACOM
 	// group and take their SIMs out, which needs this environment's settings.
-	if users, err := r.deviceGroupsUsing(ctx, env); err != nil {
-		return ctrl.Result{}, err
-	} else if len(users) > 0 {
-		conditions.False(&env.Status.Conditions, env.Generation, accessv1alpha1.ConditionReady, accessv1alpha1.ReasonDeleting,
-			fmt.Sprintf("waiting for the DeviceGroups that use this environment to be deleted first: %s", strings.Join(users, ", ")))
-		if !equality.Semantic.DeepEqual(orig, &env.Status) {
-			if err := r.Status().Update(ctx, env); err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
-				return ctrl.Result{}, err
-			}
-		}
-		return ctrl.Result{RequeueAfter: r.TransitionWait}, nil
-	}
-	pass, err := r.newPass(ctx, env)
+	users, err := r.deviceGroupsUsing(ctx, env)
 	if err != nil {
-		// Without credentials nothing can be deleted; say so (switching to Orphan releases it).
-		conditions.False(&env.Status.Conditions, env.Generation, accessv1alpha1.ConditionReady, accessv1alpha1.ReasonDeleting,
-			"cannot delete the external objects: "+environment.Message(err)+"; restore the credentials or set spec.deletionPolicy: Orphan")
-		return r.finish(ctx, env, orig, r.credentialsOutcome(env, err))
+		return ctrl.Result{}, err
 	}
-	gone, err := environment.Remove(ctx, pass, deletionOrder()...)
+	pass, perr := r.newPass(ctx, env)
+	blocked := func(msg string) {
+		conditions.False(&env.Status.Conditions, env.Generation, accessv1alpha1.ConditionReady, accessv1alpha1.ReasonDeleting, msg)
+	}
+	switch {
+	case len(users) > 0:
+		blocked("waiting for the DeviceGroups that use this environment to be deleted first: " + strings.Join(users, ", "))
+		return r.finish(ctx, pass, unit.Outcome{Wait: r.TransitionWait})
+	case perr != nil:
+		// Without credentials nothing can be deleted; say so (switching to Orphan releases it).
+		blocked("cannot delete the external objects: " + unit.Message(perr) + "; restore the credentials or set spec.deletionPolicy: Orphan")
+		return r.finish(ctx, pass, unit.Outcome{Err: perr})
+	}
+	gone, err := unit.Remove(ctx, pass, environment.DeletionOrder()...)
 	if gone {
 		r.Recorder.Eventf(env, nil, corev1.EventTypeNormal, "Deleted", "Delete", "all external objects deleted")
 		return ctrl.Result{}, r.removeFinalizer(ctx, env)
 	}
-	conditions.False(&env.Status.Conditions, env.Generation, accessv1alpha1.ConditionReady, accessv1alpha1.ReasonDeleting, "deleting external objects")
-	if !equality.Semantic.DeepEqual(orig, &env.Status) {
-		if uerr := r.Status().Update(ctx, env); uerr != nil && !apierrors.IsConflict(uerr) && !apierrors.IsNotFound(uerr) {
-			return ctrl.Result{}, uerr
-		}
-	}
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	return ctrl.Result{RequeueAfter: r.TransitionWait}, nil
+	blocked("deleting external objects")
+	return r.finish(ctx, pass, unit.Outcome{Err: err, Wait: r.TransitionWait})
 }
 
 // deviceGroupsUsing lists the DeviceGroups of the namespace that reference env.

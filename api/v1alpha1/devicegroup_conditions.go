@@ -6,6 +6,15 @@ const (
 	// another DeviceGroup (it is left there), or when the adopted group is
 	// already managed by another DeviceGroup.
 	ConditionConflict = "Conflict"
+	// ConditionGroupReady: the SORACOM group exists (created, found by its
+	// owner tag, or adopted) and carries the owner tags.
+	ConditionGroupReady = "GroupReady"
+	// ConditionBindingReady: the group's SoracomAir useVpg/vpgId send its SIMs
+	// to the environment's gateway.
+	ConditionBindingReady = "BindingReady"
+	// ConditionMembershipReady: every wanted SIM is in the group.
+	ConditionMembershipReady = "MembershipReady"
+	// (The Gate SIM-based routes of the LANs report ConditionRoutesReady.)
 )
 
 // Reasons used in DeviceGroup conditions (see docs/devicegroup.md). The

@@ -73,14 +73,22 @@ func OwnerTags(o Owner, name string) map[string]string {
 	return map[string]string{TagOwnerUID: o.UID, TagOwner: o.Key(), TagName: name}
 }
 
-// Owners answers who, in the cluster, owns a SORACOM group. The controller
-// implements it with the manager's cache.
+// Owners answers who, in the cluster, owns a SORACOM group (owners.go
+// implements it with the manager's cache).
 type Owners interface {
 	// ByGroupID returns "namespace/name" of a DeviceGroup other than self
 	// whose status records groupID (created or adopted), "" when none.
 	ByGroupID(ctx context.Context, groupID string, self Owner) (string, error)
 	// Alive reports whether the DeviceGroup key ("namespace/name") exists with this UID.
 	Alive(ctx context.Context, key, uid string) (bool, error)
+}
+
+// Cluster is Owners plus what the Group unit asks of an adopted group.
+type Cluster interface {
+	Owners
+	// OtherManager returns another DeviceGroup that manages the adopted group
+	// g ("" when none).
+	OtherManager(ctx context.Context, g *soracom.Group, self *accessv1alpha1.DeviceGroup) (string, error)
 }
 
 // set is a small string set.

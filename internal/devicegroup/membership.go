@@ -164,6 +164,39 @@ func OnlineIn(m map[string]soracom.SIM) []string {
 	return out
 }
 
+// finalMembers are the SIMs gatestream put in the group and still there. In
+// a group gatestream created, every wanted SIM in it counts (this also
+// recovers a set_group whose status write was lost).
+func finalMembers(inGroup map[string]soracom.SIM, members, want set, adopted bool) []string {
+	final := set{}
+	for id := range inGroup {
+		if members.has(id) || (!adopted && want.has(id)) {
+			final.add(id)
+		}
+	}
+	return final.sorted()
+}
+
+// Settled returns the membership as it is when it needs no change (no wanted
+// SIM outside the group, no SIM of ours to take out), nil otherwise. It
+// makes no calls.
+func Settled(spec MembershipSpec, groupID string, obs *MembershipObservation) *MembershipResult {
+	wanted := spec.Wanted(obs)
+	want := newSet(wanted...)
+	for _, id := range spec.Members {
+		if _, in := obs.InGroup[id]; in && !want.has(id) {
+			return nil
+		}
+	}
+	for _, id := range wanted {
+		if _, in := obs.InGroup[id]; !in {
+			return nil
+		}
+	}
+	return &MembershipResult{InGroup: obs.InGroup, Wanted: wanted,
+		Members: finalMembers(obs.InGroup, newSet(spec.Members...), want, spec.Adopted)}
+}
+
 // Apply converges the group's membership: wanted SIMs not in the group are
 // put in (unless another DeviceGroup's group holds them: Conflict), SIMs
 // gatestream put in that are no longer wanted are taken out, and, with
@@ -182,16 +215,7 @@ func (u MembershipUnit) Apply(ctx context.Context, o Owner, groupID string, spec
 	}
 	res := &MembershipResult{InGroup: inGroup, Wanted: wanted}
 	finish := func() {
-		// Members are SIMs gatestream put in the group and still there. In a
-		// group gatestream created, every wanted SIM in it counts (this also
-		// recovers a set_group whose status write was lost).
-		final := set{}
-		for id := range inGroup {
-			if members.has(id) || (!spec.Adopted && want.has(id)) {
-				final.add(id)
-			}
-		}
-		res.Members = final.sorted()
+		res.Members = finalMembers(inGroup, members, want, spec.Adopted)
 		sort.Strings(res.NotFound)
 		sort.Slice(res.Conflicts, func(i, j int) bool { return res.Conflicts[i].SIMID < res.Conflicts[j].SIMID })
 	}

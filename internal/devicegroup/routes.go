@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"sync"
 
 	"github.com/gatestream/gatestream/internal/soracom"
+	"k8s.io/utils/keymutex"
 )
 
 // RoutesUnit keeps Gate SIM-based static routes (simId -> LAN CIDR) on the
@@ -20,8 +20,9 @@ import (
 // each other's routes; SORACOM offers no conditional write, so a second
 // writer outside this process (the console) can still race.
 type RoutesUnit struct {
-	API   API
-	Locks *KeyedMutex
+	API API
+	// Locks holds one lock per VPG id (nil: no locking).
+	Locks keymutex.KeyMutex
 }
 
 // RoutesState is the VPG's current SIM-based routing.
@@ -143,8 +144,8 @@ func (u RoutesUnit) Apply(ctx context.Context, vpgID string, owned []string, des
 		return nil, fmt.Errorf("no gateway id")
 	}
 	if u.Locks != nil {
-		unlock := u.Locks.Lock(vpgID)
-		defer unlock()
+		u.Locks.LockKey(vpgID)
+		defer func() { _ = u.Locks.UnlockKey(vpgID) }()
 	}
 	st, err := u.Observe(ctx, vpgID)
 	if err != nil {
@@ -171,40 +172,4 @@ func (u RoutesUnit) Apply(ctx context.Context, vpgID string, owned []string, des
 	res.Written = true
 	res.Routes = next
 	return res, nil
-}
-
-// KeyedMutex is a set of mutexes by key (one per VPG).
-type KeyedMutex struct {
-	mu    sync.Mutex
-	locks map[string]*keyedEntry
-}
-
-type keyedEntry struct {
-	mu   sync.Mutex
-	refs int
-}
-
-// Lock takes the key's mutex and returns its unlock function.
-func (k *KeyedMutex) Lock(key string) func() {
-	k.mu.Lock()
-	if k.locks == nil {
-		k.locks = map[string]*keyedEntry{}
-	}
-	e := k.locks[key]
-	if e == nil {
-		e = &keyedEntry{}
-		k.locks[key] = e
-	}
-	e.refs++
-	k.mu.Unlock()
-	e.mu.Lock()
-	return func() {
-		e.mu.Unlock()
-		k.mu.Lock()
-		e.refs--
-		if e.refs == 0 {
-			delete(k.locks, key)
-		}
-		k.mu.Unlock()
-	}
 }

@@ -14,6 +14,7 @@ import (
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	"github.com/gatestream/gatestream/internal/aws"
+	"github.com/gatestream/gatestream/internal/unit"
 )
 
 // Fleet is the AppStream fleet in the customer's VPC: created, started, kept
@@ -104,7 +105,7 @@ func (f *Fleet) Observe(ctx context.Context, p *Pass) (Observation, error) {
 // reason to skip deleting a billed object.
 func ownedForDelete(ctx context.Context, p *Pass, arn, kind, name string) (bool, error) {
 	err := checkOwner(ctx, p, arn, kind, name)
-	if err != nil && Reason(err) == accessv1alpha1.ReasonNameConflict {
+	if err != nil && unit.Reason(err) == accessv1alpha1.ReasonNameConflict {
 		return false, nil
 	}
 	return err == nil, err
@@ -117,7 +118,7 @@ func checkOwner(ctx context.Context, p *Pass, arn, kind, name string) error {
 		return fmt.Errorf("reading the tags of %s %s: %w", kind, name, err)
 	}
 	if owner := tags[accessv1alpha1.TagOwnerUID]; owner != string(p.Env.UID) {
-		return Terminal(accessv1alpha1.ReasonNameConflict, fmt.Errorf(
+		return unit.Terminal(accessv1alpha1.ReasonNameConflict, fmt.Errorf(
 			"%s %s exists and is not this environment's (tag %s=%q, owner %q): choose another spec.appStream.%s.name",
 			kind, name, accessv1alpha1.TagOwnerUID, owner, tags[accessv1alpha1.TagOwner], kind))
 	}
@@ -204,7 +205,7 @@ func (f *Fleet) Create(ctx context.Context, p *Pass) error {
 			return nil
 		}
 		if aws.IsTerminal(err) {
-			return Terminal(accessv1alpha1.ReasonInvalidConfiguration, fmt.Errorf("creating fleet %s: %w", name, err))
+			return unit.Terminal(accessv1alpha1.ReasonInvalidConfiguration, fmt.Errorf("creating fleet %s: %w", name, err))
 		}
 		return fmt.Errorf("creating fleet %s: %w", name, err)
 	}
@@ -271,7 +272,7 @@ func (f *Fleet) updateFleet(ctx context.Context, p *Pass, stopped bool) error {
 	}
 	if _, err := p.AWS.AppStream.UpdateFleet(ctx, in); err != nil {
 		if aws.IsTerminal(err) {
-			return Terminal(accessv1alpha1.ReasonInvalidConfiguration, fmt.Errorf("updating fleet %s: %w", name, err))
+			return unit.Terminal(accessv1alpha1.ReasonInvalidConfiguration, fmt.Errorf("updating fleet %s: %w", name, err))
 		}
 		return fmt.Errorf("updating fleet %s: %w", name, err)
 	}

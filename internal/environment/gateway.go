@@ -2,22 +2,14 @@ package environment
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	"github.com/gatestream/gatestream/internal/soracom"
 )
-
-// LostCreateGrace is how long a create whose response was lost is given to
-// become visible in the tag lookup before the gateway is created again. The
-// lookup reads what the create call tagged, so it normally finds the VPG at
-// once; the grace only covers a list that lags behind (UNCONFIRMED whether
-// SORACOM's does), because a second VPG is billed.
-const LostCreateGrace = 30 * time.Second
 
 var gatewayTypes = map[accessv1alpha1.GatewayType]int{
 	"E":  soracom.VPGTypeE,
@@ -29,6 +21,10 @@ var gatewayTypes = map[accessv1alpha1.GatewayType]int{
 type Gateway struct{}
 
 func (Gateway) Condition() string { return accessv1alpha1.ConditionGatewayReady }
+
+// PendingMarker guards the create: a VPG is billed, so a lost create
+// response must never lead to a second one (the runner keeps the marker).
+func (Gateway) PendingMarker(p *Pass) **metav1.Time { return &gatewayStatus(p).CreatePendingSince }
 
 func gatewayStatus(p *Pass) *accessv1alpha1.GatewayStatus {
 	if p.Env.Status.Gateway == nil {
@@ -69,16 +65,9 @@ func (Gateway) Observe(ctx context.Context, p *Pass) (Observation, error) {
 			return Observation{}, err
 		}
 		if found == nil {
-			if st.CreatePendingSince != nil && p.Now.Sub(st.CreatePendingSince.Time) < LostCreateGrace {
-				return Observation{Exists: true, UpToDate: true, Reason: accessv1alpha1.ReasonCreatePending,
-					Message: "an earlier create may have succeeded without a response; waiting for it to appear before creating again",
-					Wait:    LostCreateGrace - p.Now.Sub(st.CreatePendingSince.Time)}, nil
-			}
 			return Observation{Exists: false}, nil
 		}
 		vpg = found
-		st.ID = vpg.VPGID
-		st.CreatePendingSince = nil
 	}
 	p.vpg = vpg
 	st.ID = vpg.VPGID
@@ -111,15 +100,11 @@ func findOwnedVPG(ctx context.Context, p *Pass) (*soracom.VirtualPrivateGateway,
 	return nil, nil
 }
 
-// Create records the intent (create-pending), creates the tagged VPG and
-// records its ID at once.
+// Create creates the VPG tagged with the owner's UID and records its ID (the
+// runner has written the create-pending marker before, and writes the ID after).
 func (Gateway) Create(ctx context.Context, p *Pass) error {
 	spec := p.Env.Spec.Soracom.Gateway
 	st := gatewayStatus(p)
-	st.CreatePendingSince = p.metaNow()
-	if err := p.PersistStatus(ctx); err != nil {
-		return fmt.Errorf("recording the intent to create a gateway: %w", err)
-	}
 	useIGW := spec.UseInternetGateway != nil && *spec.UseInternetGateway
 	vpg, err := p.Soracom.CreateVirtualPrivateGateway(ctx, &soracom.CreateVirtualPrivateGatewayRequest{
 		Type:                  gatewayTypes[spec.Type],
@@ -129,20 +114,11 @@ func (Gateway) Create(ctx context.Context, p *Pass) error {
 		Tags:                  ownerTags(p),
 	})
 	if err != nil {
-		var apiErr *soracom.APIError
-		if errors.As(err, &apiErr) && apiErr.HTTPStatus >= 400 && apiErr.HTTPStatus < 500 {
-			// A 4xx answer means nothing was created: the marker can go.
-			st.CreatePendingSince = nil
-		}
 		return fmt.Errorf("creating gateway: %w", err)
 	}
-	st.ID, st.Status, st.CreatePendingSince = vpg.VPGID, vpg.Status, nil
+	st.ID, st.Status = vpg.VPGID, vpg.Status
 	st.VPGSubnetCIDRRange = vpg.VPGSubnetCIDRRange
 	p.Event(corev1.EventTypeNormal, "GatewayCreated", "Create", fmt.Sprintf("created gateway %s", vpg.VPGID))
-	if err := p.PersistStatus(ctx); err != nil {
-		// The tag lookup finds it next pass; nothing is lost.
-		return fmt.Errorf("recording gateway %s: %w", vpg.VPGID, err)
-	}
 	return nil
 }
 
@@ -165,11 +141,8 @@ func (Gateway) Delete(ctx context.Context, p *Pass) (bool, error) {
 			return false, err
 		}
 		if vpg == nil {
-			// A create whose response was lost may not be listed yet: give it
-			// the same grace as before creating again, so it is not left behind.
-			if st != nil && st.CreatePendingSince != nil && p.Now.Sub(st.CreatePendingSince.Time) < LostCreateGrace {
-				return false, nil
-			}
+			// (A create whose response was lost may not be listed yet: the
+			// runner keeps this unit "not gone" while its marker is in grace.)
 			return true, nil
 		}
 		id = vpg.VPGID

@@ -10,6 +10,7 @@ import (
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	"github.com/gatestream/gatestream/internal/aws"
 	"github.com/gatestream/gatestream/internal/soracom"
+	"github.com/gatestream/gatestream/internal/unit"
 )
 
 // Peering is the Canal VPC peering: requested on SORACOM (the VPG's
@@ -94,7 +95,7 @@ func (Peering) Create(ctx context.Context, p *Pass) error {
 	})
 	if err != nil {
 		if soracom.StatusCode(err) == 400 {
-			return Terminal(accessv1alpha1.ReasonInvalidConfiguration, fmt.Errorf("SORACOM refused the Canal peering: %w", err))
+			return unit.Terminal(accessv1alpha1.ReasonInvalidConfiguration, fmt.Errorf("SORACOM refused the Canal peering: %w", err))
 		}
 		return fmt.Errorf("requesting the Canal peering: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	"github.com/gatestream/gatestream/internal/aws"
+	"github.com/gatestream/gatestream/internal/unit"
 )
 
 // Routes puts a route to the VPG's range via the peering into each route
@@ -61,7 +62,7 @@ func (r *Routes) Observe(ctx context.Context, p *Pass) (Observation, error) {
 			t, err := p.AWS.EC2.DescribeRouteTables(ctx, []string{id})
 			if aws.IsNotFound(err) {
 				if slices.Contains(want, id) {
-					return Observation{}, Terminal(accessv1alpha1.ReasonRouteTableNotFound,
+					return Observation{}, unit.Terminal(accessv1alpha1.ReasonRouteTableNotFound,
 						fmt.Errorf("route table %s (spec.aws.routeTableIds) does not exist: %w", id, err))
 				}
 				continue
@@ -82,10 +83,10 @@ func (r *Routes) Observe(ctx context.Context, p *Pass) (Observation, error) {
 	for _, id := range want {
 		t, ok := byID[id]
 		if !ok {
-			return Observation{}, Terminal(accessv1alpha1.ReasonRouteTableNotFound, fmt.Errorf("route table %s (spec.aws.routeTableIds) does not exist", id))
+			return Observation{}, unit.Terminal(accessv1alpha1.ReasonRouteTableNotFound, fmt.Errorf("route table %s (spec.aws.routeTableIds) does not exist", id))
 		}
 		if t.VpcId != nil && *t.VpcId != p.Env.Spec.AWS.VPCID {
-			return Observation{}, Terminal(accessv1alpha1.ReasonRouteTableNotFound, fmt.Errorf("route table %s belongs to %s, not to spec.aws.vpcId %s", id, *t.VpcId, p.Env.Spec.AWS.VPCID))
+			return Observation{}, unit.Terminal(accessv1alpha1.ReasonRouteTableNotFound, fmt.Errorf("route table %s belongs to %s, not to spec.aws.vpcId %s", id, *t.VpcId, p.Env.Spec.AWS.VPCID))
 		}
 		route := routeTo(t, dest)
 		switch {

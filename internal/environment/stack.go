@@ -13,6 +13,7 @@ import (
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	"github.com/gatestream/gatestream/internal/aws"
+	"github.com/gatestream/gatestream/internal/unit"
 )
 
 // Stack is the AppStream stack users connect to.
@@ -117,7 +118,7 @@ func (s *Stack) Create(ctx context.Context, p *Pass) error {
 			return nil
 		}
 		if aws.IsTerminal(err) {
-			return Terminal(accessv1alpha1.ReasonInvalidConfiguration, fmt.Errorf("creating stack %s: %w", name, err))
+			return unit.Terminal(accessv1alpha1.ReasonInvalidConfiguration, fmt.Errorf("creating stack %s: %w", name, err))
 		}
 		return fmt.Errorf("creating stack %s: %w", name, err)
 	}
@@ -187,7 +188,7 @@ func (Association) Create(ctx context.Context, p *Pass) error {
 	stack, fleet := StackName(p.Env), FleetName(p.Env)
 	if err := p.AWS.AppStream.AssociateFleet(ctx, stack, fleet); err != nil {
 		if aws.IsTerminal(err) {
-			return Terminal(accessv1alpha1.ReasonInvalidConfiguration, fmt.Errorf("associating fleet %s with stack %s: %w", fleet, stack, err))
+			return unit.Terminal(accessv1alpha1.ReasonInvalidConfiguration, fmt.Errorf("associating fleet %s with stack %s: %w", fleet, stack, err))
 		}
 		return fmt.Errorf("associating fleet %s with stack %s: %w", fleet, stack, err)
 	}

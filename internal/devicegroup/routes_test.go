@@ -1,0 +1,86 @@
+package devicegroup_test
+
+import (
+	"maps"
+	"testing"
+
+	"github.com/gatestream/gatestream/internal/devicegroup"
+	emu "github.com/gatestream/gatestream/internal/emulator/soracom"
+	"github.com/gatestream/gatestream/internal/soracom"
+	"k8s.io/utils/keymutex"
+)
+
+func TestMergeRoutes(t *testing.T) {
+	current := map[string]string{"ours-1": "192.168.1.0/24", "ours-2": "192.168.2.0/24", "theirs": "10.10.0.0/24"}
+	next, changed := devicegroup.MergeRoutes(current, []string{"ours-1", "ours-2", "ours-3"}, map[string]string{"ours-1": "192.168.9.0/24", "ours-3": "192.168.3.0/24"})
+	want := map[string]string{"ours-1": "192.168.9.0/24", "ours-3": "192.168.3.0/24", "theirs": "10.10.0.0/24"}
+	if !changed || !maps.Equal(next, want) {
+		t.Fatalf("merge = %v (changed %v), want %v", next, changed, want)
+	}
+	if current["ours-2"] == "" {
+		t.Fatal("MergeRoutes modified its input")
+	}
+	if _, changed := devicegroup.MergeRoutes(want, []string{"ours-1", "ours-3"}, map[string]string{"ours-1": "192.168.9.0/24", "ours-3": "192.168.3.0/24"}); changed {
+		t.Fatal("in sync but reported changed")
+	}
+	if next, changed := devicegroup.MergeRoutes(nil, nil, nil); changed || len(next) != 0 {
+		t.Fatalf("empty merge = %v %v", next, changed)
+	}
+}
+
+func TestParseRouteConfig(t *testing.T) {
+	cases := []struct {
+		name string
+		in   any
+		want map[string]string
+		ok   bool
+	}{
+		{"absent", nil, map[string]string{}, true},
+		{"map", map[string]any{"111": "192.168.1.0/24"}, map[string]string{"111": "192.168.1.0/24"}, true},
+		{"under routes", map[string]any{"routes": map[string]any{"111": "192.168.1.0/24"}}, map[string]string{"111": "192.168.1.0/24"}, true},
+		{"list", []any{map[string]any{"simId": "111", "destinationCidr": "192.168.1.0/24"}}, map[string]string{"111": "192.168.1.0/24"}, true},
+		{"unknown values", map[string]any{"111": 5}, nil, false},
+		{"unknown type", "x", nil, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, ok := devicegroup.ParseRouteConfig(c.in)
+			if ok != c.ok || !maps.Equal(got, c.want) {
+				t.Fatalf("got %v %v, want %v %v", got, ok, c.want, c.ok)
+			}
+		})
+	}
+}
+
+func TestRoutesUnitMerges(t *testing.T) {
+	w := newWorld(t, 0)
+	v, err := w.c.CreateVirtualPrivateGateway(w.ctx, &soracom.CreateVirtualPrivateGatewayRequest{Type: soracom.VPGTypeF})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.c.PutSimBasedRoutingRoutes(w.ctx, v.VPGID, map[string]string{"theirs": "10.10.0.0/24", "ours-old": "192.168.0.0/24"}); err != nil {
+		t.Fatal(err)
+	}
+	u := devicegroup.RoutesUnit{API: w.c, Locks: keymutex.NewHashed(0)}
+	res, err := u.Apply(w.ctx, v.VPGID, []string{"ours-old", "ours"}, map[string]string{"ours": "192.168.1.0/24"})
+	if err != nil || !res.Written || !res.Enabled {
+		t.Fatalf("apply = %+v %v", res, err)
+	}
+	got, _ := w.srv.VPG(v.VPGID)
+	if len(got.SimBasedRoutingConfig) != 2 || got.SimBasedRoutingConfig["theirs"] != "10.10.0.0/24" || got.SimBasedRoutingConfig["ours"] != "192.168.1.0/24" || !got.EnableSimBasedRouting {
+		t.Fatalf("routes = %v enabled %v", got.SimBasedRoutingConfig, got.EnableSimBasedRouting)
+	}
+	puts, enables := w.count(emu.OpPutSimBasedRoutes), w.count(emu.OpEnableSimBasedRouting)
+	res, err = u.Apply(w.ctx, v.VPGID, []string{"ours"}, map[string]string{"ours": "192.168.1.0/24"})
+	if err != nil || res.Written || res.Enabled || w.count(emu.OpPutSimBasedRoutes) != puts || w.count(emu.OpEnableSimBasedRouting) != enables {
+		t.Fatalf("in sync but wrote: %+v %v", res, err)
+	}
+	// Removing ours keeps theirs; SIM-based routing stays on.
+	if _, err := u.Apply(w.ctx, v.VPGID, []string{"ours"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = w.srv.VPG(v.VPGID)
+	if len(got.SimBasedRoutingConfig) != 1 || got.SimBasedRoutingConfig["theirs"] == "" || !got.EnableSimBasedRouting {
+		t.Fatalf("after removal: %v", got.SimBasedRoutingConfig)
+	}
+}
