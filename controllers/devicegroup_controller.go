@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/keymutex"
 	"k8s.io/utils/ptr"
@@ -23,7 +21,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
@@ -88,40 +85,23 @@ func (r *DeviceGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := IndexDeviceGroupFields(context.Background(), mgr); err != nil {
 		return err
 	}
-	opts := controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles), SkipNameValidation: ptr.To(r.SkipNameValidation)}
+	opts := controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}
+	if r.SkipNameValidation { // unset: the manager's setting applies
+		opts.SkipNameValidation = ptr.To(true)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&accessv1alpha1.DeviceGroup{},
 			builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		Watches(&accessv1alpha1.RemoteAccessEnvironment{}, handler.EnqueueRequestsFromMapFunc(r.deviceGroupsForEnvironment),
+		Watches(&accessv1alpha1.RemoteAccessEnvironment{}, handler.EnqueueRequestsFromMapFunc(devicegroup.UsersOfEnvironment(r.Client)),
 			builder.WithPredicates(devicegroup.EnvironmentChanged())).
 		WithOptions(opts).
 		Named("devicegroup").
 		Complete(r)
 }
 
-// IndexDeviceGroupFields registers the DeviceGroup field indexes. An index
-// that another controller registered already (same field, same meaning) is fine.
+// IndexDeviceGroupFields registers the DeviceGroup field indexes (once per manager).
 func IndexDeviceGroupFields(ctx context.Context, mgr ctrl.Manager) error {
-	for field, fn := range devicegroup.Indexes {
-		if err := mgr.GetFieldIndexer().IndexField(ctx, &accessv1alpha1.DeviceGroup{}, field, fn); err != nil && !strings.Contains(err.Error(), "conflict") {
-			return fmt.Errorf("indexing DeviceGroup %s: %w", field, err)
-		}
-	}
-	return nil
-}
-
-// deviceGroupsForEnvironment lists, through the index, the DeviceGroups that reference env.
-func (r *DeviceGroupReconciler) deviceGroupsForEnvironment(ctx context.Context, env client.Object) []reconcile.Request {
-	var list accessv1alpha1.DeviceGroupList
-	if err := r.List(ctx, &list, client.InNamespace(env.GetNamespace()), client.MatchingFields{devicegroup.EnvironmentIndex: env.GetName()}); err != nil {
-		log.FromContext(ctx).Error(err, "listing DeviceGroups of an environment", "environment", env.GetName())
-		return nil
-	}
-	out := make([]reconcile.Request, 0, len(list.Items))
-	for _, dg := range list.Items {
-		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&dg)})
-	}
-	return out
+	return devicegroup.IndexFields(ctx, mgr.GetFieldIndexer())
 }
 
 // Reconcile runs one pass: the environment first (nothing is changed in
@@ -140,7 +120,7 @@ func (r *DeviceGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if _, err := finalizers.Add(ctx, r.Client, &dg, accessv1alpha1.Finalizer); err != nil {
 		return r.finish(ctx, p, unit.Outcome{Err: err})
 	}
-	if ok, err := r.environment(ctx, p); !ok {
+	if ok, err := p.ResolveEnvironment(ctx, r.Client, r.Clients); !ok {
 		return r.finish(ctx, p, unit.Outcome{Err: err})
 	}
 	out := unit.Converge(ctx, p, devicegroup.Chain()...)
@@ -170,29 +150,6 @@ func (r *DeviceGroupReconciler) newPass(ctx context.Context, dg *accessv1alpha1.
 
 func (r *DeviceGroupReconciler) pollInterval(dg *accessv1alpha1.DeviceGroup) time.Duration {
 	return poll.Next(dg.Annotations, r.PollInterval)
-}
-
-// environment resolves the referenced environment, its gateway and the
-// SORACOM client. ok is false when the pass cannot go on: with an error, or
-// waiting (conditions set) for the environment to become Ready.
-func (r *DeviceGroupReconciler) environment(ctx context.Context, p *devicegroup.Pass) (ok bool, err error) {
-	var env accessv1alpha1.RemoteAccessEnvironment
-	if err := r.Get(ctx, types.NamespacedName{Namespace: p.DG.Namespace, Name: p.DG.Spec.EnvironmentRef.Name}, &env); err != nil {
-		if apierrors.IsNotFound(err) {
-			return false, devicegroup.EnvironmentNotFound(p.DG)
-		}
-		return false, err
-	}
-	p.VPGID = devicegroup.GatewayID(&env)
-	if deleting := !p.DG.DeletionTimestamp.IsZero(); deleting && p.DG.Status.GatewayID != "" {
-		p.VPGID = p.DG.Status.GatewayID // the gateway the group was bound to
-	} else if !deleting && !devicegroup.WaitForEnvironment(p.DG, &env) {
-		return false, nil
-	}
-	if p.API, err = r.Clients.Soracom(ctx, p.DG.Namespace, env.Spec.Soracom); err != nil {
-		return false, err
-	}
-	return true, nil
 }
 
 // finish writes status once if it changed and picks the requeue. Waiting
@@ -225,7 +182,7 @@ func (r *DeviceGroupReconciler) finalize(ctx context.Context, p *devicegroup.Pas
 		return ctrl.Result{}, r.removeFinalizer(ctx, dg)
 	}
 	conditions.False(p.Conditions, p.Generation, accessv1alpha1.ConditionReady, accessv1alpha1.ReasonDeleting, "cleaning up the SORACOM group")
-	if _, err := r.environment(ctx, p); err != nil {
+	if _, err := p.ResolveEnvironment(ctx, r.Client, r.Clients); err != nil {
 		devicegroup.DeletionBlocked(dg, err)
 		return r.finish(ctx, p, unit.Outcome{Err: err})
 	}

@@ -1,9 +1,13 @@
 package devicegroup
 
 import (
+	"context"
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
@@ -84,4 +88,28 @@ func EnvironmentChanged() predicate.Predicate {
 				!o.DeletionTimestamp.Equal(n.DeletionTimestamp)
 		},
 	}
+}
+
+// ResolveEnvironment reads the referenced environment, its gateway and the
+// SORACOM client. ok is false when the pass cannot go on: with an error, or
+// waiting (conditions set) for the environment to become Ready. A deleting
+// DeviceGroup cleans up on the gateway it was bound to.
+func (p *Pass) ResolveEnvironment(ctx context.Context, c client.Reader, f *clients.Factory) (ok bool, err error) {
+	var env accessv1alpha1.RemoteAccessEnvironment
+	if err := c.Get(ctx, types.NamespacedName{Namespace: p.DG.Namespace, Name: p.DG.Spec.EnvironmentRef.Name}, &env); err != nil {
+		if apierrors.IsNotFound(err) {
+			return false, EnvironmentNotFound(p.DG)
+		}
+		return false, err
+	}
+	p.VPGID = GatewayID(&env)
+	if p.deleting() && p.DG.Status.GatewayID != "" {
+		p.VPGID = p.DG.Status.GatewayID
+	} else if !p.deleting() && !WaitForEnvironment(p.DG, &env) {
+		return false, nil
+	}
+	if p.API, err = f.Soracom(ctx, p.DG.Namespace, env.Spec.Soracom); err != nil {
+		return false, err
+	}
+	return true, nil
 }

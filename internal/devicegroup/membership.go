@@ -214,6 +214,15 @@ func (u MembershipUnit) Apply(ctx context.Context, o Owner, groupID string, spec
 		inGroup[id] = s
 	}
 	res := &MembershipResult{InGroup: inGroup, Wanted: wanted}
+	// reset deletes the session of an online SIM whose group changed.
+	reset := func(id string, s soracom.SIM) error {
+		if !spec.ResetSessions || !s.SessionStatus.Online {
+			return nil
+		}
+		r, err := u.ResetSessions(ctx, []string{id}, alreadyReset)
+		res.Reset = append(res.Reset, r...)
+		return err
+	}
 	finish := func() {
 		res.Members = finalMembers(inGroup, members, want, spec.Adopted)
 		sort.Strings(res.NotFound)
@@ -233,13 +242,9 @@ func (u MembershipUnit) Apply(ctx context.Context, o Owner, groupID string, spec
 		delete(inGroup, id)
 		delete(members, id)
 		res.Removed = append(res.Removed, id)
-		if spec.ResetSessions && s.SessionStatus.Online {
-			r, err := u.ResetSessions(ctx, []string{id}, alreadyReset)
-			res.Reset = append(res.Reset, r...)
-			if err != nil {
-				finish()
-				return res, err
-			}
+		if err := reset(id, s); err != nil {
+			finish()
+			return res, err
 		}
 	}
 
@@ -291,13 +296,9 @@ func (u MembershipUnit) Apply(ctx context.Context, o Owner, groupID string, spec
 			res.Added = append(res.Added, id)
 			members.add(id)
 			inGroup[id] = s
-			if spec.ResetSessions && s.SessionStatus.Online {
-				r, err := u.ResetSessions(ctx, []string{id}, alreadyReset)
-				res.Reset = append(res.Reset, r...)
-				if err != nil {
-					finish()
-					return res, err
-				}
+			if err := reset(id, s); err != nil {
+				finish()
+				return res, err
 			}
 			continue
 		}

@@ -9,6 +9,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	"github.com/gatestream/gatestream/internal/soracom"
@@ -132,4 +135,32 @@ func (o CacheOwners) recording(ctx context.Context, groupID string) ([]accessv1a
 		}
 	}
 	return out, nil
+}
+
+// IndexFields registers Indexes. An index that another controller registered
+// already (same field, same meaning) is fine.
+func IndexFields(ctx context.Context, idx client.FieldIndexer) error {
+	for field, fn := range Indexes {
+		if err := idx.IndexField(ctx, &accessv1alpha1.DeviceGroup{}, field, fn); err != nil && !strings.Contains(err.Error(), "conflict") {
+			return fmt.Errorf("indexing DeviceGroup %s: %w", field, err)
+		}
+	}
+	return nil
+}
+
+// UsersOfEnvironment maps an environment to the DeviceGroups that reference
+// it (through EnvironmentIndex).
+func UsersOfEnvironment(c client.Reader) handler.MapFunc {
+	return func(ctx context.Context, env client.Object) []reconcile.Request {
+		var list accessv1alpha1.DeviceGroupList
+		if err := c.List(ctx, &list, client.InNamespace(env.GetNamespace()), client.MatchingFields{EnvironmentIndex: env.GetName()}); err != nil {
+			log.FromContext(ctx).Error(err, "listing DeviceGroups of an environment", "environment", env.GetName())
+			return nil
+		}
+		out := make([]reconcile.Request, 0, len(list.Items))
+		for i := range list.Items {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+		return out
+	}
 }

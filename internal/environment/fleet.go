@@ -103,8 +103,18 @@ func (f *Fleet) Observe(ctx context.Context, p *Pass) (Observation, error) {
 // during deletion is ours. Someone else's is left alone (gone, as far as we
 // are concerned); tags that cannot be read are an error to retry, never a
 // reason to skip deleting a billed object.
-func ownedForDelete(ctx context.Context, p *Pass, arn, kind, name string) (bool, error) {
-	err := checkOwner(ctx, p, arn, kind, name)
+// deletable describes an AppStream object before deleting it: false when it
+// is gone, or when it is another owner's (never deleted; its tags are read
+// only when status never recorded the object as ours).
+func deletable(ctx context.Context, p *Pass, kind, name string, recorded bool, describe func() (*string, error)) (bool, error) {
+	arn, err := describe()
+	if aws.IsNotFound(err) || (err == nil && recorded) {
+		return err == nil, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	err = checkOwner(ctx, p, deref(arn), kind, name)
 	if err != nil && unit.Reason(err) == accessv1alpha1.ReasonNameConflict {
 		return false, nil
 	}
@@ -287,17 +297,15 @@ func (f *Fleet) updateFleet(ctx context.Context, p *Pass, stopped bool) error {
 // Delete stops the fleet and deletes it once STOPPED (association goes first).
 func (f *Fleet) Delete(ctx context.Context, p *Pass) (bool, error) {
 	name := FleetName(p.Env)
-	fl, err := p.AWS.AppStream.DescribeFleet(ctx, name)
-	if aws.IsNotFound(err) {
-		return true, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	if st := p.Env.Status.Fleet; st == nil || st.State == "" {
-		if ours, err := ownedForDelete(ctx, p, deref(fl.Arn), "fleet", name); !ours {
-			return err == nil, err
+	var fl *astypes.Fleet
+	recorded := p.Env.Status.Fleet != nil && p.Env.Status.Fleet.State != ""
+	if ours, err := deletable(ctx, p, "fleet", name, recorded, func() (arn *string, err error) {
+		if fl, err = p.AWS.AppStream.DescribeFleet(ctx, name); err != nil {
+			return nil, err
 		}
+		return fl.Arn, nil
+	}); !ours {
+		return err == nil, err
 	}
 	switch fl.State {
 	case astypes.FleetStateRunning, astypes.FleetStateStarting:

@@ -207,17 +207,11 @@ func (g *Gate) Update(ctx context.Context, p *Pass) error {
 // Delete unregisters the customer's peers and closes Gate. On an adopted
 // gateway Gate is left open (others may use it); only our peers go.
 func (g *Gate) Delete(ctx context.Context, p *Pass) (bool, error) {
-	id := gatewayID(p)
-	if id == "" {
-		return true, nil
+	vpg, err := gatewayForDelete(ctx, p)
+	if vpg == nil {
+		return err == nil, err
 	}
-	vpg, err := p.Soracom.GetVirtualPrivateGateway(ctx, id)
-	if soracom.IsNotFound(err) {
-		return true, nil
-	}
-	if err != nil {
-		return false, err
-	}
+	id := vpg.VPGID
 	if !vpg.GateOpened {
 		return true, nil
 	}
@@ -253,4 +247,24 @@ func gatewayID(p *Pass) string {
 
 func isAdopted(p *Pass) bool {
 	return p.Env.Spec.Soracom.Gateway.ID != "" || (p.Env.Status.Gateway != nil && p.Env.Status.Gateway.Adopted)
+}
+
+// gatewayForDelete reads the recorded gateway for a unit that deletes
+// something on it; nil when there is none (never created, or gone).
+func gatewayForDelete(ctx context.Context, p *Pass) (*soracom.VirtualPrivateGateway, error) {
+	id := gatewayID(p)
+	if id == "" {
+		return nil, nil
+	}
+	vpg, err := p.Soracom.GetVirtualPrivateGateway(ctx, id)
+	if soracom.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if vpg.VPGID == "" {
+		vpg.VPGID = id
+	}
+	return vpg, nil
 }

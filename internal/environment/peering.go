@@ -119,17 +119,11 @@ func (Peering) Update(ctx context.Context, p *Pass) error {
 
 // Delete removes the peering on SORACOM (which deletes it on AWS too).
 func (Peering) Delete(ctx context.Context, p *Pass) (bool, error) {
-	id := gatewayID(p)
-	if id == "" {
-		return true, nil
+	vpg, err := gatewayForDelete(ctx, p)
+	if vpg == nil {
+		return err == nil, err
 	}
-	vpg, err := p.Soracom.GetVirtualPrivateGateway(ctx, id)
-	if soracom.IsNotFound(err) {
-		return true, nil
-	}
-	if err != nil {
-		return false, err
-	}
+	id := vpg.VPGID
 	p.vpg = vpg
 	pcx, err := findPeering(ctx, p)
 	if err != nil {

@@ -146,17 +146,15 @@ func (s *Stack) Update(ctx context.Context, p *Pass) error {
 
 func (s *Stack) Delete(ctx context.Context, p *Pass) (bool, error) {
 	name := StackName(p.Env)
-	stack, err := p.AWS.AppStream.DescribeStack(ctx, name)
-	if aws.IsNotFound(err) {
-		return true, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	if st := p.Env.Status.Stack; st == nil || st.Name == "" {
-		if ours, err := ownedForDelete(ctx, p, deref(stack.Arn), "stack", name); !ours {
-			return err == nil, err
+	recorded := p.Env.Status.Stack != nil && p.Env.Status.Stack.Name != ""
+	if ours, err := deletable(ctx, p, "stack", name, recorded, func() (*string, error) {
+		stack, err := p.AWS.AppStream.DescribeStack(ctx, name)
+		if err != nil {
+			return nil, err
 		}
+		return stack.Arn, nil
+	}); !ours {
+		return err == nil, err
 	}
 	if err := p.AWS.AppStream.DeleteStack(ctx, name); err != nil && !aws.IsNotFound(err) {
 		return false, fmt.Errorf("deleting stack %s: %w", name, err)
