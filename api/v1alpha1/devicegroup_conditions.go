@@ -27,10 +27,6 @@ const (
 	ReasonEnvironmentNotFound = "EnvironmentNotFound"
 	// ReasonEnvironmentNotReady: the environment is not Ready (or has no gateway yet); waiting, nothing is changed in SORACOM.
 	ReasonEnvironmentNotReady = "EnvironmentNotReady"
-	// ReasonGroupCreating: the group create call is being made (the create-pending marker is set).
-	ReasonGroupCreating = "GroupCreating"
-	// ReasonCreateIncomplete: a create whose answer was lost may still appear in the lookup by owner tag; waiting before creating again.
-	ReasonCreateIncomplete = "CreateIncomplete"
 	// ReasonGroupNotFound: the group named in spec.group.id does not exist.
 	ReasonGroupNotFound = "GroupNotFound"
 	// ReasonGroupConflict: the adopted group is already managed by another DeviceGroup.

@@ -5,23 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"time"
 
 	"github.com/gatestream/gatestream/internal/soracom"
 )
 
-// CreateGracePeriod is how long a create-pending marker makes the group unit
-// wait, when the lookup by owner tag finds nothing, before it creates again.
-//
-// The lookup (GET /groups?tag_name=gatestream.io/owner-uid&tag_value=<uid>)
+// The lookup by owner tag (GET /groups?tag_name=gatestream.io/owner-uid&tag_value=<uid>)
 // is authoritative: a group created by a call whose response was lost carries
 // the tag and is found, so creating again after a lost response never yields
 // a second group. Whether that listing is strongly consistent right after a
 // create is UNCONFIRMED (SORACOM's /query/sims is an eventually consistent
-// search index; /groups looks like a plain table listing). The grace period
-// covers that window: within it, an empty lookup is not trusted and the pass
-// waits (reason CreateIncomplete) instead of creating.
-const CreateGracePeriod = 30 * time.Second
+// search index; /groups looks like a plain table listing); the runner's
+// create-pending guard (unit.CreateGrace) covers that window.
 
 // ErrAdoptedGroupNotFound means spec.group.id names a group that does not exist.
 var ErrAdoptedGroupNotFound = errors.New("the group named in spec.group.id does not exist")

@@ -28,7 +28,6 @@ local NOT_AN_ERROR = {
   APIError = true,
   Creating = true,
   CreatePending = true,
-  CreateIncomplete = true,
   Updating = true,
   Deleting = true,
   WaitingForDependency = true,
