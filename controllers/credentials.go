@@ -7,11 +7,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
+	"github.com/gatestream/gatestream/internal/clients"
 )
 
 // Credential Secrets in use by an environment carry this finalizer (and the
@@ -19,8 +19,8 @@ import (
 // deletes Secrets and gatestream objects at once — cannot take the
 // credentials away before the external objects are cleaned up.
 const (
-	CredentialsFinalizer = "access.gatestream.io/credentials-in-use"
-	LabelCredentials     = "access.gatestream.io/credentials"
+	CredentialsFinalizer = clients.FinalizerCredentials
+	LabelCredentials     = clients.LabelCredentials
 )
 
 // credentialSecrets are the Secret names an environment reads.
@@ -36,23 +36,24 @@ func credentialSecrets(env *accessv1alpha1.RemoteAccessEnvironment) []string {
 // credential Secrets (a read each, a write only the first time).
 func (r *RemoteAccessEnvironmentReconciler) protectCredentials(ctx context.Context, env *accessv1alpha1.RemoteAccessEnvironment) error {
 	for _, name := range credentialSecrets(env) {
-		var s corev1.Secret
-		if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: env.Namespace, Name: name}, &s); err != nil {
+		cur, err := r.Clients.Secret(ctx, env.Namespace, name)
+		if err != nil {
 			if apierrors.IsNotFound(err) {
 				continue // reported by the client factory
 			}
 			return fmt.Errorf("reading credentials Secret %s: %w", name, err)
 		}
-		if controllerutil.ContainsFinalizer(&s, CredentialsFinalizer) && s.Labels[LabelCredentials] == "in-use" {
+		if controllerutil.ContainsFinalizer(cur, CredentialsFinalizer) && cur.Labels[LabelCredentials] == clients.LabelCredentialsInUse {
 			continue
 		}
+		s := cur.DeepCopy() // never modify the cache's copy
 		base := s.DeepCopy()
-		controllerutil.AddFinalizer(&s, CredentialsFinalizer)
+		controllerutil.AddFinalizer(s, CredentialsFinalizer)
 		if s.Labels == nil {
 			s.Labels = map[string]string{}
 		}
-		s.Labels[LabelCredentials] = "in-use"
-		if err := r.Patch(ctx, &s, client.MergeFrom(base)); err != nil {
+		s.Labels[LabelCredentials] = clients.LabelCredentialsInUse
+		if err := r.Patch(ctx, s, client.MergeFrom(base)); err != nil {
 			return fmt.Errorf("protecting credentials Secret %s: %w", name, err)
 		}
 	}

@@ -42,5 +42,7 @@ cp "${role}" "${chart}/files/manager-role.yaml"
 # The StreamingSession admission policy, verbatim (its binding and parameters
 # are templated: they name the release namespace and the values' admin groups).
 cp "${root}/config/admission/streamingsession_policy.yaml" "${chart}/files/admission-policy.yaml"
+# The policy that adds the StreamingSession finalizer at create, verbatim (with its binding).
+cp "${root}/config/admission/streamingsession_finalizer.yaml" "${chart}/files/finalizer-policy.yaml"
 
 echo "sync-chart: ${#crds[@]} CRDs and the manager ClusterRole copied into ${chart#"${root}"/}"

@@ -24,10 +24,10 @@ type EC2API interface {
 	DescribeSubnets(ctx context.Context, ids []string) ([]ec2types.Subnet, error)
 	// DescribeRouteTables returns the route tables; an unknown ID fails the call with IsNotFound(err).
 	DescribeRouteTables(ctx context.Context, ids []string) ([]ec2types.RouteTable, error)
-	// RouteTablesForSubnets returns the route table each subnet (of vpcID)
-	// uses, by subnet ID: its explicitly associated table, else the VPC's
-	// main route table. Subnets with neither are absent from the map.
-	RouteTablesForSubnets(ctx context.Context, vpcID string, subnetIDs []string) (map[string]ec2types.RouteTable, error)
+	// RouteTablesOfVPC returns every route table of the VPC in one listing,
+	// so that the units of a pass read each table once (TablesForSubnets
+	// finds a subnet's table in it).
+	RouteTablesOfVPC(ctx context.Context, vpcID string) ([]ec2types.RouteTable, error)
 	// CreateRoute adds destCIDR -> VPC peering pcxID (IsAlreadyExists if a route for destCIDR exists).
 	CreateRoute(ctx context.Context, routeTableID, destCIDR, pcxID string) error
 	// ReplaceRoute points the existing route for destCIDR at pcxID
@@ -122,43 +122,32 @@ func (e *ec2Client) DescribeRouteTables(ctx context.Context, ids []string) ([]ec
 	return e.describeRouteTables(ctx, &ec2.DescribeRouteTablesInput{RouteTableIds: ids})
 }
 
-func (e *ec2Client) RouteTablesForSubnets(ctx context.Context, vpcID string, subnetIDs []string) (map[string]ec2types.RouteTable, error) {
+func (e *ec2Client) RouteTablesOfVPC(ctx context.Context, vpcID string) ([]ec2types.RouteTable, error) {
+	return e.describeRouteTables(ctx, &ec2.DescribeRouteTablesInput{Filters: []ec2types.Filter{filter("vpc-id", vpcID)}})
+}
+
+// TablesForSubnets returns the route table each subnet uses, by subnet ID,
+// from a VPC's tables: its explicitly associated table, else the VPC's main
+// route table. Subnets with neither are absent from the map.
+func TablesForSubnets(tables []ec2types.RouteTable, subnetIDs []string) map[string]ec2types.RouteTable {
 	res := make(map[string]ec2types.RouteTable, len(subnetIDs))
-	if len(subnetIDs) == 0 {
-		return res, nil
-	}
-	explicit, err := e.describeRouteTables(ctx, &ec2.DescribeRouteTablesInput{
-		Filters: []ec2types.Filter{filter("association.subnet-id", subnetIDs...)},
-	})
-	if err != nil {
-		return nil, err
-	}
-	for _, rt := range explicit {
+	var main *ec2types.RouteTable
+	for i, rt := range tables {
 		for _, a := range rt.Associations {
+			if awssdk.ToBool(a.Main) {
+				main = &tables[i]
+			}
 			if s := awssdk.ToString(a.SubnetId); s != "" && slices.Contains(subnetIDs, s) {
 				res[s] = rt
 			}
 		}
 	}
-	if len(res) == len(subnetIDs) {
-		return res, nil
-	}
-	// A subnet without an explicit association uses the VPC's main route table.
-	mains, err := e.describeRouteTables(ctx, &ec2.DescribeRouteTablesInput{
-		Filters: []ec2types.Filter{filter("vpc-id", vpcID), filter("association.main", "true")},
-	})
-	if err != nil {
-		return nil, err
-	}
-	if len(mains) == 0 {
-		return res, nil
-	}
 	for _, s := range subnetIDs {
-		if _, ok := res[s]; !ok {
-			res[s] = mains[0]
+		if _, ok := res[s]; !ok && main != nil {
+			res[s] = *main
 		}
 	}
-	return res, nil
+	return res
 }
 
 func (e *ec2Client) CreateRoute(ctx context.Context, routeTableID, destCIDR, pcxID string) error {

@@ -56,10 +56,11 @@ func TestEC2(t *testing.T) {
 	}
 
 	// Route tables per subnet: explicit association, else the VPC's main table.
-	bySubnet := must(c.RouteTablesForSubnets(ctx, "vpc-0abc", []string{"subnet-0a", "subnet-0b", "subnet-0c"}))(t)
+	vpcTables := must(c.RouteTablesOfVPC(ctx, "vpc-0abc"))(t)
+	bySubnet := TablesForSubnets(vpcTables, []string{"subnet-0a", "subnet-0b", "subnet-0c"})
 	for s, want := range map[string]string{"subnet-0a": "rtb-0abc", "subnet-0b": "rtb-0abc", "subnet-0c": "rtb-0main"} {
 		if got := awssdk.ToString(bySubnet[s].RouteTableId); got != want {
-			t.Errorf("RouteTablesForSubnets[%s] = %q, want %q", s, got, want)
+			t.Errorf("TablesForSubnets[%s] = %q, want %q (tables of the VPC: %d)", s, got, want, len(vpcTables))
 		}
 	}
 	if _, err := c.DescribeRouteTables(ctx, []string{"rtb-0missing"}); !IsNotFound(err) {

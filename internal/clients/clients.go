@@ -1,6 +1,7 @@
 // Package clients turns a resource's cloud settings and credential Secrets into
 // SORACOM and AWS API clients, shared by all controllers: one outbound budget
-// per cloud, one metrics hook, and clients cached until their Secret changes
+// per cloud (for AWS, one adaptive rate per service that follows AWS's
+// throttling, with an optional fixed cap), one metrics hook, and clients cached until their Secret changes
 // (so a SORACOM token is reused across reconciles instead of an /auth call per pass).
 package clients
 
@@ -17,13 +18,16 @@ import (
 	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	"github.com/gatestream/gatestream/internal/aws"
 	"github.com/gatestream/gatestream/internal/metrics"
 	"github.com/gatestream/gatestream/internal/soracom"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 )
 
 // Secret keys.
@@ -57,14 +61,59 @@ func IsCredentialsError(err error) bool {
 
 // Options tune the factory.
 type Options struct {
+	// SoracomCallsPerSecond is the SORACOM budget (default 5).
 	SoracomCallsPerSecond float64
-	AWSCallsPerSecond     float64
+	// AWSCallsPerSecond is an optional fixed cap on AWS attempts, all
+	// services together; 0 (the default) sets none: the adaptive rate of each
+	// service (aws.NewRetryers), which follows AWS's throttling, is the budget.
+	AWSCallsPerSecond float64
 	// HTTPClient for both clouds (nil: defaults).
 	HTTPClient *http.Client
 	// SoracomMaxRetryWait caps waits between SORACOM retries (default: the client's 60 s).
 	SoracomMaxRetryWait time.Duration
 	// AWSRetryMaxBackoff caps the AWS SDK's retry backoff (default: the adapter's).
 	AWSRetryMaxBackoff time.Duration
+	// CredentialsCache, when set, is asked first for credential Secrets (an
+	// informer over the Secrets labelled LabelCredentials, see ForManager);
+	// a Secret it does not hold yet is read from the API server.
+	CredentialsCache client.Reader
+}
+
+// LabelCredentials marks a credential Secret an environment uses (with
+// FinalizerCredentials, so that namespace deletion cannot strand the cloud
+// clean-up); labelled Secrets are read from the credentials cache.
+const (
+	LabelCredentials      = "access.gatestream.io/credentials"
+	LabelCredentialsInUse = "in-use"
+	FinalizerCredentials  = "access.gatestream.io/credentials-in-use"
+)
+
+// ForManager returns a factory whose credential reads come from an informer
+// over the labelled credential Secrets only (unrelated Secrets cost nothing,
+// an in-sync pass makes no API request), added to mgr as a runnable.
+func ForManager(mgr manager.Manager, namespaces []string, opts Options) (*Factory, error) {
+	copts := cache.Options{
+		Scheme: mgr.GetScheme(),
+		Mapper: mgr.GetRESTMapper(),
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{LabelCredentials: LabelCredentialsInUse})},
+		},
+	}
+	if len(namespaces) > 0 {
+		copts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range namespaces {
+			copts.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	c, err := cache.New(mgr.GetConfig(), copts)
+	if err != nil {
+		return nil, fmt.Errorf("building the credentials cache: %w", err)
+	}
+	if err := mgr.Add(c); err != nil {
+		return nil, fmt.Errorf("adding the credentials cache: %w", err)
+	}
+	opts.CredentialsCache = c
+	return New(mgr.GetAPIReader(), opts), nil
 }
 
 // Factory builds and caches clients. Safe for concurrent use.
@@ -76,8 +125,9 @@ type Factory struct {
 		limiter *rate.Limiter
 		byKey   map[string]*soracom.Client
 	}
-	awsLimiter *rate.Limiter
-	awsCache   *aws.Cache
+	awsLimiter  *rate.Limiter // nil: no fixed cap
+	awsRetryers *aws.Retryers // one adaptive rate per service for every AWS client
+	awsCache    *aws.Cache
 }
 
 // New returns a factory reading Secrets through reader (use the manager's APIReader).
@@ -85,13 +135,13 @@ func New(reader client.Reader, opts Options) *Factory {
 	if opts.SoracomCallsPerSecond <= 0 {
 		opts.SoracomCallsPerSecond = 5
 	}
-	if opts.AWSCallsPerSecond <= 0 {
-		opts.AWSCallsPerSecond = 10
-	}
-	f := &Factory{reader: reader, opts: opts, awsCache: aws.NewCache()}
+	f := &Factory{reader: reader, opts: opts, awsCache: aws.NewCache(),
+		awsRetryers: aws.NewRetryers(0, opts.AWSRetryMaxBackoff)}
 	f.soracom.limiter = rate.NewLimiter(rate.Limit(opts.SoracomCallsPerSecond), burst(opts.SoracomCallsPerSecond))
 	f.soracom.byKey = map[string]*soracom.Client{}
-	f.awsLimiter = rate.NewLimiter(rate.Limit(opts.AWSCallsPerSecond), burst(opts.AWSCallsPerSecond))
+	if opts.AWSCallsPerSecond > 0 {
+		f.awsLimiter = rate.NewLimiter(rate.Limit(opts.AWSCallsPerSecond), burst(opts.AWSCallsPerSecond))
+	}
 	return f
 }
 
@@ -102,9 +152,29 @@ func burst(perSecond float64) int {
 	return 1
 }
 
-func (f *Factory) secret(ctx context.Context, namespace, name string, keys ...string) (map[string][]byte, error) {
+// Secret reads a credential Secret: from the credentials cache when it holds
+// it, else from the API server (a Secret no environment has labelled yet).
+func (f *Factory) Secret(ctx context.Context, namespace, name string) (*corev1.Secret, error) {
+	key := types.NamespacedName{Namespace: namespace, Name: name}
 	var s corev1.Secret
-	if err := f.reader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &s); err != nil {
+	if f.opts.CredentialsCache != nil {
+		err := f.opts.CredentialsCache.Get(ctx, key, &s)
+		if err == nil {
+			return &s, nil
+		}
+		if !apierrors.IsNotFound(err) {
+			return nil, err
+		}
+	}
+	if err := f.reader.Get(ctx, key, &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+func (f *Factory) secret(ctx context.Context, namespace, name string, keys ...string) (map[string][]byte, error) {
+	s, err := f.Secret(ctx, namespace, name)
+	if err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, &CredentialsError{Secret: name, Reason: "not found in namespace " + namespace}
 		}
@@ -161,11 +231,11 @@ func (f *Factory) Soracom(ctx context.Context, namespace string, spec accessv1al
 // AWS returns AppStream and EC2 clients for the environment's settings.
 func (f *Factory) AWS(ctx context.Context, namespace string, spec accessv1alpha1.AWSSpec) (*aws.Clients, error) {
 	cfg := aws.Config{
-		Region:          spec.Region,
-		RoleARN:         spec.RoleARN,
-		Limiter:         f.awsLimiter,
-		RetryMaxBackoff: f.opts.AWSRetryMaxBackoff,
-		Observe:         observeAWS,
+		Region:   spec.Region,
+		RoleARN:  spec.RoleARN,
+		Retryers: f.awsRetryers,
+		Limiter:  f.awsLimiter,
+		Observe:  observeAWS,
 	}
 	if f.opts.HTTPClient != nil {
 		cfg.HTTPClient = f.opts.HTTPClient

@@ -57,10 +57,11 @@ func checkNetwork(ctx context.Context, p *Pass) (problem, reason string, err err
 		}
 	}
 
-	tables, err := p.AWS.EC2.RouteTablesForSubnets(ctx, spec.AWS.VPCID, fleet.SubnetIDs)
+	vpcTables, err := p.routeTables(ctx)
 	if err != nil {
-		return "", "", fmt.Errorf("reading the fleet subnets' route tables: %w", err)
+		return "", "", err
 	}
+	tables := aws.TablesForSubnets(vpcTables, fleet.SubnetIDs)
 	for _, id := range fleet.SubnetIDs {
 		t, ok := tables[id]
 		if !ok {

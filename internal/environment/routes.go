@@ -46,49 +46,40 @@ func routeTo(rt ec2types.RouteTable, dest string) *ec2types.Route {
 	return nil
 }
 
+// missingTable says why a table of spec.aws.routeTableIds is not among the
+// VPC's (read by ID only on this error path): gone, or in another VPC.
+func missingTable(ctx context.Context, p *Pass, id string) error {
+	t, err := p.AWS.EC2.DescribeRouteTables(ctx, []string{id})
+	switch {
+	case aws.IsNotFound(err) || (err == nil && len(t) == 0):
+		return unit.Terminal(accessv1alpha1.ReasonRouteTableNotFound, fmt.Errorf("route table %s (spec.aws.routeTableIds) does not exist", id))
+	case err != nil:
+		return fmt.Errorf("reading route table %s: %w", id, err)
+	}
+	return unit.Terminal(accessv1alpha1.ReasonRouteTableNotFound,
+		fmt.Errorf("route table %s belongs to %s, not to spec.aws.vpcId %s", id, deref(t[0].VpcId), p.Env.Spec.AWS.VPCID))
+}
+
 func (r *Routes) Observe(ctx context.Context, p *Pass) (Observation, error) {
 	dest, pcx := vpgRange(p), peeringStatus(p).ID
 	want := p.Env.Spec.AWS.RouteTableIDs
 	managed := peeringStatus(p).RouteTableIDs
-	ids := append(slices.Clone(want), managed...)
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
-	tables, err := p.AWS.EC2.DescribeRouteTables(ctx, ids)
-	if aws.IsNotFound(err) {
-		// One of them is gone: a table no longer listed that once held our
-		// route is simply forgotten; a listed one is the spec's problem.
-		tables = nil
-		for _, id := range ids {
-			t, err := p.AWS.EC2.DescribeRouteTables(ctx, []string{id})
-			if aws.IsNotFound(err) {
-				if slices.Contains(want, id) {
-					return Observation{}, unit.Terminal(accessv1alpha1.ReasonRouteTableNotFound,
-						fmt.Errorf("route table %s (spec.aws.routeTableIds) does not exist: %w", id, err))
-				}
-				continue
-			}
-			if err != nil {
-				return Observation{}, fmt.Errorf("reading route table %s: %w", id, err)
-			}
-			tables = append(tables, t...)
-		}
-	} else if err != nil {
-		return Observation{}, fmt.Errorf("reading route tables: %w", err)
+	tables, err := p.routeTables(ctx)
+	if err != nil {
+		return Observation{}, err
 	}
 	byID := map[string]ec2types.RouteTable{}
 	for _, t := range tables {
 		byID[deref(t.RouteTableId)] = t
 	}
+	for _, id := range want {
+		if _, ok := byID[id]; !ok {
+			return Observation{}, missingTable(ctx, p, id)
+		}
+	}
 	r.plan = routePlan{}
 	for _, id := range want {
-		t, ok := byID[id]
-		if !ok {
-			return Observation{}, unit.Terminal(accessv1alpha1.ReasonRouteTableNotFound, fmt.Errorf("route table %s (spec.aws.routeTableIds) does not exist", id))
-		}
-		if t.VpcId != nil && *t.VpcId != p.Env.Spec.AWS.VPCID {
-			return Observation{}, unit.Terminal(accessv1alpha1.ReasonRouteTableNotFound, fmt.Errorf("route table %s belongs to %s, not to spec.aws.vpcId %s", id, *t.VpcId, p.Env.Spec.AWS.VPCID))
-		}
-		route := routeTo(t, dest)
+		route := routeTo(byID[id], dest)
 		switch {
 		case route == nil:
 			r.plan.create = append(r.plan.create, id)
@@ -128,6 +119,7 @@ func (r *Routes) Create(ctx context.Context, p *Pass) error { return r.Update(ct
 
 func (r *Routes) Update(ctx context.Context, p *Pass) error {
 	dest, pcx := vpgRange(p), peeringStatus(p).ID
+	defer p.routesChanged()
 	for _, id := range r.plan.create {
 		if err := p.AWS.EC2.CreateRoute(ctx, id, dest, pcx); err != nil && !aws.IsAlreadyExists(err) {
 			return fmt.Errorf("adding route %s via %s to %s: %w", dest, pcx, id, err)
@@ -160,20 +152,17 @@ func (r *Routes) Delete(ctx context.Context, p *Pass) (bool, error) {
 		return true, nil // routes are only ever created via a recorded peering
 	}
 	ids := append(slices.Clone(p.Env.Spec.AWS.RouteTableIDs), peeringStatus(p).RouteTableIDs...)
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
-	for _, id := range ids {
-		tables, err := p.AWS.EC2.DescribeRouteTables(ctx, []string{id})
-		if aws.IsNotFound(err) {
+	tables, err := p.routeTables(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer p.routesChanged()
+	for _, t := range tables {
+		id := deref(t.RouteTableId)
+		if !slices.Contains(ids, id) {
 			continue
 		}
-		if err != nil {
-			return false, fmt.Errorf("reading route table %s: %w", id, err)
-		}
-		if len(tables) == 0 {
-			continue
-		}
-		if route := routeTo(tables[0], dest); route == nil || deref(route.VpcPeeringConnectionId) != pcx {
+		if route := routeTo(t, dest); route == nil || deref(route.VpcPeeringConnectionId) != pcx {
 			continue // gone already, or not ours: no write
 		}
 		if err := p.AWS.EC2.DeleteRoute(ctx, id, dest); err != nil && !aws.IsNotFound(err) {

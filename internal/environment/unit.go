@@ -6,8 +6,10 @@ package environment
 
 import (
 	"context"
+	"fmt"
 	"time"
 
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/go-logr/logr"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
@@ -41,6 +43,9 @@ type Pass struct {
 
 	// Shared observations, so that no object is read twice in a pass.
 	vpg *soracom.VirtualPrivateGateway
+	// vpcTables are the VPC's route tables, read once; a route write forgets them.
+	vpcTables     []ec2types.RouteTable
+	vpcTablesRead bool
 
 	base *unit.Base
 }
@@ -66,3 +71,19 @@ func (p *Pass) UnitBase() *unit.Base {
 	}
 	return p.base
 }
+
+// routeTables returns the VPC's route tables, read once per pass (the units
+// that check or write routes share them).
+func (p *Pass) routeTables(ctx context.Context) ([]ec2types.RouteTable, error) {
+	if !p.vpcTablesRead {
+		tables, err := p.AWS.EC2.RouteTablesOfVPC(ctx, p.Env.Spec.AWS.VPCID)
+		if err != nil {
+			return nil, fmt.Errorf("reading the route tables of %s: %w", p.Env.Spec.AWS.VPCID, err)
+		}
+		p.vpcTables, p.vpcTablesRead = tables, true
+	}
+	return p.vpcTables, nil
+}
+
+// routesChanged forgets the route tables read so far: a unit wrote a route.
+func (p *Pass) routesChanged() { p.vpcTables, p.vpcTablesRead = nil, false }

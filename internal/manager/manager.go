@@ -155,10 +155,13 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) e
 // RegisterControllers adds every gatestream controller to mgr. They share one
 // client factory: one outbound budget per cloud and cached API clients.
 func RegisterControllers(mgr *Manager, opts Options) error {
-	factory := clients.New(mgr.GetAPIReader(), clients.Options{
+	factory, err := clients.ForManager(mgr, opts.WatchNamespaces, clients.Options{
 		SoracomCallsPerSecond: opts.SoracomCallsPerSec,
 		AWSCallsPerSecond:     opts.AWSCallsPerSec,
 	})
+	if err != nil {
+		return err
+	}
 	if err := (&controllers.RemoteAccessEnvironmentReconciler{
 		Client:                  mgr.GetClient(),
 		Clients:                 factory,
