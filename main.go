@@ -16,7 +16,7 @@ func main() {
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 
-	log, err := manager.NewLogger(opts.LogFormat, opts.LogLevel, os.Stderr)
+	log, err := opts.Logger(os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)

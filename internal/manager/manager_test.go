@@ -10,10 +10,12 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -217,5 +219,75 @@ func TestOptionsValidation(t *testing.T) {
 	}
 	if opts.PollInterval != 2*time.Minute {
 		t.Fatalf("poll interval = %s", opts.PollInterval)
+	}
+}
+
+// TestLogFlags: --log-format and --log-level set controller-runtime's zap
+// options (the --zap-* flags win where given), lines carry ISO 8601 times
+// and the caller, and no line is dropped by sampling.
+func TestLogFlags(t *testing.T) {
+	logWith := func(args ...string) (logr.Logger, *testenv.SyncBuffer) {
+		t.Helper()
+		opts := manager.DefaultOptions()
+		fs := flag.NewFlagSet("test", flag.ContinueOnError)
+		opts.BindFlags(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		if err := opts.Validate(); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		var out testenv.SyncBuffer
+		log, err := opts.Logger(&out)
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		return log, &out
+	}
+	jsonLine := func(t *testing.T, line string) map[string]any {
+		t.Helper()
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("not a JSON line: %q", line)
+		}
+		return m
+	}
+
+	log, out := logWith()
+	log.Info("hello", "key", "value")
+	log.V(1).Info("hidden at info")
+	m := jsonLine(t, strings.TrimSpace(out.String()))
+	if m["level"] != "info" || m["msg"] != "hello" || m["key"] != "value" || !strings.Contains(fmt.Sprint(m["caller"]), "manager_test.go") ||
+		!regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z?[+-]?`).MatchString(fmt.Sprint(m["ts"])) {
+		t.Errorf("default log line %v: want level, msg, key, caller and an ISO 8601 ts", m)
+	}
+
+	log, out = logWith("--log-format=console", "--log-level=debug")
+	log.V(1).Info("debug line")
+	if got := out.String(); !strings.Contains(got, "DEBUG") || !strings.Contains(got, "debug line") || strings.HasPrefix(got, "{") {
+		t.Errorf("console at debug: %q", got)
+	}
+
+	log, out = logWith("--log-level=error")
+	log.Info("info line")
+	log.Error(errors.New("boom"), "error line")
+	if got := out.String(); strings.Contains(got, "info line") || !strings.Contains(got, "error line") || strings.Contains(got, "stacktrace") {
+		t.Errorf("at error (no stack traces below panic): %q", got)
+	}
+
+	// The --zap-* flags take precedence over --log-format and --log-level.
+	log, out = logWith("--log-format=json", "--zap-encoder=console", "--zap-log-level=2")
+	log.V(2).Info("verbose line")
+	if got := out.String(); !strings.Contains(got, "verbose line") || strings.HasPrefix(got, "{") {
+		t.Errorf("--zap-encoder=console --zap-log-level=2: %q", got)
+	}
+
+	// controller-runtime samples repeated lines in production mode; gatestream does not.
+	log, out = logWith()
+	for range 300 {
+		log.Info("the same line")
+	}
+	if n := strings.Count(out.String(), "the same line"); n != 300 {
+		t.Errorf("%d of 300 identical lines written", n)
 	}
 }

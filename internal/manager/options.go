@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	crzap "sigs.k8s.io/controller-runtime/pkg/log/zap"
 )
 
 // Options are the manager's settings, one flag each.
@@ -31,6 +33,9 @@ type Options struct {
 	// SkipControllerNameValidation lets tests start several managers in one
 	// process (controller names are metric labels and must be unique otherwise).
 	SkipControllerNameValidation bool
+	// Zap holds controller-runtime's --zap-* flags; LogFormat and LogLevel
+	// fill in the encoder and level where they are not given.
+	Zap crzap.Options
 }
 
 // DefaultOptions are the flag defaults.
@@ -45,7 +50,7 @@ func DefaultOptions() Options {
 		LogFormat:            "json",
 		LogLevel:             "info",
 		SoracomCallsPerSec:   5,
-		AWSCallsPerSec:       10,
+		AWSCallsPerSec:       0, // no fixed cap: the adaptive rate follows AWS
 		GracefulShutdownTime: 30 * time.Second,
 	}
 }
@@ -65,10 +70,12 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 		o.WatchNamespaces = splitList(s)
 		return nil
 	})
-	fs.StringVar(&o.LogFormat, "log-format", o.LogFormat, "Log format: json or console.")
-	fs.StringVar(&o.LogLevel, "log-level", o.LogLevel, "Log level: debug, info or error.")
+	fs.StringVar(&o.LogFormat, "log-format", o.LogFormat, "Log format: json or console (sets --zap-encoder unless that is given).")
+	fs.StringVar(&o.LogLevel, "log-level", o.LogLevel, "Log level: debug, info or error, or a verbosity 1, 2, … (sets --zap-log-level unless that is given).")
+	o.Zap.BindFlags(fs)
 	fs.Float64Var(&o.SoracomCallsPerSec, "soracom-calls-per-second", o.SoracomCallsPerSec, "Outbound budget for SORACOM API calls, shared by all controllers.")
-	fs.Float64Var(&o.AWSCallsPerSec, "aws-calls-per-second", o.AWSCallsPerSec, "Outbound budget for AWS API calls, shared by all controllers.")
+	fs.Float64Var(&o.AWSCallsPerSec, "aws-calls-per-second", o.AWSCallsPerSec, "Optional fixed cap on AWS API calls per second, shared by all controllers; 0 (default) sets none: "+
+		"each AWS service's calls follow the SDK's adaptive rate, which slows down when AWS throttles and speeds up when it does not.")
 	fs.DurationVar(&o.GracefulShutdownTime, "graceful-shutdown-timeout", o.GracefulShutdownTime, "How long running reconciles get to finish on shutdown.")
 }
 
@@ -81,14 +88,14 @@ func (o *Options) Validate() error {
 	if o.MaxConcurrent < 1 {
 		errs = append(errs, fmt.Errorf("--max-concurrent-reconciles must be at least 1, got %d", o.MaxConcurrent))
 	}
-	if o.LogFormat != "json" && o.LogFormat != "console" {
-		errs = append(errs, fmt.Errorf("--log-format must be json or console, got %q", o.LogFormat))
-	}
-	if _, err := parseLevel(o.LogLevel); err != nil {
+	if _, err := zapOptions(crzap.Options{}, o.LogFormat, o.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
-	if o.SoracomCallsPerSec <= 0 || o.AWSCallsPerSec <= 0 {
-		errs = append(errs, errors.New("--soracom-calls-per-second and --aws-calls-per-second must be positive"))
+	if o.SoracomCallsPerSec <= 0 {
+		errs = append(errs, errors.New("--soracom-calls-per-second must be positive"))
+	}
+	if o.AWSCallsPerSec < 0 {
+		errs = append(errs, errors.New("--aws-calls-per-second must be 0 (no fixed cap) or positive"))
 	}
 	return errors.Join(errs...)
 }

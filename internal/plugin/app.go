@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"regexp"
-	"strings"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -20,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
+	"github.com/gatestream/gatestream/internal/session/target"
 )
 
 // App runs the plugin's commands against one namespace.
@@ -95,35 +95,8 @@ func SelfSubjectReviewUser(ctx context.Context, c client.Client) (string, error)
 // userIDPattern is StreamingSession spec.userId's validation (2–32 characters).
 var userIDPattern = regexp.MustCompile(`^[\w+=,.@-]{2,32}$`)
 
-// dnsLabelUnsafe matches runs of characters not allowed in a DNS-1123 name.
-var dnsLabelUnsafe = regexp.MustCompile(`[^a-z0-9-]+`)
-
-// sessionNamePrefix is a generateName prefix "<user>-<device>-" made into a
-// DNS-1123 name: lower case, other characters folded to "-", short enough to
-// leave room for the server's random suffix and a Secret name derived from it.
-func sessionNamePrefix(user, device string) string {
-	clean := func(s string) string {
-		s = dnsLabelUnsafe.ReplaceAllString(strings.ToLower(s), "-")
-		return strings.Trim(s, "-")
-	}
-	u, d := clean(user), clean(device)
-	if len(u) > 24 {
-		u = strings.TrimRight(u[:24], "-")
-	}
-	if len(d) > 24 {
-		d = strings.TrimRight(d[:24], "-")
-	}
-	parts := make([]string, 0, 2)
-	for _, p := range []string{u, d} {
-		if p != "" {
-			parts = append(parts, p)
-		}
-	}
-	if len(parts) == 0 {
-		return "session-"
-	}
-	return strings.Join(parts, "-") + "-"
-}
+// sessionNamePrefix is the sessions' one naming rule, target.GenerateName.
+var sessionNamePrefix = target.GenerateName
 
 // readyCondition returns the Ready condition, or nil.
 func readyCondition(conds []metav1.Condition) *metav1.Condition {

@@ -8,9 +8,13 @@ import (
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
+
+// AppStreamUserFlag names the AppStream user id on connect and sessions
+// (--user is kubectl's: the kubeconfig user).
+const AppStreamUserFlag = "appstream-user"
 
 // Main runs kubectl-gatestream with args (without the program name) and
 // returns the process exit code: 0, or 1 after printing the error on stderr.
@@ -25,12 +29,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // NewCommand builds the command tree. newApp builds the App once the flags
-// are parsed; nil builds it from the kubeconfig flags (--kubeconfig,
-// --context, -n/--namespace, --as, … as kubectl has them).
+// are parsed; nil builds it from kubectl's own kubeconfig flags (--kubeconfig,
+// --context, --user, -n/--namespace, --as, --as-group, …).
 func NewCommand(stdout, stderr io.Writer, newApp func() (*App, error)) *cobra.Command {
-	loading := clientcmd.NewDefaultClientConfigLoadingRules()
-	overrides := &clientcmd.ConfigOverrides{}
-
 	root := &cobra.Command{
 		Use:   "kubectl-gatestream",
 		Short: "Browser access to devices through gatestream",
@@ -45,16 +46,10 @@ that gatestream manages in the current namespace.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 
-	flags := root.PersistentFlags()
-	flags.StringVar(&loading.ExplicitPath, clientcmd.RecommendedConfigPathFlag, "", "Path to the kubeconfig file to use")
-	names := clientcmd.RecommendedConfigOverrideFlags("")
-	// --user belongs to connect and sessions (the AppStream user id); the
-	// kubeconfig user override is --kube-user instead.
-	names.ContextOverrideFlags.AuthInfoName.LongName = "kube-user"
-	clientcmd.BindOverrideFlags(overrides, flags, names)
-
+	kube := genericclioptions.NewConfigFlags(true)
+	kube.AddFlags(root.PersistentFlags())
 	if newApp == nil {
-		newApp = func() (*App, error) { return appFromKubeconfig(loading, overrides, stdout, stderr) }
+		newApp = func() (*App, error) { return appFromKubeconfig(kube, stdout, stderr) }
 	}
 
 	root.AddCommand(connectCommand(newApp), devicesCommand(newApp), sessionsCommand(newApp), endCommand(newApp))
@@ -90,7 +85,7 @@ the streaming URL and prints it on stdout (progress goes to stderr).`,
 	f.StringVar(&o.Env, "env", "", "RemoteAccessEnvironment (default: the device group's environmentRef)")
 	f.BoolVar(&o.Open, "open", false, "Open the URL in a browser (xdg-open or open)")
 	f.DurationVar(&o.Timeout, "timeout", DefaultConnectTimeout, "How long to wait for the URL")
-	f.StringVar(&o.User, "user", "", "AppStream user id (default: your Kubernetes user name)")
+	f.StringVar(&o.User, AppStreamUserFlag, "", "AppStream user id (default: your Kubernetes user name)")
 	return cmd
 }
 
@@ -129,7 +124,7 @@ func sessionsCommand(newApp func() (*App, error)) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&o.AllUsers, "all-users", false, "List everybody's sessions")
-	cmd.Flags().StringVar(&o.User, "user", "", "List this AppStream user's sessions (default: yours)")
+	cmd.Flags().StringVar(&o.User, AppStreamUserFlag, "", "List this AppStream user's sessions (default: yours)")
 	return cmd
 }
 
@@ -150,13 +145,12 @@ func endCommand(newApp func() (*App, error)) *cobra.Command {
 }
 
 // appFromKubeconfig builds the App the way kubectl builds its client.
-func appFromKubeconfig(loading *clientcmd.ClientConfigLoadingRules, overrides *clientcmd.ConfigOverrides, stdout, stderr io.Writer) (*App, error) {
-	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(loading, overrides)
-	ns, _, err := cc.Namespace()
+func appFromKubeconfig(kube *genericclioptions.ConfigFlags, stdout, stderr io.Writer) (*App, error) {
+	ns, _, err := kube.ToRawKubeConfigLoader().Namespace()
 	if err != nil {
 		return nil, fmt.Errorf("reading the kubeconfig: %w", err)
 	}
-	cfg, err := cc.ClientConfig()
+	cfg, err := kube.ToRESTConfig()
 	if err != nil {
 		return nil, fmt.Errorf("reading the kubeconfig: %w", err)
 	}
@@ -172,7 +166,7 @@ func appFromKubeconfig(loading *clientcmd.ClientConfigLoadingRules, overrides *c
 			return name, err
 		}
 		// An API server without SelfSubjectReview: fall back to the kubeconfig's user.
-		if name := kubeconfigUser(cc, overrides); name != "" {
+		if name := kubeconfigUser(kube); name != "" {
 			fmt.Fprintf(stderr, "warning: the API server cannot say who you are (%v); using the kubeconfig user %q\n", err, name)
 			return name, nil
 		}
@@ -181,19 +175,20 @@ func appFromKubeconfig(loading *clientcmd.ClientConfigLoadingRules, overrides *c
 	return a, nil
 }
 
-// kubeconfigUser is the impersonated user, else the current context's user name.
-func kubeconfigUser(cc clientcmd.ClientConfig, overrides *clientcmd.ConfigOverrides) string {
-	if overrides.AuthInfo.Impersonate != "" {
-		return overrides.AuthInfo.Impersonate
+// kubeconfigUser is the impersonated user (--as), else the kubeconfig user
+// (--user, or the context's).
+func kubeconfigUser(kube *genericclioptions.ConfigFlags) string {
+	if *kube.Impersonate != "" {
+		return *kube.Impersonate
 	}
-	if overrides.Context.AuthInfo != "" {
-		return overrides.Context.AuthInfo
+	if *kube.AuthInfoName != "" {
+		return *kube.AuthInfoName
 	}
-	raw, err := cc.RawConfig()
+	raw, err := kube.ToRawKubeConfigLoader().RawConfig()
 	if err != nil {
 		return ""
 	}
-	name := overrides.CurrentContext
+	name := *kube.Context
 	if name == "" {
 		name = raw.CurrentContext
 	}

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
+	"github.com/gatestream/gatestream/internal/session/target"
 )
 
 // ConnectOptions are connect's arguments and flags.
@@ -98,12 +99,12 @@ func (a *App) Connect(ctx context.Context, o ConnectOptions) error {
 	user := o.User
 	if user == "" {
 		if user, err = a.whoAmI(ctx); err != nil {
-			return fmt.Errorf("finding out who you are (pass --user to say it): %w", err)
+			return fmt.Errorf("finding out who you are (pass --%s to say it): %w", AppStreamUserFlag, err)
 		}
 	}
 	if !userIDPattern.MatchString(user) {
 		return fmt.Errorf("your user name %q is not a valid AppStream user id (2–32 letters, digits and + = , . @ - _); "+
-			"pass --user (the admission policy lets only members of its admin groups create sessions for another user)", user)
+			"pass --%s (the admission policy lets only members of its admin groups create sessions for another user)", user, AppStreamUserFlag)
 	}
 
 	if st := deviceStatus(group, device.Name); st != nil && !st.Online {
@@ -153,63 +154,35 @@ func (a *App) Connect(ctx context.Context, o ConnectOptions) error {
 	return nil
 }
 
-// findDevice finds the DeviceGroup holding the named device.
+// findDevice finds the DeviceGroup holding the named device, by the rule the
+// controller and the portal use (target.FindDevice).
 func (a *App) findDevice(ctx context.Context, name, groupName string) (*accessv1alpha1.DeviceGroup, *accessv1alpha1.Device, error) {
+	var groups []accessv1alpha1.DeviceGroup
 	if groupName != "" {
 		g := &accessv1alpha1.DeviceGroup{}
-		if err := a.Client.Get(ctx, client.ObjectKey{Namespace: a.Namespace, Name: groupName}, g); err != nil {
-			if !apierrors.IsNotFound(err) {
-				return nil, nil, fmt.Errorf("reading DeviceGroup %q: %w", groupName, err)
-			}
-			groups, lerr := a.listGroups(ctx)
-			if lerr != nil {
-				return nil, nil, fmt.Errorf("DeviceGroup %q not found in namespace %q", groupName, a.Namespace)
-			}
-			names := make([]string, 0, len(groups))
-			for _, g := range groups {
-				names = append(names, g.Name)
-			}
-			return nil, nil, fmt.Errorf("DeviceGroup %q not found in namespace %q; DeviceGroups there: %s", groupName, a.Namespace, listOrNone(names))
+		switch err := a.Client.Get(ctx, client.ObjectKey{Namespace: a.Namespace, Name: groupName}, g); {
+		case err == nil:
+			groups = []accessv1alpha1.DeviceGroup{*g}
+		case !apierrors.IsNotFound(err):
+			return nil, nil, fmt.Errorf("reading DeviceGroup %q: %w", groupName, err)
 		}
-		for i := range g.Spec.Devices {
-			if g.Spec.Devices[i].Name == name {
-				return g, &g.Spec.Devices[i], nil
-			}
-		}
-		return nil, nil, unknownDevice(name, a.Namespace, []accessv1alpha1.DeviceGroup{*g})
 	}
-
-	groups, err := a.listGroups(ctx)
-	if err != nil {
+	if groups == nil { // no group named, or not found: the namespace's groups (for the message)
+		var err error
+		if groups, err = a.listGroups(ctx); err != nil {
+			return nil, nil, err
+		}
+		if len(groups) == 0 && groupName == "" {
+			return nil, nil, fmt.Errorf("no DeviceGroups in namespace %q (wrong namespace? pass -n NAMESPACE)", a.Namespace)
+		}
+	}
+	d, err := target.FindDevice(groups, name, groupName)
+	if errors.Is(err, target.ErrAmbiguous) {
+		return nil, nil, fmt.Errorf("%w: pass --group to choose one", err)
+	} else if err != nil {
 		return nil, nil, err
 	}
-	if len(groups) == 0 {
-		return nil, nil, fmt.Errorf("no DeviceGroups in namespace %q (wrong namespace? pass -n NAMESPACE)", a.Namespace)
-	}
-	var found []int
-	for i := range groups {
-		for _, d := range groups[i].Spec.Devices {
-			if d.Name == name {
-				found = append(found, i)
-			}
-		}
-	}
-	switch len(found) {
-	case 0:
-		return nil, nil, unknownDevice(name, a.Namespace, groups)
-	case 1:
-		g := &groups[found[0]]
-		for i := range g.Spec.Devices {
-			if g.Spec.Devices[i].Name == name {
-				return g, &g.Spec.Devices[i], nil
-			}
-		}
-	}
-	names := make([]string, 0, len(found))
-	for _, i := range found {
-		names = append(names, groups[i].Name)
-	}
-	return nil, nil, fmt.Errorf("device %q is in %d DeviceGroups (%s): pass --group to choose one", name, len(found), strings.Join(names, ", "))
+	return d.Group, d.Spec, nil
 }
 
 func (a *App) listGroups(ctx context.Context) ([]accessv1alpha1.DeviceGroup, error) {
@@ -219,27 +192,6 @@ func (a *App) listGroups(ctx context.Context) ([]accessv1alpha1.DeviceGroup, err
 	}
 	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
 	return list.Items, nil
-}
-
-func unknownDevice(name, namespace string, groups []accessv1alpha1.DeviceGroup) error {
-	var known []string
-	for _, g := range groups {
-		for _, d := range g.Spec.Devices {
-			known = append(known, fmt.Sprintf("%s (group %s)", d.Name, g.Name))
-		}
-	}
-	where := fmt.Sprintf("namespace %q", namespace)
-	if len(groups) == 1 {
-		where = fmt.Sprintf("DeviceGroup %q", groups[0].Name)
-	}
-	return fmt.Errorf("unknown device %q in %s; known devices: %s", name, where, listOrNone(known))
-}
-
-func listOrNone(s []string) string {
-	if len(s) == 0 {
-		return "none"
-	}
-	return strings.Join(s, ", ")
 }
 
 // environmentUsable says why a session on env cannot be served now.

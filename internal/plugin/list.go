@@ -117,7 +117,7 @@ func (a *App) Sessions(ctx context.Context, o SessionsOptions) error {
 	if !o.AllUsers && user == "" {
 		var err error
 		if user, err = a.whoAmI(ctx); err != nil {
-			return fmt.Errorf("finding out who you are (pass --user or --all-users): %w", err)
+			return fmt.Errorf("finding out who you are (pass --%s or --all-users): %w", AppStreamUserFlag, err)
 		}
 	}
 	var list accessv1alpha1.StreamingSessionList

@@ -312,11 +312,20 @@ d-admin-new       raspi-1   teraterm   -        -          -
 	// points at another namespace, -n picks the test's.
 	kubeconfig := writeKubeconfig(t, "default")
 	stdout, stderr := &testenv.SyncBuffer{}, &testenv.SyncBuffer{}
-	if code := plugin.Main(t.Context(), []string{"--kubeconfig", kubeconfig, "-n", ns, "sessions", "--user", "user-b"}, stdout, stderr); code != 0 {
-		t.Fatalf("sessions --user user-b: exit %d: %s", code, stderr)
+	if code := plugin.Main(t.Context(), []string{"--kubeconfig", kubeconfig, "-n", ns, "sessions", "--appstream-user", "user-b"}, stdout, stderr); code != 0 {
+		t.Fatalf("sessions --appstream-user user-b: exit %d: %s", code, stderr)
 	}
 	if got := stdout.String(); !strings.HasPrefix(got, "NAME               DEVICE    APP        PHASE   EXPIRES") || !strings.Contains(got, "c-user-b-raspi-1") || strings.Count(got, "\n") != 2 {
-		t.Errorf("sessions --user user-b:\n%s", got)
+		t.Errorf("sessions --appstream-user user-b:\n%s", got)
+	}
+	// kubectl's --as (and --as-group) act as another user, whose sessions
+	// sessions lists by default: the API server says who that is.
+	stdout, stderr = &testenv.SyncBuffer{}, &testenv.SyncBuffer{}
+	if code := plugin.Main(t.Context(), []string{"--kubeconfig", kubeconfig, "-n", ns, "--as", "user-b", "--as-group", "system:masters", "sessions"}, stdout, stderr); code != 0 {
+		t.Fatalf("--as user-b sessions: exit %d: %s", code, stderr)
+	}
+	if got := stdout.String(); !strings.Contains(got, "c-user-b-raspi-1") || strings.Count(got, "\n") != 2 {
+		t.Errorf("--as user-b sessions:\n%s", got)
 	}
 
 	a, out, _ = newApp(ns)
@@ -343,4 +352,32 @@ func assertNoSessions(t *testing.T, ns string) {
 	if len(list.Items) != 0 {
 		t.Errorf("%d StreamingSessions created, want none", len(list.Items))
 	}
+}
+
+// TestKubectlFlags: the connection flags are kubectl's own: --user picks the
+// kubeconfig user and --context the context, and the help lists them with
+// --appstream-user for the AppStream user.
+func TestKubectlFlags(t *testing.T) {
+	ns := newNamespace(t)
+	kubeconfig := writeKubeconfig(t, ns)
+	run := func(args ...string) (int, string, string) {
+		t.Helper()
+		stdout, stderr := &testenv.SyncBuffer{}, &testenv.SyncBuffer{}
+		code := plugin.Main(t.Context(), append([]string{"--kubeconfig", kubeconfig}, args...), stdout, stderr)
+		return code, stdout.String(), stderr.String()
+	}
+	if code, _, stderr := run("--context", "envtest", "--user", "nobody", "sessions"); code != 1 || !strings.Contains(stderr, `"nobody"`) {
+		t.Errorf("--user nobody (no such kubeconfig user): exit %d, stderr %q", code, stderr)
+	}
+	// The context's namespace is ns; --user names the kubeconfig user it already has.
+	if code, _, stderr := run("--context", "envtest", "--user", "envtest-admin", "sessions"); code != 0 || !strings.Contains(stderr, "No sessions of user admin found in namespace "+ns) {
+		t.Errorf("--context envtest --user envtest-admin: exit %d, stderr %q", code, stderr)
+	}
+	code, help, _ := run("--help")
+	if code != 0 {
+		t.Fatalf("--help: exit %d", code)
+	}
+	mustContain(t, "help", help, "--user string", "--context string", "-n, --namespace string", "--as string", "--as-group stringArray", "--kubeconfig string")
+	_, help, _ = run("connect", "--help")
+	mustContain(t, "connect --help", help, "--appstream-user string")
 }

@@ -57,9 +57,10 @@ type Config struct {
 	ProxyGroupsHeader string
 	ProxyEmailHeader  string
 
-	CookieKeysFile  string
-	SessionTTL      time.Duration
-	InsecureCookies bool
+	CookieKeysFile   string
+	CookieKeysReload time.Duration
+	SessionTTL       time.Duration
+	InsecureCookies  bool
 
 	URLValidity          time.Duration
 	AccessWindow         time.Duration
@@ -95,6 +96,7 @@ func DefaultConfig() Config {
 		ProxyGroupsHeader:    "X-Forwarded-Groups",
 		ProxyEmailHeader:     "X-Forwarded-Email",
 		SessionTTL:           8 * time.Hour,
+		CookieKeysReload:     30 * time.Second,
 		URLValidity:          5 * time.Minute,
 		AccessWindow:         time.Hour,
 		TTLAfterFinished:     time.Hour,
@@ -153,7 +155,8 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ProxyGroupsHeader, "proxy-groups-header", c.ProxyGroupsHeader, "Header with comma-separated groups (proxy mode).")
 	fs.StringVar(&c.ProxyEmailHeader, "proxy-email-header", c.ProxyEmailHeader, "Header with the email address (proxy mode).")
 
-	fs.StringVar(&c.CookieKeysFile, "cookie-keys-file", c.CookieKeysFile, "File with the cookie signing keys, one per line, at least 32 bytes each: the first signs, all verify (rotation). Else $"+EnvCookieKeys+" (comma-separated).")
+	fs.StringVar(&c.CookieKeysFile, "cookie-keys-file", c.CookieKeysFile, "File with the cookie keys, one per line, at least 32 bytes each: the first signs, all verify (rotation). Re-read while running (see --cookie-keys-reload-interval). Else $"+EnvCookieKeys+" (comma-separated, read at start).")
+	fs.DurationVar(&c.CookieKeysReload, "cookie-keys-reload-interval", c.CookieKeysReload, "How often --cookie-keys-file is read again, so that rotated keys (a mounted Secret updated in place) apply without a restart.")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", c.SessionTTL, "How long a portal sign-in lasts.")
 	fs.BoolVar(&c.InsecureCookies, InsecureCookiesFlag, c.InsecureCookies, "DANGEROUS: send cookies without Secure so that tests can use http://127.0.0.1. Refused unless --public-url is http on a loopback address.")
 
@@ -240,6 +243,9 @@ func (c *Config) Validate() error {
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		add("--tls-cert-file and --tls-key-file go together")
 	}
+	if c.CookieKeysReload < time.Second {
+		add("--cookie-keys-reload-interval must be at least 1s, got %s", c.CookieKeysReload)
+	}
 	if c.SessionTTL < time.Minute || c.SessionTTL > 7*24*time.Hour {
 		add("--session-ttl must be between 1m and 168h, got %s", c.SessionTTL)
 	}
@@ -276,15 +282,13 @@ func (c *Config) Load() error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	raw := os.Getenv(EnvCookieKeys)
+	var keys [][]byte
+	var err error
 	if c.CookieKeysFile != "" {
-		b, err := os.ReadFile(c.CookieKeysFile)
-		if err != nil {
-			return fmt.Errorf("--cookie-keys-file: %w", err)
-		}
-		raw = string(b)
+		keys, err = readKeyFile(c.CookieKeysFile)
+	} else {
+		keys, err = parseKeys(os.Getenv(EnvCookieKeys))
 	}
-	keys, err := parseKeys(raw)
 	if err != nil {
 		return err
 	}
@@ -307,6 +311,15 @@ func (c *Config) Load() error {
 func (c *Config) SetSecrets(cookieKeys [][]byte, oidcClientSecret string) {
 	c.cookieKeys = cookieKeys
 	c.oidcClientSecret = oidcClientSecret
+}
+
+// readKeyFile reads the cookie keys from file.
+func readKeyFile(file string) ([][]byte, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--cookie-keys-file: %w", err)
+	}
+	return parseKeys(string(b))
 }
 
 func parseKeys(raw string) ([][]byte, error) {

@@ -1,16 +1,20 @@
 package portal
 
 import (
-	"crypto/hmac"
+	"bytes"
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"net/http"
-	"strings"
+	"slices"
+	"sync"
 	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/gorilla/securecookie"
 )
 
 // maxCookieBytes keeps a cookie under browsers' 4 KiB limit with room for its
@@ -19,56 +23,85 @@ const maxCookieBytes = 3800
 
 var errBadCookie = errors.New("cookie missing, malformed or not signed by any current key")
 
-// codec signs cookie values with HMAC-SHA256. The first key signs; every key
-// verifies, so keys can be rotated by prepending a new one and dropping the
-// oldest after the session TTL. The MAC covers the cookie's name, so a value
-// cannot be moved from one cookie to another.
+// cookieKeys are the portal's cookie keys as securecookie codecs, newest
+// first: the first signs and encrypts, every one decodes, so keys rotate by
+// putting a new key first and dropping the oldest after the session TTL.
+// With a key file (a mounted Secret, which the kubelet updates in place) the
+// file is read again at most every reloadEvery, so rotation needs no restart;
+// a file that cannot be read or parsed keeps the keys in use.
+type cookieKeys struct {
+	file        string
+	reloadEvery time.Duration
+	maxAge      time.Duration
+	now         func() time.Time
+	log         logr.Logger
+
+	mu      sync.Mutex
+	keys    [][]byte
+	codecs  []securecookie.Codec
+	checked time.Time
+}
+
+func newCookieKeys(keys [][]byte, file string, reloadEvery, maxAge time.Duration, now func() time.Time, log logr.Logger) *cookieKeys {
+	k := &cookieKeys{file: file, reloadEvery: reloadEvery, maxAge: maxAge, now: now, log: log, checked: now()}
+	k.use(keys)
+	return k
+}
+
+// current returns the codecs of the current keys, newest first.
+func (k *cookieKeys) current() []securecookie.Codec {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if now := k.now(); k.file != "" && now.Sub(k.checked) >= k.reloadEvery {
+		k.checked = now
+		keys, err := readKeyFile(k.file)
+		switch {
+		case err != nil:
+			k.log.Error(err, "re-reading the cookie keys; keeping the current ones", "file", k.file)
+		case !slices.EqualFunc(keys, k.keys, bytes.Equal):
+			k.use(keys)
+			k.log.Info("cookie keys reloaded", "file", k.file, "keys", len(keys))
+		}
+	}
+	return k.codecs
+}
+
+// use makes a securecookie key pair of each key: an HMAC-SHA256 key that
+// authenticates the cookie's name, time and value, and an AES-256 key that
+// encrypts the value, both derived from the key with HKDF-SHA256.
+func (k *cookieKeys) use(keys [][]byte) {
+	pairs := make([][]byte, 0, 2*len(keys))
+	for _, key := range keys {
+		pairs = append(pairs, deriveKey(key, "hmac-sha256"), deriveKey(key, "aes-256"))
+	}
+	k.keys, k.codecs = keys, securecookie.CodecsFromPairs(pairs...)
+	for _, c := range k.codecs {
+		// The value's size is checked against maxCookieBytes instead.
+		c.(*securecookie.SecureCookie).SetSerializer(securecookie.JSONEncoder{}).MaxAge(int(k.maxAge / time.Second)).MaxLength(0)
+	}
+}
+
+func deriveKey(key []byte, purpose string) []byte {
+	b, err := hkdf.Key(sha256.New, key, nil, "gatestream-portal cookie "+purpose, 32)
+	if err != nil {
+		panic(err) // only for lengths beyond 255 hashes
+	}
+	return b
+}
+
+// codec reads and writes the portal's cookies. The cookie's name is part of
+// what is authenticated, so a value cannot be moved from one cookie to another.
 type codec struct {
-	keys   [][]byte
+	keys   *cookieKeys
 	secure bool
 }
 
-func (c *codec) mac(key []byte, name, payload string) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(name))
-	m.Write([]byte{0})
-	m.Write([]byte(payload))
-	return m.Sum(nil)
-}
-
 func (c *codec) encode(name string, v any) (string, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return "", err
-	}
-	payload := base64.RawURLEncoding.EncodeToString(b)
-	return payload + "." + base64.RawURLEncoding.EncodeToString(c.mac(c.keys[0], name, payload)), nil
+	return securecookie.EncodeMulti(name, v, c.keys.current()...)
 }
 
 func (c *codec) decode(name, value string, v any) error {
-	payload, sig, ok := strings.Cut(value, ".")
-	if !ok {
-		return errBadCookie
-	}
-	got, err := base64.RawURLEncoding.DecodeString(sig)
-	if err != nil {
-		return errBadCookie
-	}
-	valid := false
-	for _, k := range c.keys {
-		if hmac.Equal(got, c.mac(k, name, payload)) {
-			valid = true
-			break
-		}
-	}
-	if !valid {
-		return errBadCookie
-	}
-	b, err := base64.RawURLEncoding.DecodeString(payload)
-	if err != nil {
-		return errBadCookie
-	}
-	if err := json.Unmarshal(b, v); err != nil {
+	if err := securecookie.DecodeMulti(name, value, v, c.keys.current()...); err != nil {
 		return errBadCookie
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -36,6 +37,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
+	"github.com/gatestream/gatestream/controllers"
+	"github.com/gatestream/gatestream/internal/clients"
 	"github.com/gatestream/gatestream/internal/emulator"
 	"github.com/gatestream/gatestream/internal/emulator/aws"
 	"github.com/gatestream/gatestream/internal/manager"
@@ -44,9 +47,9 @@ import (
 
 // The world the portal tests share: two teams' namespaces with their
 // environments and devices, RBAC for user-a (by user name) and user-b (by
-// group), user-c with no RBAC, an AppStream emulator that mints the URLs, a
-// stand-in for the StreamingSession controller, an admission policy that
-// binds spec.userId to the requester, and the portal's own identity with
+// group), user-c with no RBAC, the in-repo AppStream emulator, the real
+// StreamingSession controller minting the URLs there, an admission policy
+// that binds spec.userId to the requester, and the portal's own identity with
 // exactly the chart's ClusterRole.
 const (
 	nsA        = "portal-team-a"
@@ -56,6 +59,8 @@ const (
 	stackName  = "portal-stack"
 	fleetName  = "portal-fleet"
 	groupTeamB = "team-b"
+	// sessionWait bounds the waits for the controller.
+	sessionWait = 15 * time.Second
 )
 
 // idpRequest is what the portal sent to an endpoint of the identity provider.
@@ -89,13 +94,11 @@ func (w *world) idpRequests(path string) []idpRequest {
 }
 
 type world struct {
+	mu         sync.Mutex
 	idp        []idpRequest
 	cloud      *emulator.Cloud
 	oidc       *mockoidc.MockOIDC
 	portalREST *rest.Config
-	// minted counts the URLs the stand-in controller minted, per session.
-	mu     sync.Mutex
-	minted map[string]string
 }
 
 var (
@@ -109,7 +112,9 @@ var (
 func setup(t *testing.T) *world {
 	t.Helper()
 	worldOnce.Do(func() {
-		theWorld, worldErr = buildWorld()
+		// Stays set if building the world stops the test that builds it.
+		worldErr = errors.New("building the shared test world failed in an earlier test")
+		theWorld, worldErr = buildWorld(t)
 	})
 	if worldErr != nil {
 		t.Fatal(worldErr)
@@ -117,10 +122,10 @@ func setup(t *testing.T) *world {
 	return theWorld
 }
 
-func buildWorld() (*world, error) {
+func buildWorld(t *testing.T) (*world, error) {
 	ctx := context.Background()
 	c := env.Client
-	w := &world{minted: map[string]string{}}
+	w := &world{}
 
 	// AppStream emulator with a running fleet and a stack.
 	cloud, err := emulator.Start(emulator.Options{})
@@ -152,29 +157,38 @@ func buildWorld() (*world, error) {
 		return nil, err
 	}
 
-	// Namespaces, environments and devices (from config/samples).
+	// Namespaces with the AWS credentials the controller uses at the
+	// emulator, environments and devices (from config/samples).
 	for _, ns := range []string{nsA, nsB, portalNS} {
 		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return nil, err
 		}
 	}
+	for _, ns := range []string{nsA, nsB} {
+		if err := c.Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: emulator.AWSSecretName},
+			StringData: map[string]string{clients.KeyAWSAccessKeyID: seed.AWSAccessKeyID, clients.KeyAWSSecretAccessKey: seed.AWSSecretAccessKey},
+		}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return nil, err
+		}
+	}
 	// team A: factory-floor (Ready; teraterm, rdp and "notepad", which the
-	// image lacks, so a session for it fails) with line-a (raspi-1 online,
-	// plc-7 offline); lab (not Ready) with bench (bench-1 online).
-	if err := addEnv(ctx, nsA, "factory-floor", true, "", []string{"teraterm", "rdp", "notepad"}); err != nil {
+	// image lacks, so AppStream refuses its URLs) with line-a (raspi-1
+	// online, plc-7 offline); lab (not Ready) with bench (bench-1 online).
+	if err := w.addEnv(ctx, nsA, "factory-floor", true, "", []string{"teraterm", "rdp", "notepad"}); err != nil {
 		return nil, err
 	}
 	if err := addGroup(ctx, nsA, "line-a", "factory-floor", map[string]bool{"raspi-1": true, "plc-7": false}); err != nil {
 		return nil, err
 	}
-	if err := addEnv(ctx, nsA, "lab", false, "AppStream fleet lab-fleet is STARTING (1 of 2 instances)", []string{"teraterm"}); err != nil {
+	if err := w.addEnv(ctx, nsA, "lab", false, "AppStream fleet lab-fleet is STARTING (1 of 2 instances)", []string{"teraterm"}); err != nil {
 		return nil, err
 	}
 	if err := addGroup(ctx, nsA, "bench", "lab", map[string]bool{"bench-1": true}); err != nil {
 		return nil, err
 	}
 	// team B: factory-floor with line-b (robot-9 online).
-	if err := addEnv(ctx, nsB, "factory-floor", true, "", []string{"teraterm"}); err != nil {
+	if err := w.addEnv(ctx, nsB, "factory-floor", true, "", []string{"teraterm"}); err != nil {
 		return nil, err
 	}
 	if err := addGroup(ctx, nsB, "line-b", "factory-floor", map[string]bool{"robot-9": true}); err != nil {
@@ -205,7 +219,7 @@ func buildWorld() (*world, error) {
 	// The admission rule of the StreamingSession issue, reduced to its core:
 	// spec.userId must be the requester. A session the portal creates passes
 	// only if the API server saw the person, not the portal, as the requester.
-	if err := addRequesterPolicy(ctx); err != nil {
+	if err := addRequesterPolicy(t); err != nil {
 		return nil, err
 	}
 
@@ -241,11 +255,58 @@ func buildWorld() (*world, error) {
 		return nil, err
 	}
 
-	go w.playController(ctx)
+	if err := runSessionController(); err != nil {
+		return nil, err
+	}
 	return w, nil
 }
 
-func addEnv(ctx context.Context, ns, name string, ready bool, message string, apps []string) error {
+// runSessionController runs the real StreamingSession controller, with the
+// operator's AWS clients (internal/clients) against the emulator's endpoints
+// that each environment names, for the rest of the test binary: the world
+// and its sessions outlive each test. Its logs go to stderr when
+// GATESTREAM_TEST_LOGS=1.
+func runSessionController() error {
+	opts := manager.DefaultOptions()
+	opts.MetricsAddr, opts.ProbeAddr = "0", "0"
+	opts.WatchNamespaces = []string{nsA, nsB}
+	log := logr.Discard()
+	if os.Getenv("GATESTREAM_TEST_LOGS") == "1" {
+		var err error
+		if log, err = manager.NewLogger("console", "debug", os.Stderr); err != nil {
+			return err
+		}
+	}
+	mgr, err := manager.New(env.Config, opts, log)
+	if err != nil {
+		return err
+	}
+	if err := (&controllers.StreamingSessionReconciler{
+		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
+		Clients:                 clients.New(mgr.GetAPIReader(), clients.Options{AWSCallsPerSecond: 1000}),
+		Recorder:                mgr.GetEventRecorder(controllers.StreamingSessionRecorderName),
+		MaxConcurrentReconciles: 4,
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	go func() {
+		if err := mgr.Start(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, "portal tests: the StreamingSession controller's manager stopped:", err)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if !mgr.GetCache().WaitForCacheSync(ctx) {
+		return errors.New("the StreamingSession controller's caches did not sync")
+	}
+	return nil
+}
+
+// addEnv creates an environment whose AWS endpoints are the emulator's, with
+// the status its own controller (not running here) would report: Ready (or
+// not, with message), and the fleet and stack that sessions mint URLs on.
+func (w *world) addEnv(ctx context.Context, ns, name string, ready bool, message string, apps []string) error {
 	var env_ accessv1alpha1.RemoteAccessEnvironment
 	if err := readSample("access_v1alpha1_remoteaccessenvironment.yaml", &env_); err != nil {
 		return err
@@ -254,6 +315,8 @@ func addEnv(ctx context.Context, ns, name string, ready bool, message string, ap
 	env_.Spec.AppStream.Applications = apps
 	env_.Spec.AppStream.Fleet.Name = fleetName
 	env_.Spec.AppStream.Stack.Name = stackName
+	env_.Spec.AWS.Endpoints = &accessv1alpha1.AWSEndpoints{AppStream: w.cloud.AppStreamURL, EC2: w.cloud.EC2URL}
+	env_.Spec.AWS.CredentialsSecretRef = &accessv1alpha1.SecretReference{Name: emulator.AWSSecretName}
 	if err := env.Client.Create(ctx, &env_); err != nil {
 		return fmt.Errorf("creating RemoteAccessEnvironment %s/%s: %w", ns, name, err)
 	}
@@ -263,6 +326,8 @@ func addEnv(ctx context.Context, ns, name string, ready bool, message string, ap
 	}
 	meta.SetStatusCondition(&env_.Status.Conditions, cond)
 	env_.Status.ObservedGeneration = env_.Generation
+	env_.Status.Fleet = &accessv1alpha1.FleetStatus{Name: fleetName, State: "RUNNING"}
+	env_.Status.Stack = &accessv1alpha1.StackStatus{Name: stackName, Associated: true}
 	return env.Client.Status().Update(ctx, &env_)
 }
 
@@ -270,7 +335,7 @@ func addGroup(ctx context.Context, ns, name, envName string, devices map[string]
 	g := accessv1alpha1.DeviceGroup{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
 	g.Spec.EnvironmentRef.Name = envName
 	n := 0
-	for _, d := range sortedKeys(devices) {
+	for _, d := range slices.Sorted(maps.Keys(devices)) {
 		n++
 		sim := fmt.Sprintf("89811000000000%05d", n)
 		g.Spec.SIMs = append(g.Spec.SIMs, sim)
@@ -280,26 +345,11 @@ func addGroup(ctx context.Context, ns, name, envName string, devices map[string]
 	if err := env.Client.Create(ctx, &g); err != nil {
 		return fmt.Errorf("creating DeviceGroup %s/%s: %w", ns, name, err)
 	}
-	for i, d := range sortedKeys(devices) {
+	for i, d := range slices.Sorted(maps.Keys(devices)) {
 		g.Status.Devices = append(g.Status.Devices, accessv1alpha1.DeviceStatus{Name: d, SIMID: g.Spec.SIMs[i], Online: devices[d], Address: fmt.Sprintf("10.128.3.%d", i+7)})
 	}
 	meta.SetStatusCondition(&g.Status.Conditions, metav1.Condition{Type: accessv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Synced", Message: "ok"})
 	return env.Client.Status().Update(ctx, &g)
-}
-
-func sortedKeys(m map[string]bool) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	for i := range out {
-		for j := i + 1; j < len(out); j++ {
-			if out[j] < out[i] {
-				out[i], out[j] = out[j], out[i]
-			}
-		}
-	}
-	return out
 }
 
 func readSample(file string, into any) error {
@@ -310,7 +360,8 @@ func readSample(file string, into any) error {
 	return yaml.Unmarshal(data, into)
 }
 
-func addRequesterPolicy(ctx context.Context) error {
+func addRequesterPolicy(t *testing.T) error {
+	ctx := context.Background()
 	fail := admissionv1.Fail
 	p := &admissionv1.ValidatingAdmissionPolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: "portal-test-requester"},
@@ -345,18 +396,14 @@ func addRequesterPolicy(ctx context.Context) error {
 		}
 	}
 	// Wait until the policy is in force: a session for someone else is refused.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ss := testSession(nsA, "someone-else")
-		err := env.Client.Create(ctx, ss, client.DryRunAll)
+	testenv.Eventually(t, 30*time.Second, "the requester policy in force", func() error {
+		err := env.Client.Create(ctx, testSession(nsA, "someone-else"), client.DryRunAll)
 		if err != nil && strings.Contains(err.Error(), "spec.userId must be the requester") {
 			return nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the requester policy is not in force after 30s (last: %v)", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Errorf("a session for someone else got: %v", err)
+	})
+	return nil
 }
 
 func testSession(ns, user string) *accessv1alpha1.StreamingSession {
@@ -462,12 +509,6 @@ func helmTemplateRaw(ctx context.Context, extra ...string) ([]byte, error) {
 	return stdout.Bytes(), nil
 }
 
-func execCommand(ctx context.Context, name string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = env.Root
-	return cmd
-}
-
 func decodeAll(data []byte) ([]*unstructured.Unstructured, error) {
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
 	var out []*unstructured.Unstructured
@@ -483,71 +524,6 @@ func decodeAll(data []byte) ([]*unstructured.Unstructured, error) {
 		if len(m) != 0 {
 			out = append(out, &unstructured.Unstructured{Object: m})
 		}
-	}
-}
-
-// playController stands in for the StreamingSession controller: each new
-// session gets a URL minted by the AppStream emulator (its session context
-// names the device) in a Secret owned by the session, and phase Ready; a mint
-// the emulator refuses makes the session Failed with the emulator's message.
-func (w *world) playController(ctx context.Context) {
-	for {
-		var l accessv1alpha1.StreamingSessionList
-		if err := env.Client.List(ctx, &l); err == nil {
-			for i := range l.Items {
-				if ss := &l.Items[i]; ss.Status.Phase == "" && ss.DeletionTimestamp == nil {
-					w.mint(ctx, ss)
-				}
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (w *world) mint(ctx context.Context, ss *accessv1alpha1.StreamingSession) {
-	s := func(v string) *string { return &v }
-	validity := int64(ss.Spec.URLValidity.Seconds())
-	if validity == 0 {
-		validity = 300
-	}
-	target := ""
-	if t := ss.Spec.Target; t != nil {
-		target = "deviceGroup=" + t.DeviceGroup + ",device=" + t.Device
-	}
-	u, exp, err := w.cloud.AWS.CreateStreamingURL(&aws.StreamingURLInput{
-		StackName: s(stackName), FleetName: s(fleetName), UserId: s(ss.Spec.UserID),
-		ApplicationId: s(ss.Spec.Application), Validity: &validity, SessionContext: s(target),
-	}, w.cloud.AppStreamURL)
-	now := metav1.Now()
-	if err != nil {
-		ss.Status.Phase = accessv1alpha1.SessionFailed
-		ss.Status.FinishedAt = &now
-		meta.SetStatusCondition(&ss.Status.Conditions, metav1.Condition{Type: accessv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: "MintFailed", Message: err.Error()})
-		_ = env.Client.Status().Update(ctx, ss)
-		return
-	}
-	isController := true
-	sec := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: ss.Name + "-url", Namespace: ss.Namespace,
-			Labels: map[string]string{accessv1alpha1.LabelManagedBy: accessv1alpha1.LabelManagedByValue, accessv1alpha1.LabelStreamingSession: ss.Name},
-			OwnerReferences: []metav1.OwnerReference{{APIVersion: accessv1alpha1.GroupVersion.String(), Kind: "StreamingSession",
-				Name: ss.Name, UID: ss.UID, Controller: &isController}}},
-		Data: map[string][]byte{"url": []byte(u), "expiresAt": []byte(exp.UTC().Format(time.RFC3339)), "target": []byte(target)},
-	}
-	if err := env.Client.Create(ctx, sec); err != nil && !apierrors.IsAlreadyExists(err) {
-		return
-	}
-	ends := metav1.NewTime(now.Add(ss.Spec.AccessWindow.Duration))
-	expires := metav1.NewTime(exp)
-	ss.Status.Phase = accessv1alpha1.SessionReady
-	ss.Status.SecretName = sec.Name
-	ss.Status.URLExpiresAt = &expires
-	ss.Status.AccessEndsAt = &ends
-	meta.SetStatusCondition(&ss.Status.Conditions, metav1.Condition{Type: accessv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "URLIssued", Message: "the URL is in Secret " + sec.Name})
-	if err := env.Client.Status().Update(ctx, ss); err == nil {
-		w.mu.Lock()
-		w.minted[ss.Namespace+"/"+ss.Name] = u
-		w.mu.Unlock()
 	}
 }
 
@@ -606,12 +582,23 @@ func startPortal(t *testing.T, w *world, mutate func(*Config)) *portalUnderTest 
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	// Every test starts without sessions.
+	// Every test starts without sessions (gone once the controller has
+	// ended their AppStream sessions and removed its finalizer).
 	for _, ns := range []string{nsA, nsB} {
 		if err := env.Client.DeleteAllOf(t.Context(), &accessv1alpha1.StreamingSession{}, client.InNamespace(ns)); err != nil {
 			t.Fatal(err)
 		}
 	}
+	testenv.Eventually(t, sessionWait, "the previous tests' sessions gone", func() error {
+		var l accessv1alpha1.StreamingSessionList
+		if err := env.Client.List(t.Context(), &l); err != nil {
+			return err
+		}
+		if n := len(l.Items); n > 0 {
+			return fmt.Errorf("%d sessions left, e.g. %s/%s", n, l.Items[0].Namespace, l.Items[0].Name)
+		}
+		return nil
+	})
 	clock := &fakeClock{}
 	logs := &testenv.SyncBuffer{}
 	log, err := manager.NewLogger("json", "info", logs)
@@ -697,6 +684,54 @@ func (b *browser) signIn(t *testing.T, w *world, user *mockoidc.MockUser) {
 	}
 }
 
+// testCodec is a cookie codec with fixed keys, newest first.
+func testCodec(keys ...[]byte) *codec {
+	return &codec{keys: newCookieKeys(keys, "", time.Minute, time.Hour, time.Now, logr.Discard())}
+}
+
+// sessionCookieOf is the value of the browser's session cookie.
+func sessionCookieOf(t *testing.T, b *browser) string {
+	t.Helper()
+	u, err := url.Parse(b.p.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range b.Jar.Cookies(u) {
+		if c.Name == sessionCookie {
+			return c.Value
+		}
+	}
+	t.Fatal("the browser has no session cookie")
+	return ""
+}
+
+// signedInWith reports whether the portal takes value as a sign-in: GET /
+// with it as the session cookie is answered, not sent to /signin.
+func signedInWith(t *testing.T, p *portalUnderTest, value string) bool {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, p.URL+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.AddCookie(&http.Cookie{Name: sessionCookie, Value: value})
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/signin?")
+}
+
+// tamper changes one character in the middle of a cookie value.
+func tamper(value string) string {
+	i := len(value) / 2
+	c := byte('A')
+	if value[i] == c {
+		c = 'B'
+	}
+	return value[:i] + string(c) + value[i+1:]
+}
+
 type page struct {
 	*http.Response
 	Body string
@@ -778,4 +813,36 @@ func sessionsOf(t *testing.T, ns, user string) []accessv1alpha1.StreamingSession
 		}
 	}
 	return out
+}
+
+// sessionURL is the streaming URL in the Secret the controller wrote for ss.
+func sessionURL(t *testing.T, ss *accessv1alpha1.StreamingSession) string {
+	t.Helper()
+	var sec corev1.Secret
+	if err := env.Client.Get(t.Context(), client.ObjectKey{Namespace: ss.Namespace, Name: ss.Status.SecretName}, &sec); err != nil {
+		t.Fatalf("reading the Secret of session %s (status %+v): %v", ss.Name, ss.Status, err)
+	}
+	return string(sec.Data["url"])
+}
+
+// sessionContext is the session context the controller passes for a device
+// (and port name, if any): the address its DeviceGroup reports, and the port.
+func sessionContext(t *testing.T, ns, group, device, port string) string {
+	t.Helper()
+	var g accessv1alpha1.DeviceGroup
+	if err := env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: group}, &g); err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(g.Status.Devices, func(d accessv1alpha1.DeviceStatus) bool { return d.Name == device })
+	j := slices.IndexFunc(g.Spec.Devices, func(d accessv1alpha1.Device) bool { return d.Name == device })
+	if i < 0 || j < 0 {
+		t.Fatalf("DeviceGroup %s/%s has no device %s", ns, group, device)
+	}
+	addr := g.Status.Devices[i].Address
+	for _, p := range g.Spec.Devices[j].Ports {
+		if p.Name == port {
+			return net.JoinHostPort(addr, fmt.Sprint(p.Port))
+		}
+	}
+	return addr
 }

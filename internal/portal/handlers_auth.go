@@ -78,19 +78,20 @@ func (s *Server) person(w http.ResponseWriter, r *http.Request) (*portalSession,
 }
 
 // checkForm guards every state-changing request: it refuses cross-site
-// requests (Sec-Fetch-Site, Origin), parses the bounded form and compares the
-// synchronizer token bound to the sign-in in constant time.
+// requests (net/http's CrossOriginProtection), parses the bounded form and
+// compares the synchronizer token bound to the sign-in in constant time.
 func (s *Server) checkForm(w http.ResponseWriter, r *http.Request, ps *portalSession) bool {
-	// Sec-Fetch-Site is authoritative where the browser sends it. Origin is
-	// checked otherwise; "null" is what browsers send for a same-origin form
+	// Sec-Fetch-Site is authoritative where the browser sends it; otherwise
+	// Origin must match Host or the public URL. An Origin "null" without
+	// Sec-Fetch-Site is what older browsers send for the portal's own forms
 	// under Referrer-Policy: no-referrer, so it is left to the token.
 	sfs := r.Header.Get("Sec-Fetch-Site")
-	if sfs != "" && sfs != "same-origin" {
-		s.fail(w, r, ps, http.StatusForbidden, errorView{Heading: "Request refused", Message: "This request came from another site (Sec-Fetch-Site: " + sfs + "), so the portal refused it."})
-		return false
-	}
-	if o := r.Header.Get("Origin"); sfs == "" && o != "" && o != "null" && o != s.cfg.origin() {
-		s.fail(w, r, ps, http.StatusForbidden, errorView{Heading: "Request refused", Message: "This request came from another origin, so the portal refused it."})
+	if err := s.origins.Check(r); err != nil && (sfs != "" || r.Header.Get("Origin") != "null") {
+		msg := "This request came from another origin, so the portal refused it."
+		if sfs != "" {
+			msg = "This request came from another site (Sec-Fetch-Site: " + sfs + "), so the portal refused it."
+		}
+		s.fail(w, r, ps, http.StatusForbidden, errorView{Heading: "Request refused", Message: msg})
 		return false
 	}
 	if err := r.ParseForm(); err != nil {

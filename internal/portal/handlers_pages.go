@@ -16,9 +16,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
+	"github.com/gatestream/gatestream/internal/session/target"
 )
 
 // LabelCreatedBy marks the StreamingSessions the portal creates.
@@ -254,12 +256,11 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 		s.kubeDown(w, r, ps, err)
 		return
 	}
-	i := slices.IndexFunc(g.Spec.Devices, func(d accessv1alpha1.Device) bool { return d.Name == a.Device })
-	if i < 0 {
+	dev, err := target.FindDevice([]accessv1alpha1.DeviceGroup{g}, a.Device, a.DeviceGroup)
+	if err != nil {
 		refuse(resultUnavailable, http.StatusNotFound, errorView{Heading: "Device not found", Message: fmt.Sprintf("DeviceGroup %s has no device %s.", a.DeviceGroup, a.Device)})
 		return
 	}
-	dev := g.Spec.Devices[i]
 	var env accessv1alpha1.RemoteAccessEnvironment
 	if err := s.kube.own.Get(ctx, types.NamespacedName{Namespace: a.Namespace, Name: g.Spec.EnvironmentRef.Name}, &env); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -289,21 +290,22 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	if port != "" && !slices.ContainsFunc(dev.Ports, func(p accessv1alpha1.DevicePort) bool { return p.Name == port }) {
+	portName := intstr.FromString(port)
+	if _, err := dev.Port(&portName); port != "" && err != nil {
 		refuse(resultInvalid, http.StatusBadRequest, errorView{Heading: "Unknown port", Message: fmt.Sprintf("%s has no port %q.", a.Device, port)})
 		return
 	}
 
 	ss := &accessv1alpha1.StreamingSession{
 		ObjectMeta: metav1.ObjectMeta{
-			Namespace: a.Namespace, GenerateName: sessionPrefix(a.Device),
+			Namespace: a.Namespace, GenerateName: target.GenerateName(id.User, a.Device),
 			Labels: map[string]string{LabelCreatedBy: CreatedByValue},
 		},
 		Spec: accessv1alpha1.StreamingSessionSpec{
 			EnvironmentRef: accessv1alpha1.LocalObjectReference{Name: env.Name},
 			UserID:         id.User,
 			Application:    a.Application,
-			Target:         &accessv1alpha1.SessionTarget{DeviceGroup: g.Name, Device: dev.Name},
+			Target:         &accessv1alpha1.SessionTarget{DeviceGroup: g.Name, Device: dev.Spec.Name},
 			URLValidity:    metav1.Duration{Duration: s.cfg.URLValidity},
 			AccessWindow:   metav1.Duration{Duration: s.cfg.AccessWindow},
 		},
@@ -344,14 +346,6 @@ func apiMessage(err error) string {
 		return st.Status().Message
 	}
 	return err.Error()
-}
-
-// sessionPrefix is the generateName of a portal session: the device's name.
-func sessionPrefix(device string) string {
-	if len(device) > 40 {
-		device = strings.TrimRight(device[:40], "-")
-	}
-	return device + "-"
 }
 
 func sessionPath(ns, name string) string {
@@ -636,16 +630,14 @@ func (s *Server) sessions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var mine []*accessv1alpha1.StreamingSession
-	var nss []string
+	nss := sets.New[string]()
 	for i := range all.Items {
 		if ss := &all.Items[i]; ss.Spec.UserID == id.User {
 			mine = append(mine, ss)
-			if !slices.Contains(nss, ss.Namespace) {
-				nss = append(nss, ss.Namespace)
-			}
+			nss.Insert(ss.Namespace)
 		}
 	}
-	allowed, err := s.kube.allowedNamespaces(ctx, id, nss)
+	allowed, err := s.kube.allowedNamespaces(ctx, id, sets.List(nss))
 	if err != nil {
 		s.kubeDown(w, r, ps, err)
 		return

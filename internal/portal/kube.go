@@ -9,6 +9,7 @@ import (
 	authzv1 "k8s.io/api/authorization/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/flowcontrol"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -128,14 +129,9 @@ func (k *kube) deviceGroups(ctx context.Context) ([]accessv1alpha1.DeviceGroup, 
 	if err := k.own.List(ctx, &list); err != nil {
 		return nil, nil, fmt.Errorf("listing DeviceGroups: %w", err)
 	}
-	seen := map[string]bool{}
-	var nss []string
+	nss := sets.New[string]()
 	for _, g := range list.Items {
-		if !seen[g.Namespace] {
-			seen[g.Namespace] = true
-			nss = append(nss, g.Namespace)
-		}
+		nss.Insert(g.Namespace)
 	}
-	sort.Strings(nss)
-	return list.Items, nss, nil
+	return list.Items, sets.List(nss), nil
 }

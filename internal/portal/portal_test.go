@@ -2,9 +2,12 @@ package portal
 
 import (
 	"context"
+	"fmt"
+	"html/template"
 	"io"
 	"net/http"
 	"net/url"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -12,8 +15,12 @@ import (
 	"time"
 
 	authzv1 "k8s.io/api/authorization/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
+	"github.com/gatestream/gatestream/internal/testenv"
 )
 
 func wantStatus(t *testing.T, p page, status int, contains ...string) {
@@ -26,6 +33,39 @@ func wantStatus(t *testing.T, p page, status int, contains ...string) {
 			t.Errorf("%s %s: page lacks %q\n%s", p.Request.Method, p.Request.URL, c, p.Body)
 		}
 	}
+}
+
+// wantSignedCookie checks that the browser's sign-in is the portal's signed
+// and encrypted cookie: it does not show the user, and a copy with one
+// character changed is no sign-in.
+func wantSignedCookie(t *testing.T, b *browser, user string) {
+	t.Helper()
+	val := sessionCookieOf(t, b)
+	if strings.Contains(val, user) {
+		t.Errorf("the session cookie shows the user name: %q", val)
+	}
+	if !signedInWith(t, b.p, val) {
+		t.Errorf("the portal does not take its own session cookie %q", val)
+	}
+	if signedInWith(t, b.p, tamper(val)) {
+		t.Errorf("the portal takes a session cookie with one character changed")
+	}
+}
+
+// waitNoSessions waits until user has no sessions in ns left (the controller
+// removes its finalizer once their AppStream sessions are ended) and the
+// browser's My sessions page says so.
+func waitNoSessions(t *testing.T, b *browser, ns, user string) {
+	t.Helper()
+	testenv.Eventually(t, sessionWait, user+"'s sessions gone", func() error {
+		if got := sessionsOf(t, ns, user); len(got) != 0 {
+			return fmt.Errorf("%d sessions left, e.g. %s in phase %q", len(got), got[0].Name, got[0].Status.Phase)
+		}
+		if body := b.get(t, "/sessions").Body; !strings.Contains(body, "You have no sessions") {
+			return fmt.Errorf("My sessions still lists sessions:\n%s", body)
+		}
+		return nil
+	})
 }
 
 func connectForm(csrf, ns, group, device, app, port string) url.Values {
@@ -94,14 +134,10 @@ func TestSignInConnectAndEnd(t *testing.T) {
 			t.Errorf("header %s = %q, want %q", k, h.Get(k), v)
 		}
 	}
-	for _, c := range b.Jar.Cookies(devices.Request.URL) {
-		if c.Name == sessionCookie && !strings.Contains(c.Value, ".") {
-			t.Errorf("session cookie %q is not signed", c.Value)
-		}
-	}
+	wantSignedCookie(t, b, "user-a")
 
 	loc, via, took := connectAndFollow(t, b, connectForm(csrfOf(t, devices.Body), nsA, "line-a", "raspi-1", "teraterm", "ssh"))
-	t.Logf("connect latency (click to redirect, stand-in controller + AppStream emulator): %s", took.Round(time.Millisecond))
+	t.Logf("connect latency (click to redirect, StreamingSession controller + AppStream emulator): %s", took.Round(time.Millisecond))
 	if !strings.HasPrefix(loc.String(), w.cloud.AppStreamURL+"/streaming/") {
 		t.Fatalf("redirected to %s, want a streaming URL of the emulator", loc)
 	}
@@ -118,11 +154,8 @@ func TestSignInConnectAndEnd(t *testing.T) {
 		ss.Labels[LabelCreatedBy] != CreatedByValue {
 		t.Errorf("created session %+v %+v", ss.ObjectMeta.Labels, ss.Spec)
 	}
-	w.mu.Lock()
-	minted := w.minted[nsA+"/"+ss.Name]
-	w.mu.Unlock()
-	if loc.String() != minted {
-		t.Errorf("redirected to a URL other than the session's")
+	if loc.String() != sessionURL(t, &ss) {
+		t.Errorf("redirected to a URL other than the one in the session's Secret")
 	}
 	// The session passed the requester policy (spec.userId == the requester),
 	// so the API server saw user-a create it; and the portal's own identity
@@ -142,9 +175,10 @@ func TestSignInConnectAndEnd(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	raspi := sessionContext(t, nsA, "line-a", "raspi-1", "ssh")
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `<dd id="user">user-a</dd>`) ||
-		!strings.Contains(string(body), "device=raspi-1") || !strings.Contains(string(body), `<dd id="application">teraterm</dd>`) {
-		t.Errorf("the streaming page (%d) does not name user-a, teraterm and raspi-1:\n%s", resp.StatusCode, body)
+		!strings.Contains(string(body), `<dd id="session-context">`+raspi+`</dd>`) || !strings.Contains(string(body), `<dd id="application">teraterm</dd>`) {
+		t.Errorf("the streaming page (%d) does not name user-a, teraterm and raspi-1's SSH port %s:\n%s", resp.StatusCode, raspi, body)
 	}
 
 	// The audit line: who, where, what; never the URL.
@@ -165,10 +199,8 @@ func TestSignInConnectAndEnd(t *testing.T) {
 		t.Error("the URL is on the sessions page")
 	}
 	end := b.post(t, sessionPath(nsA, ss.Name)+"/end", url.Values{"csrf": {csrfOf(t, list.Body)}})
-	wantStatus(t, end, http.StatusOK, "You have no sessions")
-	if got := sessionsOf(t, nsA, "user-a"); len(got) != 0 {
-		t.Errorf("%d sessions left after End", len(got))
-	}
+	wantStatus(t, end, http.StatusOK, "My sessions")
+	waitNoSessions(t, b, nsA, "user-a")
 	if !strings.Contains(p.Logs.String(), `"msg":"portal end"`) {
 		t.Error("no audit line for the end")
 	}
@@ -222,7 +254,7 @@ func TestUserBSeesOnlyTeamBAndCannotCraftConnects(t *testing.T) {
 	wantStatus(t, b.get(t, sessionPath(nsA, aSession.Name)), http.StatusForbidden)
 	wantStatus(t, b.get(t, sessionPath(nsA, aSession.Name)+"/open"), http.StatusForbidden)
 	wantStatus(t, b.post(t, sessionPath(nsA, aSession.Name)+"/end", url.Values{"csrf": {csrf}}), http.StatusForbidden)
-	if sessionsOf(t, nsA, "user-a") == nil {
+	if got := sessionsOf(t, nsA, "user-a"); len(got) != 1 || got[0].DeletionTimestamp != nil {
 		t.Error("user-b ended user-a's session")
 	}
 	if strings.Contains(b.get(t, "/sessions").Body, aSession.Name) {
@@ -250,8 +282,13 @@ func TestCSRFAndCrossOriginPostsAreRefused(t *testing.T) {
 	wantStatus(t, b.post(t, "/connect", form(csrf), "Origin", "https://evil.example"), http.StatusForbidden, "another origin")
 	wantStatus(t, b.post(t, "/connect", form(csrf), "Sec-Fetch-Site", "cross-site"), http.StatusForbidden, "another site")
 	wantStatus(t, b.post(t, "/connect", form(csrf), "Sec-Fetch-Site", "same-site", "Origin", "null"), http.StatusForbidden, "another site")
+	wantStatus(t, b.post(t, "/connect", form(csrf), "Origin", "http://127.0.0.1:1"), http.StatusForbidden, "another origin")
 	// What Chromium sends for the portal's own form under Referrer-Policy: no-referrer.
-	wantStatus(t, b.post(t, "/connect", connectForm(csrf, nsA, "line-a", "plc-7", "teraterm", ""), "Sec-Fetch-Site", "same-origin", "Origin", "null"), http.StatusConflict, "Device offline")
+	offline := connectForm(csrf, nsA, "line-a", "plc-7", "teraterm", "")
+	wantStatus(t, b.post(t, "/connect", offline, "Sec-Fetch-Site", "same-origin", "Origin", "null"), http.StatusConflict, "Device offline")
+	// What older browsers without Sec-Fetch-Site send for it: left to the token.
+	wantStatus(t, b.post(t, "/connect", offline, "Origin", "null"), http.StatusConflict, "Device offline")
+	wantStatus(t, b.post(t, "/connect", offline, "Origin", p.URL), http.StatusConflict, "Device offline")
 	// Another sign-in's token is no good either.
 	other := newBrowser(t, w, p)
 	other.signIn(t, w, mockUser("user-a"))
@@ -289,17 +326,13 @@ func TestExpiredSignInGoesBackToSignIn(t *testing.T) {
 	wantStatus(t, b.get(t, loc.String()), http.StatusOK, "expired")
 	wantStatus(t, b.post(t, "/connect", connectForm(csrf, nsA, "line-a", "raspi-1", "teraterm", "")), http.StatusUnauthorized, "expired")
 	// A forged cookie (wrong key) is no sign-in either.
-	forged := &codec{keys: [][]byte{[]byte("another-key-another-key-another-key!!")}}
-	val, _ := forged.encode(sessionCookie, &portalSession{User: "user-a", CSRF: "x", Expires: time.Now().Add(time.Hour).Unix()})
-	req, _ := http.NewRequest(http.MethodGet, p.URL+"/", nil)
-	req.AddCookie(&http.Cookie{Name: sessionCookie, Value: val})
-	resp2, err := http.DefaultTransport.RoundTrip(req)
+	forged := testCodec([]byte("another-key-another-key-another-key!!"))
+	val, err := forged.encode(sessionCookie, &portalSession{User: "user-a", CSRF: "x", Expires: p.Clock.now().Add(time.Hour).Unix()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp2.Body.Close()
-	if l := resp2.Header.Get("Location"); resp2.StatusCode != http.StatusSeeOther || !strings.HasPrefix(l, "/signin?") {
-		t.Errorf("a forged cookie got %d %q", resp2.StatusCode, l)
+	if signedInWith(t, p, val) {
+		t.Error("a cookie made with another key is taken as a sign-in")
 	}
 }
 
@@ -331,20 +364,63 @@ func TestErrorPages(t *testing.T) {
 	wantStatus(t, b.post(t, "/connect", connectForm(csrf, nsA, "line-a", "raspi-1", "solitaire", "")), http.StatusBadRequest, "Unknown application")
 	wantStatus(t, b.post(t, "/connect", connectForm(csrf, nsA, "line-a", "raspi-1", "teraterm", "telnet")), http.StatusBadRequest, "Unknown port")
 
-	// The environment offers "notepad", which the image lacks: the session
-	// fails and the page shows the controller's message.
+	// The environment offers "notepad", which the image lacks: AppStream
+	// refuses its URLs, so the controller keeps the session Pending and tries
+	// again, and the progress page says why (the emulator's message).
 	created := b.post(t, "/connect", connectForm(csrf, nsA, "line-a", "raspi-1", "notepad", ""))
 	wantStatus(t, created, http.StatusOK, "Preparing your session")
-	deadline := time.Now().Add(10 * time.Second)
-	var failed page
-	for {
-		failed = b.get(t, created.Request.URL.Path)
-		if failed.StatusCode != http.StatusOK || time.Now().After(deadline) {
-			break
+	var pending page
+	testenv.Eventually(t, sessionWait, "the progress page showing AppStream's refusal", func() error {
+		if pending = b.get(t, created.Request.URL.Path); !strings.Contains(pending.Body, "is not available in image") {
+			return fmt.Errorf("%d:\n%s", pending.StatusCode, pending.Body)
 		}
-		time.Sleep(50 * time.Millisecond)
+		return nil
+	})
+	wantStatus(t, pending, http.StatusOK, "Preparing your session", "notepad", "is not available in image")
+
+	// A session the controller fails: ghost-1 is online but its group has
+	// not reported its address, so the controller waits; then ghost-1 is
+	// removed from the group and the controller fails the session. The page
+	// shows the controller's message.
+	ghost := ghostGroup(t)
+	created = b.post(t, "/connect", connectForm(csrf, nsA, ghost.Name, "ghost-1", "teraterm", ""))
+	wantStatus(t, created, http.StatusOK, "Preparing your session")
+	key := client.ObjectKey{Namespace: nsA, Name: path.Base(created.Request.URL.Path)}
+	var ss accessv1alpha1.StreamingSession
+	testenv.Eventually(t, sessionWait, "the controller waiting for ghost-1's address", func() error {
+		if err := env.Client.Get(t.Context(), key, &ss); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(ss.Status.Conditions, accessv1alpha1.ConditionReady)
+		if c == nil || c.Reason != accessv1alpha1.SessionReasonDeviceAddressUnknown {
+			return fmt.Errorf("phase %q, Ready %+v", ss.Status.Phase, c)
+		}
+		return nil
+	})
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := env.Client.Get(t.Context(), client.ObjectKeyFromObject(ghost), ghost); err != nil {
+			return err
+		}
+		ghost.Spec.Devices = slices.DeleteFunc(ghost.Spec.Devices, func(d accessv1alpha1.Device) bool { return d.Name == "ghost-1" })
+		return env.Client.Update(t.Context(), ghost)
+	}); err != nil {
+		t.Fatal(err)
 	}
-	wantStatus(t, failed, http.StatusBadGateway, "The session failed", "notepad", "is not available in image")
+	var failed page
+	testenv.Eventually(t, sessionWait, "the session failed", func() error {
+		if failed = b.get(t, created.Request.URL.Path); failed.StatusCode == http.StatusOK {
+			return fmt.Errorf("still in progress:\n%s", failed.Body)
+		}
+		return nil
+	})
+	if err := env.Client.Get(t.Context(), key, &ss); err != nil {
+		t.Fatal(err)
+	}
+	why := meta.FindStatusCondition(ss.Status.Conditions, accessv1alpha1.ConditionReady)
+	if ss.Status.Phase != accessv1alpha1.SessionFailed || why == nil || !strings.Contains(why.Message, "ghost-1") {
+		t.Fatalf("session %s: phase %q, Ready %+v; want Failed for ghost-1", ss.Name, ss.Status.Phase, why)
+	}
+	wantStatus(t, failed, http.StatusBadGateway, "The session failed", "ghost-1", "teraterm", template.HTMLEscapeString(why.Message))
 	for _, s := range sessionsOf(t, nsA, "user-a") {
 		wantStatus(t, b.post(t, sessionPath(nsA, s.Name)+"/end", url.Values{"csrf": {csrf}}), http.StatusOK)
 	}
@@ -357,6 +433,28 @@ func TestErrorPages(t *testing.T) {
 
 	wantStatus(t, b.get(t, "/no/such/page"), http.StatusNotFound, "Page not found")
 	wantStatus(t, b.get(t, sessionPath(nsA, "no-such-session")), http.StatusNotFound, "Session not found")
+}
+
+// ghostGroup is a DeviceGroup of factory-floor in team A whose devices,
+// ghost-1 and ghost-2, are online but have no address yet; it is deleted
+// when the test ends.
+func ghostGroup(t *testing.T) *accessv1alpha1.DeviceGroup {
+	t.Helper()
+	g := &accessv1alpha1.DeviceGroup{}
+	if err := addGroup(t.Context(), nsA, "line-ghost", "factory-floor", map[string]bool{"ghost-1": true, "ghost-2": true}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), g) })
+	if err := env.Client.Get(t.Context(), client.ObjectKey{Namespace: nsA, Name: "line-ghost"}, g); err != nil {
+		t.Fatal(err)
+	}
+	for i := range g.Status.Devices {
+		g.Status.Devices[i].Address = ""
+	}
+	if err := env.Client.Status().Update(t.Context(), g); err != nil {
+		t.Fatal(err)
+	}
+	return g
 }
 
 func TestConnectRateLimitPerPerson(t *testing.T) {
@@ -435,7 +533,7 @@ func TestProxyMode(t *testing.T) {
 
 // TestConnectLatency connects 20 times in a row and logs the distribution of
 // click-to-redirect times (POST /connect to the 303 to the streaming URL),
-// with the stand-in controller minting at the AppStream emulator.
+// with the StreamingSession controller minting at the AppStream emulator.
 func TestConnectLatency(t *testing.T) {
 	w := setup(t)
 	p := startPortal(t, w, nil)

@@ -1,12 +1,15 @@
 package portal
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/oauth2-proxy/mockoidc"
@@ -16,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
+	"github.com/gatestream/gatestream/internal/testenv"
 )
 
 // rawClaimsUser is a provider user whose ID token carries extra claims
@@ -134,24 +138,17 @@ func TestOpenFollowsOnlyTheSessionsOwnSecret(t *testing.T) {
 	if err := ca.Create(ctx, ss); err != nil {
 		t.Fatal(err)
 	}
-	// Wait for the stand-in controller, then point the status elsewhere.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	// Wait for the controller's URL, then point the status elsewhere.
+	testenv.Eventually(t, sessionWait, "the session Ready with its name on a foreign Secret", func() error {
 		if err := c.Get(ctx, client.ObjectKeyFromObject(ss), ss); err != nil {
-			t.Fatal(err)
+			return err
 		}
-		if ss.Status.Phase == accessv1alpha1.SessionReady {
-			break
+		if ss.Status.Phase != accessv1alpha1.SessionReady {
+			return fmt.Errorf("session not Ready: %+v", ss.Status)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("session not Ready: %+v", ss.Status)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	ss.Status.SecretName = foreign.Name
-	if err := c.Status().Update(ctx, ss); err != nil {
-		t.Fatal(err)
-	}
+		ss.Status.SecretName = foreign.Name
+		return c.Status().Update(ctx, ss) // a conflict with the controller's write: again
+	})
 
 	b := newBrowser(t, w, p)
 	b.signIn(t, w, mockUser("user-a"))
@@ -161,4 +158,66 @@ func TestOpenFollowsOnlyTheSessionsOwnSecret(t *testing.T) {
 		t.Fatalf("the portal sent the browser to the planted URL %s", loc)
 	}
 	wantStatus(t, got, http.StatusForbidden, "does not belong")
+}
+
+// TestCookieKeysRotateWithoutRestart: the portal reads its key file again
+// while it runs. A sign-in made with the old key still works once a new key
+// is put first, and new sign-ins use the new key; once the old key is
+// removed, the old sign-in is refused. A key file that cannot be used keeps
+// the keys in use.
+func TestCookieKeysRotateWithoutRestart(t *testing.T) {
+	w := setup(t)
+	oldKey, newKey := testCookieKey, []byte("fedcba9876543210fedcba9876543210-rotated-key")
+	file := filepath.Join(t.TempDir(), "cookie-keys")
+	writeKeys := func(keys ...[]byte) {
+		t.Helper()
+		if err := os.WriteFile(file, append(bytes.Join(keys, []byte("\n")), '\n'), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeKeys(oldKey)
+	p := startPortal(t, w, func(c *Config) { c.CookieKeysFile = file })
+	reload := func() { p.Clock.advance(p.Server.cfg.CookieKeysReload) }
+	before := newBrowser(t, w, p)
+	before.signIn(t, w, mockUser("user-a"))
+	old := sessionCookieOf(t, before)
+
+	writeKeys(newKey, oldKey)
+	reload()
+	if !signedInWith(t, p, old) {
+		t.Fatal("a sign-in made with the old key is refused after a new key was put first")
+	}
+	after := newBrowser(t, w, p)
+	after.signIn(t, w, mockUser("user-a"))
+	cur := sessionCookieOf(t, after)
+	var ps portalSession
+	if err := testCodec(newKey).decode(sessionCookie, cur, &ps); err != nil || ps.User != "user-a" {
+		t.Errorf("a sign-in after the rotation is not made with the new key: %v", err)
+	}
+	if !strings.Contains(p.Logs.String(), "cookie keys reloaded") {
+		t.Errorf("no log line for the reload:\n%s", p.Logs)
+	}
+
+	writeKeys(newKey)
+	if !signedInWith(t, p, old) {
+		t.Error("the key file was read again before --cookie-keys-reload-interval passed")
+	}
+	reload()
+	if signedInWith(t, p, old) {
+		t.Error("a sign-in made with a removed key is still taken")
+	}
+	if !signedInWith(t, p, cur) {
+		t.Error("a sign-in made with the current key is refused")
+	}
+
+	if err := os.WriteFile(file, []byte("too-short\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reload()
+	if !signedInWith(t, p, cur) {
+		t.Error("an unusable key file dropped the keys in use")
+	}
+	if !strings.Contains(p.Logs.String(), "keeping the current ones") {
+		t.Errorf("no log line for the unusable key file:\n%s", p.Logs)
+	}
 }

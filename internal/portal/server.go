@@ -72,6 +72,7 @@ type Server struct {
 	now      func() time.Time
 	kube     *kube
 	codec    *codec
+	origins  *http.CrossOriginProtection // refuses cross-site state-changing requests (checkForm)
 	oidc     *oidcAuth
 	pages    map[string]*template.Template
 	metrics  *metrics
@@ -107,7 +108,7 @@ func New(opts Options) (*Server, error) {
 		log:      opts.Log,
 		now:      opts.Now,
 		kube:     k,
-		codec:    &codec{keys: cfg.cookieKeys, secure: !cfg.InsecureCookies},
+		origins:  http.NewCrossOriginProtection(),
 		metrics:  newMetrics(),
 		limiter:  newUserLimiter(cfg.ConnectPerMinute, cfg.ConnectBurst),
 		longPoll: opts.LongPoll,
@@ -115,6 +116,12 @@ func New(opts Options) (*Server, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	keys := newCookieKeys(cfg.cookieKeys, cfg.CookieKeysFile, cfg.CookieKeysReload, max(cfg.SessionTTL, loginTTL), s.now, s.log)
+	s.codec = &codec{keys: keys, secure: !cfg.InsecureCookies}
+	// Behind a proxy that rewrites Host, the public URL's origin is still same-origin.
+	if err := s.origins.AddTrustedOrigin(cfg.origin()); err != nil {
+		return nil, fmt.Errorf("--public-url: %w", err)
 	}
 	if s.longPoll <= 0 {
 		s.longPoll = defaultLongPoll
