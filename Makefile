@@ -145,6 +145,10 @@ undeploy: kustomize ## Remove what deploy installed.
 api-docs: manifests ## Generate docs/api-reference.md from the CRDs and api/v1alpha1 (hack/gen-api-docs).
 	go run ./hack/gen-api-docs -out docs/api-reference.md
 
+.PHONY: argocd-cm
+argocd-cm: ## Generate config/argocd/argocd-cm.yaml and its copy in docs/argocd.md from the health.lua files (hack/gen-argocd-cm).
+	go run ./hack/gen-argocd-cm
+
 .PHONY: plugin
 plugin: ## Build the kubectl plugin into bin/kubectl-gatestream (bin/ on PATH makes `kubectl gatestream`).
 	go build -o $(LOCALBIN)/kubectl-gatestream ./cmd/kubectl-gatestream

@@ -27,6 +27,7 @@ import (
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	"github.com/gatestream/gatestream/internal/emulator"
 	"github.com/gatestream/gatestream/internal/manager"
+	"github.com/gatestream/gatestream/internal/repo"
 )
 
 // The demo's objects (config/samples/).
@@ -87,7 +88,7 @@ func run(ctx context.Context, opts options, stdout io.Writer) (res *result, err 
 	p := &printer{w: stdout, t0: t0}
 	deadline := t0.Add(opts.Timeout)
 
-	root, err := repoRoot()
+	root, err := repo.Root()
 	if err != nil {
 		return nil, err
 	}
@@ -604,24 +605,6 @@ func pidList(procs []process) string {
 		return "pids unknown"
 	}
 	return strings.Join(parts, ", ")
-}
-
-// repoRoot is the first directory at or above the working directory with a PROJECT file.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "PROJECT")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run the demo inside the gatestream repository (no PROJECT file above the working directory)")
-		}
-		dir = parent
-	}
 }
 
 // relPath shortens path relative to the working directory when it is below it.

@@ -21,6 +21,7 @@ import (
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	"github.com/gatestream/gatestream/internal/manager"
 	"github.com/gatestream/gatestream/internal/plugin"
+	"github.com/gatestream/gatestream/internal/repo"
 	"github.com/gatestream/gatestream/internal/testenv"
 )
 
@@ -42,7 +43,7 @@ func TestE2EDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a control plane and a browser: not in -short")
 	}
-	root, err := repoRoot()
+	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,9 +131,7 @@ func e2eClient(t *testing.T, kubeconfig string) client.Client {
 // browser opens the demo's URL in headless Chromium: the session page, then
 // the same URL refused as used, then a fresh 2-second URL refused as expired.
 func (e *e2e) browser(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skipf("%s not found: install Debian's chromium (apt-get install -y chromium; make test does it as root via hack/install-test-deps.sh) to run the browser test", chromiumPath)
-	}
+	testenv.RequireChromium(t, chromiumPath)
 	dir := os.Getenv("GATESTREAM_SCREENSHOT_DIR")
 	if dir == "" {
 		dir = filepath.Join(t.TempDir(), "screenshots")
@@ -254,18 +253,14 @@ func (e *e2e) shortLivedURL(ctx context.Context, t *testing.T) (string, time.Tim
 		t.Fatalf("creating StreamingSession %s as %s: %v", objectKey(ss), demoUser, err)
 	}
 	key := client.ObjectKeyFromObject(ss)
-	deadline := time.Now().Add(20 * time.Second)
 	var s accessv1alpha1.StreamingSession
-	for {
+	testenv.Eventually(t, 20*time.Second, fmt.Sprintf("StreamingSession %s has a URL", key), func() error {
 		err := e.user.Get(ctx, key, &s)
 		if err == nil && s.Status.SecretName != "" && s.Status.URLExpiresAt != nil {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("StreamingSession %s has no URL within 20s: err %v, phase %q, conditions %s", key, err, s.Status.Phase, conditionsLine(s.Status.Conditions))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Errorf("err %v, phase %q, conditions %s", err, s.Status.Phase, conditionsLine(s.Status.Conditions))
+	})
 	var sec corev1.Secret
 	if err := e.user.Get(ctx, types.NamespacedName{Namespace: demoNamespace, Name: s.Status.SecretName}, &sec); err != nil {
 		t.Fatalf("reading Secret %s as %s: %v", s.Status.SecretName, demoUser, err)
@@ -391,7 +386,7 @@ func httpGet(ctx context.Context, t *testing.T, url string) (string, int) {
 
 func mustRoot(t *testing.T) string {
 	t.Helper()
-	root, err := repoRoot()
+	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(fmt.Errorf("repository root: %w", err))
 	}

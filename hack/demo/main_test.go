@@ -24,6 +24,7 @@ import (
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	"github.com/gatestream/gatestream/internal/manager"
+	"github.com/gatestream/gatestream/internal/repo"
 	"github.com/gatestream/gatestream/internal/testenv"
 )
 
@@ -36,7 +37,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a control plane: not in -short")
 	}
-	root, err := repoRoot()
+	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,18 +170,13 @@ func checkWhileRunning(t *testing.T, r *result, wantURL bool) {
 	if err := admin.Delete(ctx, owner); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testenv.Eventually(t, 20*time.Second, "the dependent ConfigMap is garbage collected", func() error {
 		err := admin.Get(ctx, types.NamespacedName{Namespace: "default", Name: dependent.Name}, &corev1.ConfigMap{})
 		if apierrors.IsNotFound(err) {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Errorf("the dependent ConfigMap was not garbage collected within 20s (err %v)", err)
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return fmt.Errorf("still there (err %v)", err)
+	})
 
 	// user-a: may read sessions and get Secrets in line-a, may not list Secrets.
 	user := clientFor(r.UserKubeconfig)

@@ -17,7 +17,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"go/ast"
@@ -39,6 +38,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
+	"github.com/gatestream/gatestream/internal/repo"
 )
 
 // kindOrder is the order kinds appear in: the way an environment is built up.
@@ -57,8 +57,8 @@ func main() {
 func run(root, out string) error {
 	if root == "" {
 		var err error
-		if root, err = repoRoot(); err != nil {
-			return err
+		if root, err = repo.Root(); err != nil {
+			return fmt.Errorf("%w; or pass -root", err)
 		}
 	}
 	md, err := Generate(root)
@@ -70,24 +70,6 @@ func run(root, out string) error {
 		return err
 	}
 	return os.WriteFile(out, md, 0o644)
-}
-
-// repoRoot is the nearest directory at or above the working directory with a PROJECT file.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "PROJECT")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no PROJECT file above the working directory; pass -root")
-		}
-		dir = parent
-	}
 }
 
 // Generate renders the reference from root's config/crd/bases and api/v1alpha1.

@@ -11,11 +11,12 @@ import (
 	"testing"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
+	"github.com/gatestream/gatestream/internal/repo"
 )
 
 func generate(t *testing.T) (root string, md []byte) {
 	t.Helper()
-	root, err := repoRoot()
+	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,9 +16,18 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/gatestream/gatestream/api/v1alpha1"
+	"github.com/gatestream/gatestream/internal/repo"
 )
 
-const configRoot = "../../config/argocd"
+// configDir is config/argocd in this repository.
+func configDir(t *testing.T) string {
+	t.Helper()
+	dir, err := repo.Path(filepath.FromSlash(Dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
 
 // healthStatus is Argo CD's health.HealthStatus as a script returns it.
 type healthStatus struct {
@@ -197,6 +206,7 @@ type healthCase struct {
 // collectCases reads every <kind>/health_test.yaml under config/argocd.
 func collectCases(t *testing.T) (map[string]string, []healthCase) {
 	t.Helper()
+	configRoot := configDir(t)
 	scripts, err := HealthScripts(configRoot)
 	if err != nil {
 		t.Fatal(err)

@@ -9,13 +9,19 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/gatestream/gatestream/internal/repo"
 )
 
 // declaredReasons returns the values of the Reason* and SessionReason*
 // constants in api/v1alpha1.
 func declaredReasons(t *testing.T) map[string]bool {
 	t.Helper()
-	files, err := filepath.Glob("../../api/v1alpha1/*.go")
+	api, err := repo.Path("api", "v1alpha1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob(filepath.Join(api, "*.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +70,7 @@ func TestScriptReasonsAreDeclared(t *testing.T) {
 	if len(reasons) == 0 {
 		t.Fatal("no Reason constants found in api/v1alpha1")
 	}
-	scripts, err := HealthScripts(configRoot)
+	scripts, err := HealthScripts(configDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}

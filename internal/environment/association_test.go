@@ -51,12 +51,13 @@ func TestAssociationErrors(t *testing.T) {
 	w := newWorld(t)
 	u := environment.Association{}
 	w.ready(&environment.Fleet{}, &environment.Stack{})
-	w.fail(appStreamAPI, "ListAssociatedFleets", fault.Throttle)
-	_, err := u.Observe(w.ctx, w.pass())
-	wantVerdict(t, "Observe throttled", err, accessv1alpha1.ReasonThrottled, false)
 	w.fail(appStreamAPI, "AssociateFleet", fault.ServerError)
 	wantVerdict(t, "Create on a 500", u.Create(w.ctx, w.pass()), accessv1alpha1.ReasonAPIError, false)
 	// A fleet not there (yet) is retried, not a spec error: the fleet unit runs first.
 	w.env.Spec.AppStream.Fleet.Name = "no-such-fleet"
 	wantVerdict(t, "Create with a missing fleet", u.Create(w.ctx, w.pass()), accessv1alpha1.ReasonAPIError, false)
+	// Last: a throttle slows the AWS client's adaptive rate for the calls after it.
+	w.fail(appStreamAPI, "ListAssociatedFleets", fault.Throttle)
+	_, err := u.Observe(w.ctx, w.pass())
+	wantVerdict(t, "Observe throttled", err, accessv1alpha1.ReasonThrottled, false)
 }

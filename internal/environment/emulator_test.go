@@ -33,6 +33,13 @@ import (
 	"github.com/gatestream/gatestream/internal/unit"
 )
 
+// The emulators' API names, in fault rules and the call log.
+const (
+	soracomAPI   = soracomemu.API
+	ec2API       = emulator.APIEC2
+	appStreamAPI = emulator.APIAppStream
+)
+
 var t0 = time.Date(2026, 9, 1, 9, 0, 0, 0, time.UTC)
 
 // How long the emulators' objects stay in a transition (on the fake clock).
@@ -276,13 +283,6 @@ func (w *world) startSession(user string) {
 	}
 }
 
-// The SORACOM emulator's API name, for fault rules.
-const (
-	soracomAPI   = soracomemu.API
-	ec2API       = emulator.APIEC2
-	appStreamAPI = emulator.APIAppStream
-)
-
 // gatewayPass is a pass that has observed the gateway first, as the units
 // after it in a pass (Gate, Peering) find it.
 func (w *world) gatewayPass() *environment.Pass {
@@ -294,14 +294,20 @@ func (w *world) gatewayPass() *environment.Pass {
 	return p
 }
 
-// peering returns the AWS side of a peering (false when EC2 no longer shows it).
-func (w *world) peering(id string) (awsemu.Peering, bool) {
-	for _, p := range w.cloud.AWS.Peerings() {
-		if p.ID == id {
-			return p, true
+// named returns the item of items whose name is want.
+func named[T any](items []T, name func(T) string, want string) (T, bool) {
+	for _, it := range items {
+		if name(it) == want {
+			return it, true
 		}
 	}
-	return awsemu.Peering{}, false
+	var zero T
+	return zero, false
+}
+
+// peering returns the AWS side of a peering (false when EC2 no longer shows it).
+func (w *world) peering(id string) (awsemu.Peering, bool) {
+	return named(w.cloud.AWS.Peerings(), func(p awsemu.Peering) string { return p.ID }, id)
 }
 
 // routeVia returns the target of rtb's route to dest ("" when there is none).
@@ -321,22 +327,42 @@ func (w *world) routeVia(rtb, dest string) string {
 
 // fleet returns the emulator's fleet of the environment.
 func (w *world) fleet() (awsemu.Fleet, bool) {
-	name := environment.FleetName(w.env)
-	for _, f := range w.cloud.AWS.Fleets() {
-		if f.Name == name {
-			return f, true
-		}
-	}
-	return awsemu.Fleet{}, false
+	return named(w.cloud.AWS.Fleets(), func(f awsemu.Fleet) string { return f.Name }, environment.FleetName(w.env))
 }
 
 // stack returns the emulator's stack of the environment.
 func (w *world) stack() (awsemu.Stack, bool) {
-	name := environment.StackName(w.env)
-	for _, s := range w.cloud.AWS.Stacks() {
-		if s.Name == name {
-			return s, true
+	return named(w.cloud.AWS.Stacks(), func(s awsemu.Stack) string { return s.Name }, environment.StackName(w.env))
+}
+
+// wantDeleteFails arms a fault on api/op and asserts that u.Delete reports
+// the object not gone, with the error classified as reason.
+func (w *world) wantDeleteFails(u environment.Unit, api, op string, kind fault.Kind, reason string) {
+	w.t.Helper()
+	w.fail(api, op, kind)
+	gone, err := u.Delete(w.ctx, w.pass())
+	if gone {
+		w.t.Fatalf("%s: gone although %s failed (%s)", u.Condition(), op, kind)
+	}
+	wantVerdict(w.t, u.Condition()+": Delete when "+op+" fails", err, reason, false)
+}
+
+// wantNameConflict creates u's AppStream object as another environment
+// would (same name, another owner tag) and asserts that u refuses to manage
+// it (a terminal NameConflict) and that Delete reports it gone without
+// touching it: none of the calls in writes is made, and exists stays true.
+func (w *world) wantNameConflict(u environment.Unit, exists func() bool, writes ...string) {
+	w.t.Helper()
+	theirs := w.pass()
+	theirs.Env = sampleEnv(w.t)
+	theirs.Env.UID = "0d7e5a1c-2b3f-4e6a-8c9d-1f2e3a4b5c6d"
+	w.must("their Create", u.Create(w.ctx, theirs))
+	_, err := u.Observe(w.ctx, w.pass())
+	wantVerdict(w.t, u.Condition()+": Observe", err, accessv1alpha1.ReasonNameConflict, true)
+	w.deleteTwice(u)
+	for _, op := range writes {
+		if n := w.calls(appStreamAPI, op); n != 0 || !exists() {
+			w.t.Fatalf("%s: Delete touched an object this environment does not own (%d %s calls, still there: %v)", u.Condition(), n, op, exists())
 		}
 	}
-	return awsemu.Stack{}, false
 }

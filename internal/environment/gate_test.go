@@ -131,10 +131,5 @@ func TestGateErrors(t *testing.T) {
 	w.fail(soracomAPI, soracomemu.OpRegisterGatePeer, fault.ServerError)
 	wantVerdict(t, "Update on a 500", u.Update(w.ctx, p), accessv1alpha1.ReasonAPIError, false)
 
-	w.fail(soracomAPI, soracomemu.OpCloseGate, fault.Unavailable)
-	gone, err := u.Delete(w.ctx, w.pass())
-	if gone {
-		t.Fatal("gone although closing Gate failed")
-	}
-	wantVerdict(t, "Delete on a 503", err, accessv1alpha1.ReasonAPIError, false)
+	w.wantDeleteFails(u, soracomAPI, soracomemu.OpCloseGate, fault.Unavailable, accessv1alpha1.ReasonAPIError)
 }

@@ -128,10 +128,5 @@ func TestGatewayErrors(t *testing.T) {
 
 	w.env = sampleEnv(t)
 	w.ready(u)
-	w.fail(soracomAPI, soracomemu.OpTerminateVPG, fault.Unavailable)
-	gone, err := u.Delete(w.ctx, w.pass())
-	if gone {
-		t.Fatal("gone although the terminate call failed")
-	}
-	wantVerdict(t, "Delete on a 503", err, accessv1alpha1.ReasonAPIError, false)
+	w.wantDeleteFails(u, soracomAPI, soracomemu.OpTerminateVPG, fault.Unavailable, accessv1alpha1.ReasonAPIError)
 }

@@ -65,10 +65,11 @@ func TestNetworkErrors(t *testing.T) {
 	w := newWorld(t)
 	w.ready(environment.Gateway{}, environment.Peering{}, &environment.Routes{})
 	u := environment.Network{}
-	w.fail(ec2API, "DescribeSubnets", fault.Throttle)
-	_, err := u.Observe(w.ctx, w.pass())
-	wantVerdict(t, "throttled", err, accessv1alpha1.ReasonThrottled, false)
 	w.fail(ec2API, "DescribeSecurityGroups", fault.ServerError)
-	_, err = u.Observe(w.ctx, w.pass())
+	_, err := u.Observe(w.ctx, w.pass())
 	wantVerdict(t, "a 500", err, accessv1alpha1.ReasonAPIError, false)
+	// Last: a throttle slows the AWS client's adaptive rate for the calls after it.
+	w.fail(ec2API, "DescribeSubnets", fault.Throttle)
+	_, err = u.Observe(w.ctx, w.pass())
+	wantVerdict(t, "throttled", err, accessv1alpha1.ReasonThrottled, false)
 }

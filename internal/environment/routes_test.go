@@ -116,12 +116,12 @@ func TestRoutesErrors(t *testing.T) {
 	wantVerdict(t, "a table of another VPC", err, accessv1alpha1.ReasonRouteTableNotFound, true)
 
 	w.env.Spec.AWS.RouteTableIDs = []string{w.seed.RouteTableID}
-	w.fail(ec2API, "DescribeRouteTables", fault.Throttle)
-	_, err = u.Observe(w.ctx, w.pass())
-	wantVerdict(t, "Observe throttled", err, accessv1alpha1.ReasonThrottled, false)
-
 	p := w.pass()
 	w.observe(u, p)
 	w.fail(ec2API, "CreateRoute", fault.ServerError)
 	wantVerdict(t, "Create on a 500", u.Create(w.ctx, p), accessv1alpha1.ReasonAPIError, false)
+	// Last: a throttle slows the AWS client's adaptive rate for the calls after it.
+	w.fail(ec2API, "DescribeRouteTables", fault.Throttle)
+	_, err = u.Observe(w.ctx, w.pass())
+	wantVerdict(t, "Observe throttled", err, accessv1alpha1.ReasonThrottled, false)
 }

@@ -49,13 +49,9 @@ func TestSessionsErrors(t *testing.T) {
 	u := environment.Sessions{}
 	w.ready(&environment.Fleet{}, &environment.Stack{}, environment.Association{})
 	w.startSession("user-a")
+	w.wantDeleteFails(u, appStreamAPI, "ExpireSession", fault.ServerError, accessv1alpha1.ReasonAPIError)
+	// Last: a throttle slows the AWS client's adaptive rate for the calls after it.
 	w.fail(appStreamAPI, "DescribeSessions", fault.Throttle)
 	_, err := u.Delete(w.ctx, w.pass())
 	wantVerdict(t, "Delete throttled", err, accessv1alpha1.ReasonThrottled, false)
-	w.fail(appStreamAPI, "ExpireSession", fault.ServerError)
-	gone, err := u.Delete(w.ctx, w.pass())
-	if gone {
-		t.Fatal("gone although ExpireSession failed")
-	}
-	wantVerdict(t, "Delete on a 500", err, accessv1alpha1.ReasonAPIError, false)
 }

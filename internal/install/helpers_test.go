@@ -294,18 +294,7 @@ func checkDeployment(t *testing.T, objs rendered, want deploymentWant) *appsv1.D
 		t.Errorf("args %q lack --leader-elect", c.Args)
 	}
 	opts := manager.DefaultOptions()
-	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	opts.BindFlags(fs)
-	if err := fs.Parse(c.Args); err != nil {
-		t.Fatalf("the manager rejects args %q: %v", c.Args, err)
-	}
-	if fs.NArg() != 0 {
-		t.Errorf("args %q leave positional arguments %q", c.Args, fs.Args())
-	}
-	if err := opts.Validate(); err != nil {
-		t.Errorf("args %q: %v", c.Args, err)
-	}
+	parseArgs(t, "manager", &opts, c.Args)
 	if !opts.LeaderElect {
 		t.Error("leader election is off")
 	}
@@ -344,6 +333,31 @@ func checkDeployment(t *testing.T, objs rendered, want deploymentWant) *appsv1.D
 	return d
 }
 
+// flagValues are a program's flags (manager.Options, portal.Config).
+type flagValues interface {
+	BindFlags(fs *flag.FlagSet)
+	Validate() error
+}
+
+// parseArgs parses a container's arguments with the program's own flags into
+// v: each must be a flag the program has, nothing positional may be left, and
+// the values must pass the program's validation.
+func parseArgs(t *testing.T, program string, v flagValues, args []string) {
+	t.Helper()
+	fs := flag.NewFlagSet(program, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	v.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatalf("the %s rejects args %q: %v", program, args, err)
+	}
+	if fs.NArg() != 0 {
+		t.Errorf("args %q leave positional arguments %q", args, fs.Args())
+	}
+	if err := v.Validate(); err != nil {
+		t.Errorf("args %q: %v", args, err)
+	}
+}
+
 func containerPort(c corev1.Container, p intstr.IntOrString) int32 {
 	if p.Type == intstr.Int {
 		return p.IntVal
@@ -360,7 +374,7 @@ const restrictedNamespace = "psa-restricted"
 
 var restrictedOnce sync.Once
 
-// assertRestrictedPod creates the Deployment's pod with a dry-run in a
+// assertRestrictedPod creates a Deployment's pod with a dry-run in a
 // namespace that enforces the restricted Pod Security Standard: the API
 // server's PodSecurity admission rejects it if any setting falls short.
 func assertRestrictedPod(t *testing.T, tmpl corev1.PodTemplateSpec) {
@@ -377,7 +391,7 @@ func assertRestrictedPod(t *testing.T, tmpl corev1.PodTemplateSpec) {
 	})
 	pod := restrictedTestPod(tmpl)
 	if err := env.Client.Create(t.Context(), pod, client.DryRunAll); err != nil {
-		t.Errorf("the manager's pod is not admitted under the restricted Pod Security Standard: %v", err)
+		t.Errorf("the pod %v is not admitted under the restricted Pod Security Standard: %v", tmpl.Labels, err)
 	}
 }
 
