@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -37,6 +36,7 @@ import (
 	"github.com/gatestream/gatestream/internal/emulator"
 	"github.com/gatestream/gatestream/internal/emulator/fault"
 	emusoracom "github.com/gatestream/gatestream/internal/emulator/soracom"
+	"github.com/gatestream/gatestream/internal/repo"
 	"github.com/gatestream/gatestream/internal/soracom"
 )
 
@@ -417,7 +417,11 @@ func readSamples(t *testing.T) (*v1alpha1.RemoteAccessEnvironment, *v1alpha1.Dev
 		"access_v1alpha1_devicegroup.yaml":             &dg,
 		"access_v1alpha1_streamingsession.yaml":        &ss,
 	} {
-		b, err := os.ReadFile(filepath.Join("..", "..", "config", "samples", file))
+		path, err := repo.Path("config", "samples", file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -54,6 +54,10 @@ func TestChartGeneratedFilesInSync(t *testing.T) {
 	if !bytes.Equal(files["admission-policy.yaml"], policy) {
 		t.Errorf("%s/files/admission-policy.yaml differs from config/admission/streamingsession_policy.yaml: run `make chart-sync`", chartDir)
 	}
+	finalizer := readYAMLDir(t, filepath.Join(env.Root, "config", "admission"))["streamingsession_finalizer.yaml"]
+	if !bytes.Equal(files["finalizer-policy.yaml"], finalizer) {
+		t.Errorf("%s/files/finalizer-policy.yaml differs from config/admission/streamingsession_finalizer.yaml: run `make chart-sync`", chartDir)
+	}
 }
 
 func TestHelmLint(t *testing.T) {
@@ -86,6 +90,9 @@ func TestHelmTemplateDefaults(t *testing.T) {
 		"ValidatingAdmissionPolicy":        1,
 		"ValidatingAdmissionPolicyBinding": 1,
 		"ConfigMap":                        1,
+		// The policy that adds the StreamingSession finalizer at create, and its binding.
+		"MutatingAdmissionPolicy":        1,
+		"MutatingAdmissionPolicyBinding": 1,
 	}
 	if got := objs.kinds(); !maps.Equal(got, wantKinds) {
 		t.Errorf("rendered kinds %v, want %v (no Secret, no ServiceMonitor by default)", got, wantKinds)

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/gatestream/gatestream/internal/manager"
+	"github.com/gatestream/gatestream/internal/repo"
 )
 
 // Env is a running control plane.
@@ -23,24 +24,6 @@ type Env struct {
 	Config *rest.Config
 	Client client.Client
 	Root   string
-}
-
-// RepoRoot finds the module root (the directory holding go.mod with our module).
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "PROJECT")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no PROJECT file above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // AssetsDir returns where kube-apiserver, etcd and kubectl are: KUBEBUILDER_ASSETS if set, else bin/k8s.
@@ -60,7 +43,7 @@ func AssetsDir(root string) (string, error) {
 // Start starts kube-apiserver and etcd with the CRDs from config/crd/bases and
 // stops them when the test (or TestMain, via the returned stop) ends.
 func Start() (*Env, func() error, error) {
-	root, err := RepoRoot()
+	root, err := repo.Root()
 	if err != nil {
 		return nil, nil, err
 	}
