@@ -170,8 +170,9 @@ portal: ## Build the self-service portal into bin/gatestream-portal (docs/portal
 	go build -o $(LOCALBIN)/gatestream-portal ./cmd/gatestream-portal
 
 .PHONY: test-portal
-test-portal: k8s helm ## Run the portal's tests; GATESTREAM_SCREENSHOT_DIR=dir keeps the browser test's screenshots.
+test-portal: k8s helm ## Run the portal's tests (and its chart tests); GATESTREAM_SCREENSHOT_DIR=dir keeps the browser test's screenshots.
 	go test $(GO_TEST_FLAGS) ./internal/portal/ ./cmd/gatestream-portal/
+	go test $(GO_TEST_FLAGS) -run Portal ./internal/install/
 
 .PHONY: docker-build-portal
 docker-build-portal: ## Build the portal image $(PORTAL_IMG) (cmd/gatestream-portal/Dockerfile).
