@@ -47,13 +47,19 @@ vet: ## go vet.
 	go vet ./...
 
 .PHONY: test
+# The browser tests (headless Chromium) run on their own with -v, so that the
+# log shows by name that they ran (under CI they fail, never skip, without Chromium).
+BROWSER_TESTS := ^(TestChromiumSignInConnect|TestE2EDemo)$$
+
 test: manifests generate fmt vet k8s test-deps ## Run every test against a real kube-apiserver and etcd (built on first use).
-	go test $(GO_TEST_FLAGS) ./...
+	go test $(GO_TEST_FLAGS) -skip '$(BROWSER_TESTS)' ./...
+	@echo "== the browser tests (headless Chromium), by name"
+	go test $(GO_TEST_FLAGS) -v -run '$(BROWSER_TESTS)' ./internal/portal/ ./hack/demo/ | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|_test.go:[0-9]+:'
 	@echo "== the emulators and cloud clients under the race detector (concurrent tests)"
 	go test -race $(GO_TEST_FLAGS) ./internal/emulator/... ./internal/soracom/ ./internal/aws/
 
 .PHONY: test-deps
-test-deps: ## Install Debian's chromium for the browser tests (when root; they skip otherwise).
+test-deps: ## Install Debian's chromium for the browser tests (when root; without it they skip, or fail when CI is set).
 	hack/install-test-deps.sh
 
 .PHONY: test-race
