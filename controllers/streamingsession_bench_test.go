@@ -13,9 +13,9 @@ package controllers_test
 // N sessions (create the StreamingSession, create its Secret, update its
 // status: what the operator must write at least) on the same API server, and
 // (2) the time from creating N sessions until all are Ready with the
-// operator doing the work (resolve, finalizer, placeholder Secret, intent,
-// CreateStreamingURL against the in-process emulator, server-side apply of
-// the Secret, status), and their ratio; and the peak RSS of the test process
+// operator doing the work (resolve, finalizer, CreateStreamingURL against
+// the in-process emulator, the Secret created with the URL, status), and
+// their ratio; and the peak RSS of the test process
 // (VmHWM from /proc/self/status: the manager, but also the test's client and
 // the emulator, so an upper bound for the manager) while N sessions and the
 // unrelated Secrets exist. The AWS budget is lifted (1e6 calls/s) so that the
@@ -26,10 +26,8 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,7 +37,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
@@ -100,53 +97,6 @@ func ssProcStatus(field string) int {
 	return 0
 }
 
-// ssRequestCounter counts the manager's API requests by method and status class.
-type ssRequestCounter struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-func (c *ssRequestCounter) wrap(rt http.RoundTripper) http.RoundTripper {
-	return ssRoundTripper(func(r *http.Request) (*http.Response, error) {
-		resp, err := rt.RoundTrip(r)
-		key := r.Method
-		if err == nil {
-			key += fmt.Sprintf(" %dxx", resp.StatusCode/100)
-			if resp.StatusCode == http.StatusConflict {
-				key = r.Method + " 409"
-			}
-		}
-		if r.URL.Query().Get("watch") != "true" {
-			c.mu.Lock()
-			if c.n == nil {
-				c.n = map[string]int{}
-			}
-			c.n[key]++
-			c.mu.Unlock()
-		}
-		return resp, err
-	})
-}
-
-func (c *ssRequestCounter) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	keys := make([]string, 0, len(c.n))
-	for k := range c.n {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var parts []string
-	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%s=%d", k, c.n[k]))
-	}
-	return strings.Join(parts, " ")
-}
-
-type ssRoundTripper func(*http.Request) (*http.Response, error)
-
-func (f ssRoundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
 func BenchmarkStreamingSessionLoad(b *testing.B) {
 	nSessions := ssLoadSize("GATESTREAM_LOAD_SESSIONS", 1000)
 	nSecrets := ssLoadSize("GATESTREAM_LOAD_SECRETS", 10000)
@@ -179,15 +129,11 @@ func BenchmarkStreamingSessionLoad(b *testing.B) {
 		if err := k.Create(ctx, s); err != nil {
 			return err
 		}
-		sec := session.Placeholder(s, "10.128.3.7:22")
-		sec.Data["url"] = []byte("https://example.invalid/streaming/bare")
-		sec.Data["expiresAt"] = []byte(session.FormatExpiresAt(expires))
-		if err := k.Create(ctx, sec); err != nil {
+		if err := k.Create(ctx, session.NewSecret(s, "https://example.invalid/streaming/bare", expires, "10.128.3.7:22")); err != nil {
 			return err
 		}
 		s.Status.Phase = accessv1alpha1.SessionReady
 		s.Status.SecretName = s.Name
-		s.Status.MintRequestedAt = &metav1.Time{Time: w.clk.Now()}
 		s.Status.URLExpiresAt = &metav1.Time{Time: expires}
 		s.Status.AccessEndsAt = &metav1.Time{Time: w.clk.Now().Add(ssWindow)}
 		s.Status.Target = &accessv1alpha1.ResolvedTarget{Address: "10.128.3.7", Port: 22}
@@ -204,11 +150,8 @@ func BenchmarkStreamingSessionLoad(b *testing.B) {
 	opts := manager.DefaultOptions()
 	opts.MaxConcurrent = workers
 	hwmBefore := ssProcStatus("VmHWM")
-	counted := *env
-	counted.Config = rest.CopyConfig(env.Config)
-	reqs := &ssRequestCounter{}
-	counted.Config.WrapTransport = reqs.wrap
-	testenv.RunManager(b, &counted, opts, func(m *manager.Manager) error {
+	reqs := &testenv.RequestCounter{}
+	testenv.RunManager(b, testenv.Counting(env, reqs), opts, func(m *manager.Manager) error {
 		return (&controllers.StreamingSessionReconciler{
 			Client:                  m.GetClient(),
 			Clients:                 clients.New(m.GetAPIReader(), clients.Options{AWSCallsPerSecond: 1e6, AWSRetryMaxBackoff: time.Millisecond}),
@@ -275,7 +218,7 @@ func BenchmarkStreamingSessionLoad(b *testing.B) {
 	fmt.Printf("ratio operator/bare: %.2f\n", operator.Seconds()/bare.Seconds())
 	fmt.Printf("peak RSS of the test process (VmHWM): %d MiB (before the manager started: %d MiB; VmRSS now %d MiB; Go heap in use %d MiB)\n",
 		hwm/1024, hwmBefore/1024, rss/1024, ms.HeapInuse>>20)
-	fmt.Printf("manager API requests: %s\n", reqs)
+	fmt.Printf("manager API requests: %s\n", testenv.Format(reqs.Snapshot()))
 	b.ReportMetric(bare.Seconds(), "bare-s")
 	b.ReportMetric(operator.Seconds(), "ready-s")
 	b.ReportMetric(operator.Seconds()/bare.Seconds(), "ratio")

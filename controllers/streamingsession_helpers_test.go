@@ -18,6 +18,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +33,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/rest"
@@ -78,6 +80,8 @@ type ssWorld struct {
 	api    gsaws.AppStreamAPI
 	ns     string
 	mgr    *manager.Manager
+	// requests, when set before start, counts the manager's API requests.
+	requests *testenv.RequestCounter
 }
 
 func newSSWorld(t testing.TB) *ssWorld {
@@ -194,28 +198,38 @@ func (w *ssWorld) start(log *logr.Logger) {
 	opts := manager.DefaultOptions()
 	opts.WatchNamespaces = []string{w.ns}
 	setup := func(m *manager.Manager) error {
+		// The manager's wiring: credential Secrets labelled in use come from
+		// their own informer, others from the API server.
+		factory, err := clients.ForManager(m, opts.WatchNamespaces, clients.Options{AWSCallsPerSecond: 1000, AWSRetryMaxBackoff: time.Millisecond})
+		if err != nil {
+			return err
+		}
 		return (&controllers.StreamingSessionReconciler{
 			Client:                  m.GetClient(),
 			APIReader:               m.GetAPIReader(),
-			Clients:                 clients.New(m.GetAPIReader(), clients.Options{AWSCallsPerSecond: 1000, AWSRetryMaxBackoff: time.Millisecond}),
+			Clients:                 factory,
 			Recorder:                m.GetEventRecorder(controllers.StreamingSessionRecorderName),
 			Clock:                   w.clk,
 			MaxConcurrentReconciles: 4,
 			SkipNameValidation:      true,
 		}).SetupWithManager(m)
 	}
+	e := env
+	if w.requests != nil {
+		e = testenv.Counting(env, w.requests)
+	}
 	if log == nil {
-		w.mgr = testenv.RunManager(w.t, env, opts, setup)
+		w.mgr = testenv.RunManager(w.t, e, opts, setup)
 		return
 	}
-	w.mgr = ssRunManager(w.t, opts, *log, setup)
+	w.mgr = ssRunManager(w.t, e, opts, *log, setup)
 }
 
 // ssRunManager is testenv.RunManager with a chosen logger.
-func ssRunManager(t testing.TB, opts manager.Options, log logr.Logger, setup func(*manager.Manager) error) *manager.Manager {
+func ssRunManager(t testing.TB, e *testenv.Env, opts manager.Options, log logr.Logger, setup func(*manager.Manager) error) *manager.Manager {
 	t.Helper()
 	opts.MetricsAddr, opts.ProbeAddr, opts.LeaderElect = "0", "0", false
-	mgr, err := manager.New(env.Config, opts, log)
+	mgr, err := manager.New(e.Config, opts, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,29 +318,104 @@ func (w *ssWorld) waitPhase(name string, phase accessv1alpha1.SessionPhase, reas
 	return s
 }
 
-// waitLostMint waits for the session to report its lost mint, and checks that
-// the lost CreateStreamingURL was the only one: an AWS adapter that retries
-// the call after a lost response mints a second URL (and the session turns
-// Ready with it), which breaks the one-valid-URL rule.
-func (w *ssWorld) waitLostMint(name string, mintsBefore int) *accessv1alpha1.StreamingSession {
+// deliveredURLs watches the Secret name from now on and returns a function
+// that reports every URL the Secret has held, in order (each once), as far as
+// the watch has delivered them. The one-URL invariant is that it never holds
+// a second URL while its session lives.
+func (w *ssWorld) deliveredURLs(name string) func() []string {
 	w.t.Helper()
-	var s *accessv1alpha1.StreamingSession
-	testenv.Eventually(w.t, ssWait, name+" Pending MintLost", func() error {
-		s = w.get(name)
-		if w.mints()-mintsBefore > 1 {
-			return nil
+	wc, err := client.NewWithWatch(env.Config, client.Options{Scheme: manager.Scheme()})
+	w.must(err)
+	watcher, err := wc.Watch(w.ctx, &corev1.SecretList{}, client.InNamespace(w.ns), client.MatchingFields{"metadata.name": name})
+	w.must(err)
+	w.t.Cleanup(watcher.Stop)
+	var mu sync.Mutex
+	var urls []string
+	go func() {
+		for ev := range watcher.ResultChan() {
+			if sec, ok := ev.Object.(*corev1.Secret); ok {
+				mu.Lock()
+				if u := string(sec.Data["url"]); u != "" && (len(urls) == 0 || urls[len(urls)-1] != u) {
+					urls = append(urls, u)
+				}
+				mu.Unlock()
+			}
 		}
-		if c := conditions.Get(s.Status.Conditions, accessv1alpha1.ConditionReady); s.Status.Phase != accessv1alpha1.SessionPending || c == nil || c.Reason != accessv1alpha1.SessionReasonMintLost {
-			return errors.New(ssDescribe(s))
+	}()
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), urls...)
+	}
+}
+
+// oneDeliveredURL waits until the watch has seen the Secret's current URL
+// and checks that it is the only URL the Secret ever held.
+func (w *ssWorld) oneDeliveredURL(name string, delivered func() []string) string {
+	w.t.Helper()
+	sec, err := w.secret(name)
+	w.must(err)
+	url := string(sec.Data["url"])
+	testenv.Eventually(w.t, ssWait, "the watch sees the URL of Secret "+name, func() error {
+		if got := delivered(); len(got) == 0 || got[len(got)-1] != url {
+			return fmt.Errorf("%d URLs seen, not the current one", len(got))
 		}
 		return nil
 	})
-	if n := w.mints() - mintsBefore; n != 1 {
-		w.t.Fatalf("CreateStreamingURL reached AppStream %d times after one lost response (session: %s): the AWS adapter "+
-			"retried the mint, so two valid URLs exist. internal/aws must make a single attempt for CreateStreamingURL "+
-			"(e.g. per-call option o.Retryer = retry.AddWithMaxAttempts(o.Retryer, 1))", n, ssDescribe(s))
+	if got := delivered(); len(got) != 1 || got[0] == "" {
+		w.t.Fatalf("Secret %s held %d different URLs; at most one may ever be delivered", name, len(got))
 	}
-	return s
+	return url
+}
+
+// labelCredentialsInUse labels the AWS credentials Secret as the
+// environment's controller does, so that it comes from the credentials informer.
+func (w *ssWorld) labelCredentialsInUse() {
+	w.t.Helper()
+	sec, err := w.secret(ssCredentials)
+	w.must(err)
+	orig := sec.DeepCopy()
+	sec.Labels = map[string]string{clients.LabelCredentials: clients.LabelCredentialsInUse}
+	w.must(env.Client.Patch(w.ctx, sec, client.MergeFrom(orig)))
+}
+
+// installFinalizerPolicy installs config/admission's MutatingAdmissionPolicy
+// that adds the StreamingSession finalizer at create, bound to this test's
+// namespace only, and waits until the API server applies it.
+func (w *ssWorld) installFinalizerPolicy() {
+	w.t.Helper()
+	data, err := os.ReadFile(filepath.Join(env.Root, "config", "admission", "streamingsession_finalizer.yaml"))
+	w.must(err)
+	var policy string
+	for _, doc := range strings.Split(string(data), "\n---\n") {
+		var u unstructured.Unstructured
+		w.must(yaml.Unmarshal([]byte(doc), &u.Object))
+		if u.GetKind() != "MutatingAdmissionPolicy" {
+			continue // its cluster-wide binding is replaced by one for this namespace
+		}
+		policy = u.GetName()
+		if err := env.Client.Create(w.ctx, &u); err != nil && !apierrors.IsAlreadyExists(err) {
+			w.t.Fatal(err)
+		}
+	}
+	binding := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingAdmissionPolicyBinding",
+		"metadata": map[string]any{"name": policy + "-" + w.ns},
+		"spec": map[string]any{"policyName": policy, "matchResources": map[string]any{
+			"namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": w.ns}}}},
+	}}
+	w.must(env.Client.Create(w.ctx, binding))
+	w.t.Cleanup(func() { _ = env.Client.Delete(context.Background(), binding) })
+	testenv.Eventually(w.t, 30*time.Second, "finalizer added at create", func() error {
+		probe := w.newSession("finalizer-probe", "user-a")
+		if err := env.Client.Create(w.ctx, probe, client.DryRunAll); err != nil {
+			return err
+		}
+		if !slices.Contains(probe.Finalizers, accessv1alpha1.StreamingSessionFinalizer) {
+			return fmt.Errorf("finalizers %v", probe.Finalizers)
+		}
+		return nil
+	})
 }
 
 func (w *ssWorld) waitGone(name string) {

@@ -27,10 +27,15 @@ const (
 	// SessionReasonSecretConflict: a Secret with the session's name exists and
 	// is not controlled by the session; gatestream never writes into it. Pending.
 	SessionReasonSecretConflict = "SecretConflict"
-	// SessionReasonMinting: the intent to mint is recorded and CreateStreamingURL is being called. Pending.
+	// SessionReasonMinting: CreateStreamingURL is being called. Not recorded by
+	// this version (the URL is minted and recorded in one pass); an older one
+	// recorded it with its intent to mint. Pending.
 	SessionReasonMinting = "Minting"
-	// SessionReasonMintLost: a URL was minted (or may have been) but is not in
-	// the Secret; nothing is minted again until that URL has expired for sure. Pending or Failed.
+	// SessionReasonMintLost: a URL never reached the Secret (the response was
+	// lost: one is minted again at once, as the lost one reached nobody), or the
+	// Secret lost a delivered URL (nothing is minted again while that URL may
+	// still work), or the access window ended before a URL could be delivered
+	// (Failed). Pending or Failed.
 	SessionReasonMintLost = "MintLost"
 	// SessionReasonURLIssued: the URL is in the Secret and can be opened. Ready.
 	SessionReasonURLIssued = "URLIssued"
@@ -46,6 +51,11 @@ const (
 	SessionReasonCredentialsUnavailable = "CredentialsUnavailable"
 	// SessionReasonAPIError: an AppStream call failed; see the message.
 	SessionReasonAPIError = "APIError"
+	// SessionReasonThrottled: AppStream (or gatestream's own outbound budget) throttled a call; retried with backoff.
+	SessionReasonThrottled = "Throttled"
+	// SessionReasonInvalidConfiguration: AppStream refused a call in a way only a change of the environment or account fixes
+	// (fleet not running or not associated, permissions, quota); looked at again every minute.
+	SessionReasonInvalidConfiguration = "InvalidConfiguration"
 )
 
 // StreamingSessionFinalizer is put on a StreamingSession before its URL is

@@ -129,7 +129,10 @@ type StreamingSessionStatus struct {
 	// +optional
 	SecretName string `json:"secretName,omitempty"`
 
-	// MintRequestedAt records the intent to mint, written before CreateStreamingURL is called.
+	// MintRequestedAt is no longer written: gatestream mints a URL and records
+	// it in one pass. Older versions wrote their intent to mint here before
+	// calling CreateStreamingURL; a session that still carries it starts its
+	// access window then. Kept so that their objects stay valid.
 	// +optional
 	MintRequestedAt *metav1.Time `json:"mintRequestedAt,omitempty"`
 

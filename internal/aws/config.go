@@ -2,8 +2,9 @@
 // AppStream and EC2 clients: narrow interfaces (AppStreamAPI, EC2API) with
 // only the calls the controllers make, client construction with credentials
 // (static from a Secret, the default chain, optionally an assumed role), a
-// tuned retryer, a shared outbound rate limit, a per-call observation hook for
-// metrics, a client cache, and error classification.
+// tuned adaptive retryer per service (retries, and a client-side rate that
+// follows AWS's throttling), an optional fixed outbound cap, a per-call
+// observation hook for metrics, a client cache, and error classification.
 //
 // The package has no Kubernetes imports. Credentials never appear in errors,
 // logs or String output: the types that hold them redact themselves, and API
@@ -18,7 +19,6 @@ import (
 	"time"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
@@ -39,9 +39,9 @@ const (
 // RoleSessionName is the session name used when assuming Config.RoleARN.
 const RoleSessionName = "gatestream"
 
-// Retry defaults: the SDK's standard retryer with more attempts than its
-// default of 3 (reconcilers are not latency sensitive, but each failed pass
-// costs a requeue) and its default maximum backoff.
+// Retry defaults: the SDK's retryer with more attempts than its default of 3
+// (reconcilers are not latency sensitive, but each failed pass costs a
+// requeue) and its default maximum backoff.
 const (
 	DefaultRetryMaxAttempts = 5
 	DefaultRetryMaxBackoff  = 20 * time.Second
@@ -89,17 +89,25 @@ type Config struct {
 	RoleARN string
 	// HTTPClient overrides the SDK's default transport.
 	HTTPClient HTTPClient
-	// Limiter is the outbound budget shared by every client of one cloud: it
-	// is waited on before each attempt (retries included). Nil: no limit.
+	// Retryers are the retry strategies, one per service, each with its
+	// adaptive client-side rate (see NewRetryers). Share one Retryers between
+	// every Config of a process so that all clients of a service draw on one
+	// budget. Nil: New builds its own from RetryMaxAttempts and RetryMaxBackoff.
+	Retryers *Retryers
+	// Limiter is an optional fixed cap on top of the adaptive rate, shared
+	// by every client of one cloud: it is waited on before each attempt
+	// (retries included). Nil: no fixed cap.
 	Limiter *rate.Limiter
 	// Observe, when set, is called after every API call (once per
 	// operation, after retries) with the service (ServiceAppStream,
 	// ServiceEC2, ServiceSTS), the operation name (e.g. "CreateFleet"), the
 	// final error (credentials scrubbed) and the duration.
 	Observe func(service, op string, err error, d time.Duration)
-	// RetryMaxAttempts overrides DefaultRetryMaxAttempts (1 disables retries).
+	// RetryMaxAttempts overrides DefaultRetryMaxAttempts (1 disables
+	// retries) when New builds the retryers (Retryers nil).
 	RetryMaxAttempts int
-	// RetryMaxBackoff overrides DefaultRetryMaxBackoff; tests set it tiny.
+	// RetryMaxBackoff overrides DefaultRetryMaxBackoff when New builds the
+	// retryers; tests set it tiny.
 	RetryMaxBackoff time.Duration
 }
 
@@ -167,12 +175,16 @@ func New(ctx context.Context, cfg Config) (*Clients, error) {
 		return nil, errors.New("aws: no region configured")
 	}
 	red := newRedactor(cfg.Static)
+	retryers := cfg.Retryers
+	if retryers == nil {
+		retryers = NewRetryers(cfg.RetryMaxAttempts, cfg.RetryMaxBackoff)
+	}
 	if cfg.RoleARN != "" {
 		stsClient := sts.NewFromConfig(base, func(o *sts.Options) {
 			if cfg.STSEndpoint != "" {
 				o.BaseEndpoint = awssdk.String(cfg.STSEndpoint)
 			}
-			o.Retryer = newRetryer(cfg)
+			o.Retryer = retryers.STS
 			o.RetryMaxAttempts = 0
 			o.APIOptions = append(o.APIOptions, stackOptions(ServiceSTS, cfg, red)...)
 		})
@@ -183,7 +195,7 @@ func New(ctx context.Context, cfg Config) (*Clients, error) {
 		if cfg.AppStreamEndpoint != "" {
 			o.BaseEndpoint = awssdk.String(cfg.AppStreamEndpoint)
 		}
-		o.Retryer = newRetryer(cfg)
+		o.Retryer = retryers.AppStream
 		o.RetryMaxAttempts = 0 // keep AWS_MAX_ATTEMPTS from wrapping our retryer
 		o.APIOptions = append(o.APIOptions, stackOptions(ServiceAppStream, cfg, red)...)
 	})
@@ -191,7 +203,7 @@ func New(ctx context.Context, cfg Config) (*Clients, error) {
 		if cfg.EC2Endpoint != "" {
 			o.BaseEndpoint = awssdk.String(cfg.EC2Endpoint)
 		}
-		o.Retryer = newRetryer(cfg)
+		o.Retryer = retryers.EC2
 		o.RetryMaxAttempts = 0
 		o.APIOptions = append(o.APIOptions, stackOptions(ServiceEC2, cfg, red)...)
 	})
@@ -199,48 +211,6 @@ func New(ctx context.Context, cfg Config) (*Clients, error) {
 		AppStream: &appStreamClient{c: as, sessionsPageSize: 50},
 		EC2:       &ec2Client{c: e2},
 	}, nil
-}
-
-// newRetryer is the SDK's standard retryer with: DefaultRetryMaxAttempts
-// attempts, DefaultRetryMaxBackoff, AppStream's RequestLimitExceededException
-// and ConcurrentModificationException retried (reference §1.5), and
-// LimitExceededException NOT retried: it is an account quota for AppStream
-// (the SDK treats it as a throttle by default).
-func newRetryer(cfg Config) awssdk.Retryer {
-	attempts := cfg.RetryMaxAttempts
-	if attempts <= 0 {
-		attempts = DefaultRetryMaxAttempts
-	}
-	maxBackoff := cfg.RetryMaxBackoff
-	if maxBackoff <= 0 {
-		maxBackoff = DefaultRetryMaxBackoff
-	}
-	return retry.NewStandard(func(o *retry.StandardOptions) {
-		o.MaxAttempts = attempts
-		o.MaxBackoff = maxBackoff
-		o.Retryables = append([]retry.IsErrorRetryable{
-			retry.IsErrorRetryableFunc(func(err error) awssdk.Ternary {
-				switch Code(err) {
-				case "LimitExceededException":
-					return awssdk.FalseTernary
-				case "RequestLimitExceededException", "ConcurrentModificationException":
-					return awssdk.TrueTernary
-				}
-				return awssdk.UnknownTernary
-			}),
-		}, o.Retryables...)
-		o.Throttles = append([]retry.IsErrorThrottle{
-			retry.IsErrorThrottleFunc(func(err error) awssdk.Ternary {
-				switch Code(err) {
-				case "LimitExceededException":
-					return awssdk.FalseTernary
-				case "RequestLimitExceededException":
-					return awssdk.TrueTernary
-				}
-				return awssdk.UnknownTernary
-			}),
-		}, o.Throttles...)
-	})
 }
 
 // stackOptions installs the observation/redaction middleware (outermost, once
@@ -286,8 +256,9 @@ func (m *observeMiddleware) HandleInitialize(ctx context.Context, in middleware.
 	return out, md, err
 }
 
-// ErrRateLimited wraps the error of a Limiter wait (the context ended, or its
-// deadline is too close for the limiter's budget). No request was sent.
+// ErrRateLimited wraps the error of a wait for the client-side budget (the
+// adaptive rate of Retryers, or Config.Limiter) that ended before a token came:
+// the context ended, or its deadline is too close. That attempt was not sent.
 var ErrRateLimited = errors.New("aws: outbound rate limit")
 
 type limitMiddleware struct{ limiter *rate.Limiter }

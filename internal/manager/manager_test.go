@@ -190,7 +190,8 @@ func TestOptionsValidation(t *testing.T) {
 		"no concurrent reconciles": {"--max-concurrent-reconciles=0"},
 		"unknown log format":       {"--log-format=xml"},
 		"unknown log level":        {"--log-level=verbose"},
-		"no outbound budget":       {"--aws-calls-per-second=0"},
+		"no SORACOM budget":        {"--soracom-calls-per-second=0"},
+		"negative AWS cap":         {"--aws-calls-per-second=-1"},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -19,7 +19,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
-	"github.com/gatestream/gatestream/internal/session/target"
 )
 
 // App runs the plugin's commands against one namespace.
@@ -94,9 +93,6 @@ func SelfSubjectReviewUser(ctx context.Context, c client.Client) (string, error)
 
 // userIDPattern is StreamingSession spec.userId's validation (2–32 characters).
 var userIDPattern = regexp.MustCompile(`^[\w+=,.@-]{2,32}$`)
-
-// sessionNamePrefix is the sessions' one naming rule, target.GenerateName.
-var sessionNamePrefix = target.GenerateName
 
 // readyCondition returns the Ready condition, or nil.
 func readyCondition(conds []metav1.Condition) *metav1.Condition {

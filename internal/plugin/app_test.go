@@ -5,26 +5,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/validation"
 )
-
-func TestSessionNamePrefix(t *testing.T) {
-	for _, tc := range []struct{ user, device, want string }{
-		{"user-a", "raspi-1", "user-a-raspi-1-"},
-		{"Alice.Smith@example.com", "plc-7", "alice-smith-example-com-plc-7-"},
-		{"__", "raspi-1", "raspi-1-"},
-		{"a-very-long-user-name-from-an-identity-provider", "a-very-long-device-name-on-a-lan", "a-very-long-user-name-fr-a-very-long-device-name-"},
-	} {
-		got := sessionNamePrefix(tc.user, tc.device)
-		if got != tc.want {
-			t.Errorf("sessionNamePrefix(%q, %q) = %q, want %q", tc.user, tc.device, got, tc.want)
-		}
-		// The server appends five characters.
-		if errs := validation.IsDNS1123Label(got + "x7k2p"); len(errs) > 0 {
-			t.Errorf("%q + suffix is not a DNS label: %v", got, errs)
-		}
-	}
-}
 
 func TestRelative(t *testing.T) {
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)

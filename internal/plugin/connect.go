@@ -111,22 +111,22 @@ func (a *App) Connect(ctx context.Context, o ConnectOptions) error {
 		fmt.Fprintf(a.Err, "warning: device %s is offline (its SIM has no session); the URL will work but the device may not answer\n", device.Name)
 	}
 
-	target := &accessv1alpha1.SessionTarget{DeviceGroup: group.Name, Device: device.Name}
+	to := &accessv1alpha1.SessionTarget{DeviceGroup: group.Name, Device: device.Name}
 	if len(device.Ports) > 0 {
 		port := intstr.FromString(device.Ports[0].Name)
-		target.Port = &port
+		to.Port = &port
 	}
 	ss := &accessv1alpha1.StreamingSession{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace:    a.Namespace,
-			GenerateName: sessionNamePrefix(user, device.Name),
+			GenerateName: target.GenerateName(user, device.Name),
 			Labels:       map[string]string{"app.kubernetes.io/created-by": "kubectl-gatestream"},
 		},
 		Spec: accessv1alpha1.StreamingSessionSpec{
 			EnvironmentRef: accessv1alpha1.LocalObjectReference{Name: env.Name},
 			UserID:         user,
 			Application:    app,
-			Target:         target,
+			Target:         to,
 			URLValidity:    metav1.Duration{Duration: o.URLValidity},
 			AccessWindow:   metav1.Duration{Duration: o.For},
 		},

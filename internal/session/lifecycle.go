@@ -13,21 +13,21 @@ const (
 	// last second of a URL's validity. A URL is considered unusable for sure
 	// only Skew after its expiry.
 	Skew = 30 * time.Second
-	// MintCallTimeout bounds one CreateStreamingURL call. A request abandoned
-	// after it is assumed to have reached AWS no later than this after
-	// mintRequestedAt, so a URL minted by it expires no later than
-	// mintRequestedAt + MintCallTimeout + validity.
+	// MintCallTimeout bounds one CreateStreamingURL call. A call abandoned
+	// after it is a lost mint: whatever it minted reached nobody, and the
+	// session mints again at once.
 	MintCallTimeout = 30 * time.Second
 	// MinValidity is the shortest validity CreateStreamingURL accepts.
 	MinValidity = time.Second
 	// WaitInterval is how often a Pending session looks again at what it waits
-	// for (the environment and DeviceGroup watches wake it sooner).
+	// for (the environment and DeviceGroup watches wake it sooner; a foreign
+	// Secret holding the session's name is not watched).
 	WaitInterval = 30 * time.Second
 	// RetryInterval is the wait after an error that needs someone to act
 	// (credentials, permissions, a misconfigured fleet).
 	RetryInterval = time.Minute
-	// MinRequeue keeps a scheduled wake-up from being a hot loop when a
-	// deadline is (nearly) now: never schedule less than this.
+	// MinRequeue is the wait before a pass that lost a write race (a conflict:
+	// the object changed since it was read) looks again.
 	MinRequeue = time.Second
 
 	// DefaultURLValidity and DefaultAccessWindow apply when the spec leaves them
@@ -63,9 +63,8 @@ func AccessWindow(spec *accessv1alpha1.StreamingSessionSpec) time.Duration {
 }
 
 // AccessEndsAt is when the session's access window ends: status.accessEndsAt
-// once recorded, else mintRequestedAt + accessWindow (the window starts with
-// the first mint that may have produced a URL), else now + accessWindow (a
-// mint starting now).
+// once recorded, else now + accessWindow (a mint starting now). A
+// mintRequestedAt left by an older gatestream still starts the window.
 func AccessEndsAt(s *accessv1alpha1.StreamingSession, now time.Time) time.Time {
 	if t := s.Status.AccessEndsAt; t != nil {
 		return t.Time
@@ -91,15 +90,6 @@ func MintValidity(spec *accessv1alpha1.StreamingSessionSpec, accessEndsAt, now t
 	return v.Truncate(time.Second)
 }
 
-// LostMintUnusableAt is when a URL whose CreateStreamingURL response was lost
-// (or whose mint was interrupted by a restart) has expired for sure:
-// mintRequestedAt + MintCallTimeout + the validity that was asked for + Skew.
-// Until then nothing is minted again, so two valid URLs never exist.
-func LostMintUnusableAt(s *accessv1alpha1.StreamingSession, now time.Time) time.Time {
-	req := s.Status.MintRequestedAt.Time
-	return req.Add(MintCallTimeout + MintValidity(&s.Spec, AccessEndsAt(s, now), req) + Skew)
-}
-
 // URLSettledAt is when a recorded URL is unusable for sure: urlExpiresAt +
 // Skew. That is when the session decides between Active and Expired, and when
 // a recorded URL that disappeared from its Secret may be replaced.
@@ -113,14 +103,6 @@ func TTLDeadline(s *accessv1alpha1.StreamingSession) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return s.Status.FinishedAt.Add(s.Spec.TTLAfterFinished.Duration), true
-}
-
-// Until returns the wait from now until deadline, never less than MinRequeue.
-func Until(now, deadline time.Time) time.Duration {
-	if d := deadline.Sub(now); d > MinRequeue {
-		return d
-	}
-	return MinRequeue
 }
 
 // CeilSecond rounds t up to a whole second. Times that round-trip through
@@ -148,8 +130,10 @@ func Earliest(ts ...time.Time) time.Time {
 }
 
 // NeedsRevocation reports whether deleting the session must end the user's
-// AppStream sessions: a URL was (or may have been) minted and the session
-// has not finished (Ended already ended them; Expired and Failed never gave access).
+// AppStream sessions: a URL was recorded (or, by an older gatestream, may
+// have been minted) and the session has not finished (Ended already ended
+// them; Expired and Failed never gave access). Decide also counts a URL found
+// in the session's own Secret but not yet recorded.
 func NeedsRevocation(s *accessv1alpha1.StreamingSession) bool {
 	if Finished(s.Status.Phase) {
 		return false

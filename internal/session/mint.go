@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/aws/smithy-go"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
+	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	"github.com/gatestream/gatestream/internal/aws"
 )
 
@@ -40,6 +42,40 @@ func Mint(ctx context.Context, api aws.AppStreamAPI, req MintRequest) (Minted, e
 		exp = time.Now().Add(req.Validity + Skew)
 	}
 	return Minted{URL: u, Expires: exp}, nil
+}
+
+// Issue carries out a Mint step: one CreateStreamingURL (bounded by
+// MintCallTimeout), then the session's Secret created once with the URL
+// (Secrets.Create, which adopts a URL an earlier pass left there), and
+// returns the step to finish: the issued status and when to look again.
+// Nothing is written before the call: a URL whose response was lost, or
+// that the process held only in memory when it stopped, reached nobody, so
+// the next pass mints again at once. Errors go through MintError and never
+// contain the URL.
+func Issue(ctx context.Context, api aws.AppStreamAPI, secrets Secrets, s *accessv1alpha1.StreamingSession, step Step, now time.Time) (Step, error) {
+	log := logf.FromContext(ctx)
+	req := step.Mint
+	log.V(1).Info("minting a streaming URL", "user", req.UserID, "application", req.Application, "stack", req.Stack,
+		"fleet", req.Fleet, "target", req.SessionContext, "validity", req.Validity.String())
+	mctx, cancel := context.WithTimeout(ctx, MintCallTimeout)
+	minted, err := Mint(mctx, api, req)
+	cancel()
+	if err != nil {
+		if !NothingMinted(err) {
+			log.Info("CreateStreamingURL got no answer; the URL it may have minted reached nobody, minting again", "error", err.Error())
+		}
+		return step, MintError(err)
+	}
+	expires, err := secrets.Create(ctx, s, minted.URL, CeilSecond(minted.Expires), TargetString(step.Status.Target))
+	if err != nil {
+		log.Info("the Secret could not be created; the minted URL reached nobody", "error", err.Error())
+		return step, err
+	}
+	step.Status, step.At = Issued(s, step.Status, expires, now)
+	step.Event = nil
+	log.V(1).Info("streaming URL issued", "secret", step.Status.SecretName, "expiresAt", step.Status.URLExpiresAt.Time,
+		"accessEndsAt", step.Status.AccessEndsAt.Time)
+	return step, nil
 }
 
 // NothingMinted reports whether a failed CreateStreamingURL certainly did not

@@ -1,9 +1,13 @@
-// Package session holds the StreamingSession controller's decisions as pure
-// functions: resolving the environment and target, the deadlines of the
-// lifecycle (URL expiry, access window, lost mints, ttlAfterFinished), the
-// Secret that carries the URL, and the classification of mint errors. The
-// controller (controllers/streamingsession_controller.go) only reads objects,
-// calls these, and writes.
+// Package session holds the StreamingSession controller as a pure decision
+// plus units. Decide (decide.go) takes what a pass observed (the session, the
+// resolution of its environment and target, its Secret, the user's AppStream
+// sessions when it asked for them, the time) and returns the one next Step
+// and the status to record; OnError is the one error policy. The units carry
+// the steps out: Secrets (the session's Secret), UserSessions (the user's
+// AppStream sessions) and Issue (one CreateStreamingURL into a new Secret).
+// The controller (controllers/streamingsession_controller.go) reads, decides,
+// executes, records and schedules. The device resolver and the naming rule
+// that the portal and the plugin share live in internal/session/target.
 package session
 
 import (
@@ -13,10 +17,9 @@ import (
 	"strconv"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/util/intstr"
-
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	"github.com/gatestream/gatestream/internal/conditions"
+	"github.com/gatestream/gatestream/internal/session/target"
 )
 
 // Outcome of a resolution.
@@ -93,8 +96,21 @@ func FleetAndStack(env *accessv1alpha1.RemoteAccessEnvironment) (fleet, stack st
 	return fleet, stack
 }
 
+// Resolve resolves the environment (nil: not found) and, once it resolves,
+// spec.target in its DeviceGroup (nil: not found): what Decide needs to mint.
+func Resolve(s *accessv1alpha1.StreamingSession, env *accessv1alpha1.RemoteAccessEnvironment, dg *accessv1alpha1.DeviceGroup) Resolution {
+	res := ResolveEnvironment(s, env)
+	if res.Outcome != Resolved {
+		return res
+	}
+	t, tres := ResolveTarget(s, dg)
+	tres.Fleet, tres.Stack, tres.Target = res.Fleet, res.Stack, t
+	return tres
+}
+
 // ResolveTarget resolves spec.target in its DeviceGroup (nil: not found) to an
-// address and port. A session without a target resolves to nil.
+// address and port, by the rule the portal and the plugin use
+// (target.FindDevice). A session without a target resolves to nil.
 func ResolveTarget(s *accessv1alpha1.StreamingSession, dg *accessv1alpha1.DeviceGroup) (*accessv1alpha1.ResolvedTarget, Resolution) {
 	t := s.Spec.Target
 	if t == nil {
@@ -109,66 +125,23 @@ func ResolveTarget(s *accessv1alpha1.StreamingSession, dg *accessv1alpha1.Device
 			"DeviceGroup %q belongs to RemoteAccessEnvironment %q, not %q: its devices are not reachable from this environment's fleet",
 			t.DeviceGroup, env, s.Spec.EnvironmentRef.Name)
 	}
-	var dev *accessv1alpha1.Device
-	for i := range dg.Spec.Devices {
-		if dg.Spec.Devices[i].Name == t.Device {
-			dev = &dg.Spec.Devices[i]
-			break
-		}
+	dev, err := target.FindDevice([]accessv1alpha1.DeviceGroup{*dg}, t.Device, dg.Name)
+	if err != nil {
+		return nil, fail(accessv1alpha1.SessionReasonDeviceNotFound, "%v", err)
 	}
-	if dev == nil {
-		names := make([]string, 0, len(dg.Spec.Devices))
-		for _, d := range dg.Spec.Devices {
-			names = append(names, d.Name)
-		}
-		return nil, fail(accessv1alpha1.SessionReasonDeviceNotFound,
-			"DeviceGroup %q has no device %q (its devices: %s)", t.DeviceGroup, t.Device, listOrNone(names))
+	port, err := dev.Port(t.Port)
+	if err != nil {
+		return nil, fail(accessv1alpha1.SessionReasonPortNotFound, "%v", err)
 	}
-	port, res := resolvePort(t, dev)
-	if res.Outcome != Resolved {
-		return nil, res
-	}
-	var st *accessv1alpha1.DeviceStatus
-	for i := range dg.Status.Devices {
-		if dg.Status.Devices[i].Name == t.Device {
-			st = &dg.Status.Devices[i]
-			break
-		}
-	}
-	if st == nil || st.Address == "" {
+	switch {
+	case dev.Address() == "":
 		return nil, wait(accessv1alpha1.SessionReasonDeviceAddressUnknown,
 			"waiting for DeviceGroup %q to report the address of device %q", t.DeviceGroup, t.Device)
-	}
-	if !st.Online {
+	case !dev.Online():
 		return nil, wait(accessv1alpha1.SessionReasonDeviceOffline,
 			"waiting for device %q of DeviceGroup %q to come online (its SIM has no session)", t.Device, t.DeviceGroup)
 	}
-	return &accessv1alpha1.ResolvedTarget{Address: st.Address, Port: port}, Resolution{Outcome: Resolved}
-}
-
-func resolvePort(t *accessv1alpha1.SessionTarget, dev *accessv1alpha1.Device) (int32, Resolution) {
-	if t.Port == nil {
-		return 0, Resolution{Outcome: Resolved}
-	}
-	if t.Port.Type == intstr.Int {
-		return t.Port.IntVal, Resolution{Outcome: Resolved}
-	}
-	names := make([]string, 0, len(dev.Ports))
-	for _, p := range dev.Ports {
-		if p.Name == t.Port.StrVal {
-			return p.Port, Resolution{Outcome: Resolved}
-		}
-		names = append(names, fmt.Sprintf("%s (%d)", p.Name, p.Port))
-	}
-	return 0, fail(accessv1alpha1.SessionReasonPortNotFound,
-		"device %q has no port named %q (its ports: %s); name one of those or give a number", dev.Name, t.Port.StrVal, listOrNone(names))
-}
-
-func listOrNone(s []string) string {
-	if len(s) == 0 {
-		return "none"
-	}
-	return strings.Join(s, ", ")
+	return &accessv1alpha1.ResolvedTarget{Address: dev.Address(), Port: port}, Resolution{Outcome: Resolved}
 }
 
 // TargetString is "address:port", or the address alone without a port. It is

@@ -11,14 +11,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
-	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
-	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	"k8s.io/utils/ptr"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 )
 
-// FieldOwner is the server-side apply field manager of everything gatestream writes.
+// FieldOwner is the field manager of everything gatestream writes.
 const FieldOwner = "gatestream"
 
 // Metadata that a Secret holding a URL must never carry, even when
@@ -119,50 +117,42 @@ func OwnerReference(s *accessv1alpha1.StreamingSession) metav1.OwnerReference {
 // FormatExpiresAt is the Secret's expiresAt value.
 func FormatExpiresAt(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
-// Placeholder is the Secret created (plain create: it fails if any Secret of
-// that name exists) before the intent to mint is recorded. It claims the name
-// for the session and carries everything but the URL.
-func Placeholder(s *accessv1alpha1.StreamingSession, target string) *corev1.Secret {
+// NewSecret is the session's Secret holding url: created once, by a plain
+// create (it fails if any Secret of that name exists).
+func NewSecret(s *accessv1alpha1.StreamingSession, url string, expiresAt time.Time, target string) *corev1.Secret {
 	sec := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:            SecretName(s),
-			Namespace:       s.Namespace,
-			Labels:          Labels(s),
-			Annotations:     Annotations(s),
-			OwnerReferences: []metav1.OwnerReference{OwnerReference(s)},
-		},
-		Type: corev1.SecretTypeOpaque,
+		ObjectMeta: metav1.ObjectMeta{Name: SecretName(s), Namespace: s.Namespace},
+		Type:       corev1.SecretTypeOpaque,
 	}
-	if len(sec.Annotations) == 0 {
-		sec.Annotations = nil
-	}
-	if target != "" {
-		sec.Data = map[string][]byte{accessv1alpha1.SecretKeyTarget: []byte(target)}
-	}
+	fill(sec, s, url, expiresAt, target)
 	return sec
 }
 
-// ApplyConfiguration is the Secret with the URL, for server-side apply under FieldOwner.
-func ApplyConfiguration(s *accessv1alpha1.StreamingSession, url string, expiresAt time.Time, target string) *corev1ac.SecretApplyConfiguration {
-	ref := OwnerReference(s)
-	data := map[string][]byte{
-		accessv1alpha1.SecretKeyURL:       []byte(url),
-		accessv1alpha1.SecretKeyExpiresAt: []byte(FormatExpiresAt(expiresAt)),
+// fill puts into sec what gatestream keeps there: its labels and
+// annotations, the controller reference, url, expiresAt and target. Other
+// labels, annotations and keys are left alone.
+func fill(sec *corev1.Secret, s *accessv1alpha1.StreamingSession, url string, expiresAt time.Time, target string) {
+	if sec.Labels == nil {
+		sec.Labels = map[string]string{}
 	}
-	if target != "" {
-		data[accessv1alpha1.SecretKeyTarget] = []byte(target)
-	}
-	ac := corev1ac.Secret(SecretName(s), s.Namespace).
-		WithLabels(Labels(s)).
-		WithOwnerReferences(metav1ac.OwnerReference().
-			WithAPIVersion(ref.APIVersion).WithKind(ref.Kind).WithName(ref.Name).WithUID(ref.UID).
-			WithController(true).WithBlockOwnerDeletion(true)).
-		WithType(corev1.SecretTypeOpaque).
-		WithData(data)
+	maps.Copy(sec.Labels, Labels(s))
 	if a := Annotations(s); len(a) > 0 {
-		ac = ac.WithAnnotations(a)
+		if sec.Annotations == nil {
+			sec.Annotations = map[string]string{}
+		}
+		maps.Copy(sec.Annotations, a)
 	}
-	return ac
+	if !ControlledBy(sec, s) {
+		sec.OwnerReferences = append(sec.OwnerReferences, OwnerReference(s))
+	}
+	if sec.Data == nil {
+		sec.Data = map[string][]byte{}
+	}
+	sec.Data[accessv1alpha1.SecretKeyURL] = []byte(url)
+	sec.Data[accessv1alpha1.SecretKeyExpiresAt] = []byte(FormatExpiresAt(expiresAt))
+	if target != "" {
+		sec.Data[accessv1alpha1.SecretKeyTarget] = []byte(target)
+	}
 }
 
 // ControlledBy reports whether the Secret's controller is the session (same UID).
@@ -212,4 +202,47 @@ func InSync(sec *corev1.Secret, s *accessv1alpha1.StreamingSession, expiresAt ti
 		return false
 	}
 	return true
+}
+
+// SecretObservation is what Decide needs to know of the session's Secret
+// (never the URL itself).
+type SecretObservation struct {
+	// Exists: a Secret of the session's name exists.
+	Exists bool
+	// Foreign: it is not controlled by the session; gatestream never writes
+	// into it nor deletes it (the rest is then unknown).
+	Foreign bool
+	// URL: it holds a URL.
+	URL bool
+	// ExpiresAt is its expiresAt key; when that was edited away, an upper
+	// bound: the Secret's creation + urlValidity (the URL was minted before
+	// the Secret was created) + MintCallTimeout (an older gatestream created
+	// it just before minting).
+	ExpiresAt time.Time
+	// InSync: it holds everything gatestream keeps there for the URL recorded
+	// in status (false while no URL is recorded).
+	InSync bool
+}
+
+// HoldsURL reports whether the session's own Secret holds a URL.
+func (o SecretObservation) HoldsURL() bool { return o.Exists && !o.Foreign && o.URL }
+
+// ObserveSecret describes sec (nil: no Secret) for the session.
+func ObserveSecret(sec *corev1.Secret, s *accessv1alpha1.StreamingSession) SecretObservation {
+	if sec == nil {
+		return SecretObservation{}
+	}
+	if !ControlledBy(sec, s) {
+		return SecretObservation{Exists: true, Foreign: true}
+	}
+	o := SecretObservation{Exists: true, URL: URL(sec) != ""}
+	exp, ok := ExpiresAt(sec)
+	if !ok {
+		exp = CeilSecond(sec.CreationTimestamp.Add(MintCallTimeout + URLValidity(&s.Spec)))
+	}
+	o.ExpiresAt = exp
+	if st := s.Status; st.URLExpiresAt != nil {
+		o.InSync = InSync(sec, s, st.URLExpiresAt.Time, TargetString(st.Target))
+	}
+	return o
 }

@@ -165,10 +165,6 @@ func TestDeadlines(t *testing.T) {
 	if got := MintValidity(&s.Spec, t0, t0.Add(time.Second)); got != 0 {
 		t.Fatalf("MintValidity after the end: %v", got)
 	}
-	// A lost mint is unusable after the call timeout, its validity and the skew.
-	if got, want := LostMintUnusableAt(s, t0), t0.Add(MintCallTimeout+5*time.Minute+Skew); !got.Equal(want) {
-		t.Fatalf("LostMintUnusableAt: %v, want %v", got, want)
-	}
 	s.Status.URLExpiresAt = &metav1.Time{Time: t0.Add(5 * time.Minute)}
 	if got := URLSettledAt(s); !got.Equal(t0.Add(5*time.Minute + Skew)) {
 		t.Fatalf("URLSettledAt: %v", got)
@@ -180,13 +176,6 @@ func TestDeadlines(t *testing.T) {
 	s.Status.FinishedAt = &metav1.Time{Time: t0}
 	if d, ok := TTLDeadline(s); !ok || !d.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("TTLDeadline: %v %v", d, ok)
-	}
-	// Scheduling never asks for a hot loop.
-	if d := Until(t0, t0.Add(-time.Hour)); d != MinRequeue {
-		t.Fatalf("Until past: %v", d)
-	}
-	if d := Until(t0, t0.Add(time.Minute)); d != time.Minute {
-		t.Fatalf("Until: %v", d)
 	}
 	if got := CeilSecond(t0.Add(1500 * time.Millisecond)); !got.Equal(t0.Add(2 * time.Second)) {
 		t.Fatalf("CeilSecond: %v", got)
@@ -252,22 +241,16 @@ func TestSecretMetadata(t *testing.T) {
 	}
 
 	exp := t0.Add(5 * time.Minute)
-	ac := ApplyConfiguration(s, "https://as.example/streaming/tok", exp, "10.128.3.7:22")
-	if *ac.Name != "s1" || *ac.Namespace != "team-a" || string(ac.Data["url"]) == "" ||
-		string(ac.Data["expiresAt"]) != "2026-09-01T09:05:00Z" || string(ac.Data["target"]) != "10.128.3.7:22" {
-		t.Fatalf("apply configuration: %+v", ac)
+	sec := NewSecret(s, "https://as.example/streaming/tok", exp, "10.128.3.7:22")
+	if sec.Name != "s1" || sec.Namespace != "team-a" || sec.Type != corev1.SecretTypeOpaque || string(sec.Data["url"]) == "" ||
+		string(sec.Data["expiresAt"]) != "2026-09-01T09:05:00Z" || string(sec.Data["target"]) != "10.128.3.7:22" {
+		t.Fatalf("new Secret: %+v", sec)
 	}
-	if len(ac.OwnerReferences) != 1 || *ac.OwnerReferences[0].UID != "uid-1" || !*ac.OwnerReferences[0].Controller {
-		t.Fatalf("owner: %+v", ac.OwnerReferences)
+	if len(sec.OwnerReferences) != 1 || sec.OwnerReferences[0].UID != "uid-1" || !*sec.OwnerReferences[0].Controller {
+		t.Fatalf("owner: %+v", sec.OwnerReferences)
 	}
 
-	// A Secret as the apply would leave it is in sync; drift of what we own is not.
-	sec := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "s1", Namespace: "team-a", Labels: Labels(s), Annotations: Annotations(s),
-			OwnerReferences: []metav1.OwnerReference{OwnerReference(s)}},
-		Type: corev1.SecretTypeOpaque,
-		Data: map[string][]byte{"url": []byte("u"), "expiresAt": []byte(FormatExpiresAt(exp)), "target": []byte("10.128.3.7:22")},
-	}
+	// The new Secret is in sync; drift of what we own is not.
 	sec.Labels["added-by-someone"] = "fine"
 	if !InSync(sec, s, exp, "10.128.3.7:22") {
 		t.Fatal("in-sync Secret reported out of sync")
@@ -298,9 +281,15 @@ func TestSecretMetadata(t *testing.T) {
 		t.Fatalf("ExpiresAt: %v %v", e, ok)
 	}
 
-	ph := Placeholder(s, "10.128.3.7:22")
-	if URL(ph) != "" || string(ph.Data["target"]) != "10.128.3.7:22" || !ControlledBy(ph, s) {
-		t.Fatalf("placeholder: %+v", ph)
+	// fill puts back what we own and leaves the rest alone.
+	drifted := sec.DeepCopy()
+	delete(drifted.Labels, accessv1alpha1.LabelManagedBy)
+	drifted.Data["expiresAt"] = []byte("never")
+	drifted.Data["other-tool"] = []byte("kept")
+	fill(drifted, s, URL(sec), exp, "10.128.3.7:22")
+	if !InSync(drifted, s, exp, "10.128.3.7:22") || string(drifted.Data["other-tool"]) != "kept" ||
+		drifted.Labels["added-by-someone"] != "fine" || len(drifted.OwnerReferences) != 1 {
+		t.Fatalf("repaired: %+v", drifted)
 	}
 }
 
@@ -432,15 +421,15 @@ func TestSecretMetadataStripsEveryArgoCDKey(t *testing.T) {
 	if got := StrippedMetadata(s); len(got) != 5 {
 		t.Fatalf("stripped: %v", got)
 	}
-	ac := ApplyConfiguration(s, "https://as.example/streaming/tok", t0, "")
-	for k := range ac.Labels {
+	sec := NewSecret(s, "https://as.example/streaming/tok", t0, "")
+	for k := range sec.Labels {
 		if strings.HasPrefix(k, "argocd.argoproj.io/") {
-			t.Fatalf("apply configuration label %s", k)
+			t.Fatalf("Secret label %s", k)
 		}
 	}
-	for k := range ac.Annotations {
+	for k := range sec.Annotations {
 		if strings.HasPrefix(k, "argocd.argoproj.io/") {
-			t.Fatalf("apply configuration annotation %s", k)
+			t.Fatalf("Secret annotation %s", k)
 		}
 	}
 }

@@ -2,20 +2,23 @@
 //
 // Every emulated API (SORACOM, AppStream, EC2) names each call by (API,
 // operation). Tests arm rules per API and operation — throttling, server
-// errors, added latency, and "the call succeeded but the response was lost" —
-// and read the call log to count calls (for example: how many VPGs were ever
-// created). Decisions come from a seeded random source so a failing run can
-// be replayed.
+// errors, added latency, "the call succeeded but the response was lost", and
+// a request rate limit like the clouds' own — and read the call log to count
+// calls (for example: how many VPGs were ever created). Decisions come from a
+// seeded random source so a failing run can be replayed.
 package fault
 
 import (
 	"bufio"
 	"bytes"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Kind is one kind of injected fault.
@@ -64,6 +67,18 @@ type Rule struct {
 	Times int
 	// Latency is added before the call is served (independently of Kind).
 	Latency time.Duration
+	// Rate, when positive, makes the rule a request rate limit, the way AWS
+	// throttles its APIs (a token bucket per account and API action): a
+	// matching call is served while it fits in Rate calls per second with
+	// bursts of Burst (default: Rate rounded up, at least 1), and fires the
+	// rule (Kind, Throttle when None) beyond it. Probability is ignored; Times
+	// still bounds how many calls the rule refuses. Each operation has its own
+	// bucket unless PerAPI is set.
+	Rate  float64
+	Burst int
+	// PerAPI makes a rate rule count every operation it matches of one API
+	// against one bucket.
+	PerAPI bool
 }
 
 // Call is one entry of the call log.
@@ -86,7 +101,26 @@ type Injector struct {
 
 type armed struct {
 	Rule
-	used int
+	used    int
+	buckets map[string]*rate.Limiter // rate rules: by API, or by API and operation
+}
+
+// allow reports whether a call fits in a rate rule's budget at now, taking a token if it does.
+func (r *armed) allow(api, op string, now time.Time) bool {
+	key := api
+	if !r.PerAPI {
+		key += "\x00" + op
+	}
+	b, ok := r.buckets[key]
+	if !ok {
+		burst := r.Burst
+		if burst <= 0 {
+			burst = max(1, int(math.Ceil(r.Rate)))
+		}
+		b = rate.NewLimiter(rate.Limit(r.Rate), burst)
+		r.buckets[key] = b
+	}
+	return b.AllowN(now, 1)
 }
 
 // New returns an injector whose random decisions come from seed.
@@ -98,7 +132,14 @@ func New(seed uint64) *Injector {
 func (in *Injector) Add(r Rule) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	in.rules = append(in.rules, &armed{Rule: r})
+	in.rules = append(in.rules, &armed{Rule: r, buckets: map[string]*rate.Limiter{}})
+}
+
+// SetClock replaces the wall clock that rate rules and the call log read (tests).
+func (in *Injector) SetClock(now func() time.Time) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.now = now
 }
 
 // Reset disarms every rule (the call log is kept).
@@ -121,6 +162,16 @@ func (in *Injector) Decide(api, op string) (Kind, time.Duration) {
 			continue
 		}
 		latency += r.Latency
+		if r.Rate > 0 {
+			if r.allow(api, op, in.now()) {
+				continue
+			}
+			r.used++
+			if r.Kind == None {
+				return Throttle, latency
+			}
+			return r.Kind, latency
+		}
 		if r.Kind == None {
 			// A latency-only rule: each call it delays uses it up, so Times bounds it.
 			r.used++

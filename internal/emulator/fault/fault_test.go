@@ -403,3 +403,47 @@ func TestMiddlewarePeekBody(t *testing.T) {
 		t.Fatal("PeekBody of a nil body")
 	}
 }
+
+func TestRateRule(t *testing.T) {
+	in := fault.New(1)
+	now := time.Date(2026, 9, 1, 9, 0, 0, 0, time.UTC)
+	in.SetClock(func() time.Time { return now })
+	in.Add(fault.Rule{API: "appstream", Op: fault.Any, Rate: 20})
+
+	// A full bucket serves a burst of 20 (Rate rounded up), then throttles.
+	for range 20 {
+		decide(t, in, "appstream", "DescribeFleets", fault.None)
+	}
+	decide(t, in, "appstream", "DescribeFleets", fault.Throttle)
+	decide(t, in, "appstream", "DescribeFleets", fault.Throttle)
+	// Each operation has its own bucket; other APIs are not limited.
+	decide(t, in, "appstream", "CreateStreamingURL", fault.None)
+	decide(t, in, "ec2", "DescribeFleets", fault.None)
+
+	// Refused calls take no token: 100 ms later exactly 2 more are served.
+	now = now.Add(100 * time.Millisecond)
+	decide(t, in, "appstream", "DescribeFleets", fault.None)
+	decide(t, in, "appstream", "DescribeFleets", fault.None)
+	decide(t, in, "appstream", "DescribeFleets", fault.Throttle)
+
+	// Sustained: one call every 10 ms (100/s) for 10 s gets 20/s through.
+	served := 0
+	for range 1000 {
+		now = now.Add(10 * time.Millisecond)
+		if k, _ := in.Decide("appstream", "DescribeFleets"); k == fault.None {
+			served++
+		}
+	}
+	if served != 200 {
+		t.Fatalf("served %d of 1000 calls over 10 s at 20/s", served)
+	}
+
+	// PerAPI: one bucket for every operation; Burst and Kind as given; Times bounds the refusals.
+	in.Reset()
+	in.Add(fault.Rule{API: "ec2", Rate: 1, Burst: 2, PerAPI: true, Kind: fault.Unavailable, Times: 2})
+	decide(t, in, "ec2", "DescribeVpcs", fault.None)
+	decide(t, in, "ec2", "CreateRoute", fault.None)
+	decide(t, in, "ec2", "DescribeSubnets", fault.Unavailable)
+	decide(t, in, "ec2", "DescribeVpcs", fault.Unavailable)
+	decide(t, in, "ec2", "DescribeVpcs", fault.None) // used up
+}

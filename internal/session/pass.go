@@ -1,0 +1,120 @@
+package session
+
+import (
+	"context"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
+	"github.com/gatestream/gatestream/internal/clients"
+	"github.com/gatestream/gatestream/internal/finalizers"
+)
+
+// Units carry a session's steps out: its Secret, the user's AppStream
+// sessions, CreateStreamingURL, and the session object itself (deletion,
+// finalizer).
+type Units struct {
+	// Client reads through the manager's cache and writes.
+	Client  client.Client
+	Secrets Secrets
+	// Clients builds the environment's AWS clients.
+	Clients *clients.Factory
+}
+
+// Pass is what one pass read: Decide's Input, and the objects the units need.
+type Pass struct {
+	Input
+	Env    *accessv1alpha1.RemoteAccessEnvironment
+	Secret *corev1.Secret
+
+	units Units
+	users *UserSessions // built on first use
+}
+
+// Observe gathers a pass's inputs from the cache: the environment, the
+// DeviceGroup, their resolution and the Secret. The user's AppStream
+// sessions are read only when Decide asks for them (Execute).
+func (u Units) Observe(ctx context.Context, s *accessv1alpha1.StreamingSession, now time.Time) (*Pass, error) {
+	p := &Pass{Input: Input{Session: s, Now: now}, units: u}
+	var dg *accessv1alpha1.DeviceGroup
+	var err error
+	if p.Env, err = getOptional[accessv1alpha1.RemoteAccessEnvironment](ctx, u.Client, s.Namespace, s.Spec.EnvironmentRef.Name); err != nil {
+		return nil, err
+	}
+	if t := s.Spec.Target; t != nil {
+		if dg, err = getOptional[accessv1alpha1.DeviceGroup](ctx, u.Client, s.Namespace, t.DeviceGroup); err != nil {
+			return nil, err
+		}
+	}
+	p.Resolution = Resolve(s, p.Env, dg)
+	p.Secret, p.Input.Secret, err = u.Secrets.Observe(ctx, s)
+	return p, err
+}
+
+// getOptional reads an object; nil when it does not exist.
+func getOptional[T any, PT interface {
+	*T
+	client.Object
+}](ctx context.Context, c client.Reader, ns, name string) (*T, error) {
+	obj := PT(new(T))
+	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, obj); err != nil {
+		return nil, client.IgnoreNotFound(err)
+	}
+	return obj, nil
+}
+
+// Execute carries step out through the units and returns the step to
+// record (a Mint step's becomes the issued status). A StepListUserSessions
+// puts the user's sessions into the pass's Input, for Decide again.
+func (p *Pass) Execute(ctx context.Context, step Step) (Step, error) {
+	s, u := p.Session, p.units
+	switch step.Action {
+	case StepListUserSessions, StepEndAccess, StepMint:
+		users, err := p.appStream(ctx)
+		switch {
+		case err != nil:
+			return step, err
+		case step.Action == StepMint:
+			return Issue(ctx, users.API, u.Secrets, s, step, p.Now)
+		case step.Action == StepEndAccess:
+			return step, users.Delete(ctx, step.Expire)
+		}
+		p.UserSessions, err = users.Observe(ctx)
+		p.UserSessionsRead = err == nil
+		return step, err
+	case StepRepairSecret:
+		return step, u.Secrets.Update(ctx, s, p.Secret)
+	case StepDelete:
+		logf.FromContext(ctx).V(1).Info("ttlAfterFinished passed; deleting the session")
+		return step, client.IgnoreNotFound(u.Client.Delete(ctx, s, client.Preconditions{UID: &s.UID}))
+	case StepRelease:
+		if err := u.Secrets.Delete(ctx, s, p.Secret); err != nil {
+			return step, err
+		}
+		_, err := finalizers.Remove(ctx, u.Client, s, accessv1alpha1.StreamingSessionFinalizer)
+		return step, client.IgnoreNotFound(err)
+	}
+	return step, nil
+}
+
+// appStream returns the unit of the user's AppStream sessions, with no API
+// when the environment is gone or has no fleet and stack (nothing to ask).
+func (p *Pass) appStream(ctx context.Context) (*UserSessions, error) {
+	if p.users != nil {
+		return p.users, nil
+	}
+	users := &UserSessions{UserID: p.Session.Spec.UserID}
+	if users.Fleet, users.Stack = FleetAndStack(p.Env); users.Fleet != "" && users.Stack != "" {
+		c, err := p.units.Clients.AWS(ctx, p.Session.Namespace, p.Env.Spec.AWS)
+		if err != nil {
+			return nil, err
+		}
+		users.API = c.AppStream
+	}
+	p.users = users
+	return users, nil
+}
