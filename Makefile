@@ -169,6 +169,15 @@ demo: k8s plugin ## Run gatestream locally (control plane, kube-controller-manag
 	go build -o $(LOCALBIN)/gatestream-demo ./hack/demo
 	$(LOCALBIN)/gatestream-demo $(DEMO_FLAGS)
 
+##@ Benchmark
+
+# Flags for hack/bench, e.g. BENCH_FLAGS="--sessions 200 --runs 3" or "--scale" (docs/benchmark.md).
+BENCH_FLAGS ?=
+
+.PHONY: bench
+bench: k8s ## Measure the manager (bin/manager, shipped defaults and tuned) against the bare API writes of N StreamingSessions on a real control plane (docs/benchmark.md).
+	go run ./hack/bench $(BENCH_FLAGS)
+
 ##@ Portal
 
 .PHONY: portal

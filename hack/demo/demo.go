@@ -25,6 +25,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
+	"github.com/gatestream/gatestream/hack/internal/controlplane"
 	"github.com/gatestream/gatestream/internal/emulator"
 	"github.com/gatestream/gatestream/internal/manager"
 	"github.com/gatestream/gatestream/internal/repo"
@@ -33,15 +34,14 @@ import (
 // The demo's objects (config/samples/).
 const (
 	demoNamespace   = "line-a"
-	systemNamespace = "gatestream-system"
+	systemNamespace = controlplane.SystemNamespace
 	demoUser        = "user-a"
 	managerUser     = "gatestream-manager"
 	environmentName = "factory-floor"
 	deviceGroupName = "line-a"
-	envSample       = "config/samples/access_v1alpha1_remoteaccessenvironment.yaml"
+	envSample       = controlplane.EnvironmentSample
 	dgSample        = "config/samples/access_v1alpha1_devicegroup.yaml"
 	sessionSample   = "config/samples/access_v1alpha1_streamingsession.yaml"
-	managerRole     = "config/rbac/role.yaml"
 )
 
 // Delays of the emulated clouds: short, but long enough to watch the
@@ -174,36 +174,36 @@ func run(ctx context.Context, opts options, stdout io.Writer) (res *result, err 
 
 	// 1. The control plane.
 	p.step("starting etcd and kube-apiserver from %s", relPath(assets))
-	cp, err := startAPIServer(root, assets, workdir)
+	cp, err := controlplane.Start(controlplane.Options{Root: root, Assets: assets, LogDir: workdir, ClusterName: "gatestream-demo"})
 	if err != nil {
 		return res, err
 	}
-	undo("kube-apiserver and etcd", cp.stop)
-	res.APIServerURL = cp.apiServerURL()
-	p.step("kube-apiserver is serving at %s (%s); CRDs installed from config/crd/bases", res.APIServerURL, pidList(cp.procs))
+	undo("kube-apiserver and etcd", cp.Stop)
+	res.APIServerURL = cp.URL()
+	p.step("kube-apiserver is serving at %s (%s); CRDs installed from config/crd/bases", res.APIServerURL, pidList(cp.Processes()))
 
-	adminCfg, err := cp.addUser("demo-admin", []string{"system:masters"}, res.Kubeconfig, demoNamespace)
+	adminCfg, err := cp.AddUser("demo-admin", []string{"system:masters"}, res.Kubeconfig, demoNamespace)
 	if err != nil {
 		return res, err
 	}
 	kcmKubeconfig := filepath.Join(workdir, "kube-controller-manager.kubeconfig")
-	if _, err := cp.addUser("system:kube-controller-manager", []string{"system:masters"}, kcmKubeconfig, ""); err != nil {
+	if _, err := cp.AddUser("system:kube-controller-manager", []string{"system:masters"}, kcmKubeconfig, ""); err != nil {
 		return res, err
 	}
-	userCfg, err := cp.addUser(demoUser, []string{demoNamespace + ":operators"}, res.UserKubeconfig, demoNamespace)
+	userCfg, err := cp.AddUser(demoUser, []string{demoNamespace + ":operators"}, res.UserKubeconfig, demoNamespace)
 	if err != nil {
 		return res, err
 	}
-	managerCfg, err := cp.addUser(managerUser, nil, filepath.Join(workdir, managerUser+".kubeconfig"), "")
+	managerCfg, err := cp.AddUser(managerUser, nil, filepath.Join(workdir, managerUser+".kubeconfig"), "")
 	if err != nil {
 		return res, err
 	}
 
 	kcmLog := filepath.Join(workdir, "kube-controller-manager.log")
-	if err := cp.startControllerManager(assets, kcmKubeconfig, kcmLog); err != nil {
+	if err := cp.StartControllerManager(assets, kcmKubeconfig, kcmLog); err != nil {
 		return res, err
 	}
-	undo("kube-controller-manager", cp.stopControllerManager)
+	undo("kube-controller-manager", cp.StopControllerManager)
 
 	scheme := manager.Scheme()
 	admin, err := client.New(adminCfg, client.Options{Scheme: scheme})
@@ -242,11 +242,11 @@ func run(ctx context.Context, opts options, stdout io.Writer) (res *result, err 
 	p.step("applied namespaces %s and %s, Secrets %s and %s, RBAC (manager-role for the manager, a Role for %s), %s",
 		demoNamespace, systemNamespace, emulator.SoracomSecretName, emulator.AWSSecretName, demoUser, admissionNote)
 
-	if err := cp.waitControllerManager(ctx, admin, kcmLog); err != nil {
+	if err := cp.WaitControllerManager(ctx, admin, kcmLog); err != nil {
 		return res, interrupted(err)
 	}
-	res.Processes = append([]process(nil), cp.procs...)
-	p.step("kube-controller-manager is running (pid %d): garbage collection, namespace deletion, service accounts", cp.kcm.Process.Pid)
+	res.Processes = cp.Processes()
+	p.step("kube-controller-manager is running (pid %d): garbage collection, namespace deletion, service accounts", cp.ControllerManagerPID())
 
 	// 4. The manager, in-process, as gatestream-manager bound to config/rbac/role.yaml.
 	mopts := manager.DefaultOptions()
@@ -388,11 +388,11 @@ func installBasics(ctx context.Context, root string, c client.Client, cloud *emu
 	}
 	objs = append(objs, secrets...)
 
-	role, err := decodeFile(filepath.Join(root, managerRole))
+	rbac, err := controlplane.ManagerRBAC(root, "gatestream-demo-manager", managerUser)
 	if err != nil {
 		return 0, err
 	}
-	objs = append(objs, role...)
+	objs = append(objs, rbac...)
 	for _, obj := range rbacObjects() {
 		o, err := toUnstructured(obj)
 		if err != nil {
@@ -408,18 +408,12 @@ func installBasics(ctx context.Context, root string, c client.Client, cloud *emu
 	return len(admission), apply(ctx, c, objs...)
 }
 
-// rbacObjects bind the manager to manager-role (config/rbac/role.yaml) and
-// let user-a ask for sessions in line-a and read their Secrets.
+// rbacObjects let user-a ask for sessions in line-a and read their Secrets
+// (the manager's binding is controlplane.ManagerRBAC).
 func rbacObjects() []runtime.Object {
 	const rbacGroup = "rbac.authorization.k8s.io"
 	tm := func(kind string) metav1.TypeMeta { return metav1.TypeMeta{APIVersion: rbacGroup + "/v1", Kind: kind} }
 	return []runtime.Object{
-		&rbacv1.ClusterRoleBinding{
-			TypeMeta:   tm("ClusterRoleBinding"),
-			ObjectMeta: metav1.ObjectMeta{Name: "gatestream-demo-manager"},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacGroup, Kind: "ClusterRole", Name: "manager-role"},
-			Subjects:   []rbacv1.Subject{{APIGroup: rbacGroup, Kind: "User", Name: managerUser}},
-		},
 		&rbacv1.Role{
 			TypeMeta:   tm("Role"),
 			ObjectMeta: metav1.ObjectMeta{Namespace: demoNamespace, Name: "streamingsession-requester"},
@@ -439,17 +433,6 @@ func rbacObjects() []runtime.Object {
 			Subjects:   []rbacv1.Subject{{APIGroup: rbacGroup, Kind: "User", Name: demoUser}},
 		},
 	}
-}
-
-func toUnstructured(obj runtime.Object) (*unstructured.Unstructured, error) {
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-	if err != nil {
-		return nil, err
-	}
-	u := &unstructured.Unstructured{Object: m}
-	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
-	unstructured.RemoveNestedField(u.Object, "status")
-	return u, nil
 }
 
 // applySamples applies the sample environment, merge-patched to use the

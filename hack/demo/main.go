@@ -13,15 +13,14 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
+
+	"github.com/gatestream/gatestream/hack/internal/controlplane"
 )
 
 func main() {
@@ -33,21 +32,7 @@ func main() {
 		os.Exit(2)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	// A closed stdout (`make demo | head`, a closed terminal) must not kill the
-	// demo before it has stopped its child processes: writes just fail.
-	signal.Ignore(syscall.SIGPIPE)
-	go func() {
-		s := <-sigs
-		fmt.Fprintf(os.Stderr, "\n%s: stopping the demo and cleaning up (press Ctrl-C again to exit at once)\n", s)
-		cancel()
-		s = <-sigs
-		fmt.Fprintf(os.Stderr, "\n%s again: killing the control plane processes and exiting now\n", s)
-		children.killAll()
-		os.Exit(130)
-	}()
+	ctx, cancel := controlplane.Interruptible("demo")
 
 	_, err = run(ctx, opts, os.Stdout)
 	cancel()
