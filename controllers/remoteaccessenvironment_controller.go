@@ -40,7 +40,8 @@ type RemoteAccessEnvironmentReconciler struct {
 	Clock     clock.PassiveClock
 	// PollInterval re-observes an in-sync environment to correct drift.
 	PollInterval time.Duration
-	// TransitionWait is how soon an object that is changing state is looked at again.
+	// TransitionWait is the longest wait between looks at an object that is
+	// changing state (the first look comes after unit.MinTransitionWait).
 	TransitionWait          time.Duration
 	MaxConcurrentReconciles int
 }

@@ -170,9 +170,10 @@ func Converge[P Passer](ctx context.Context, p P, units ...Unit[P]) Outcome {
 		if reason == "" {
 			reason = accessv1alpha1.ReasonUpdating
 		}
+		wait := b.wait(obs.Wait, b.notReadySince(u.Condition()))
 		conditions.False(b.Conditions, b.Generation, u.Condition(), reason, obs.Message)
 		out.Ready = false
-		out.Wait = MinWait(out.Wait, b.wait(obs.Wait))
+		out.Wait = MinWait(out.Wait, wait)
 		if !obs.Ready {
 			waitRest(b, units[i+1:], u.Condition())
 			return out
@@ -253,14 +254,40 @@ func (b *Base) pending(marker *metav1.Time) (time.Duration, bool) {
 	return left, left > 0
 }
 
-func (b *Base) wait(w time.Duration) time.Duration {
+// MinTransitionWait is the first look again at an object that started
+// changing state (a fleet starting, a gateway being created).
+const MinTransitionWait = time.Second
+
+// wait is when to look again at a unit that is not ready: a person's fix at
+// the poll interval; a state that changes on its own (w == 0) soon after it
+// started changing, then less and less often (a tenth of the time it has been
+// changing), up to TransitionWait. So a fleet that starts in seconds is seen
+// Ready within about a second, and one that takes AWS's usual minutes costs
+// no more calls than a fixed TransitionWait would.
+func (b *Base) wait(w time.Duration, since time.Time) time.Duration {
 	switch {
 	case w < 0:
 		return b.PollInterval
-	case w == 0:
-		return b.TransitionWait
+	case w > 0:
+		return w
 	}
-	return w
+	d := MinTransitionWait
+	if !since.IsZero() {
+		d = max(d, b.Now.Sub(since)/10)
+	}
+	if b.TransitionWait > 0 && d > b.TransitionWait {
+		d = b.TransitionWait
+	}
+	return d
+}
+
+// notReadySince is when the unit's condition became False (zero when it is
+// new, or was True until now).
+func (b *Base) notReadySince(typ string) time.Time {
+	if c := conditions.Get(*b.Conditions, typ); c != nil && c.Status == metav1.ConditionFalse {
+		return c.LastTransitionTime.Time
+	}
+	return time.Time{}
 }
 
 func waitRest[P Passer](b *Base, rest []Unit[P], blocker string) {

@@ -137,3 +137,29 @@ func TestRemoveStopsAtTheFirstUnitNotGone(t *testing.T) {
 		t.Fatalf("gone=%v order=%v", gone, log)
 	}
 }
+
+func TestTransitionWaitGrowsWithTheTimeAStateHasBeenChanging(t *testing.T) {
+	starting := Observation{Exists: true, UpToDate: true, Reason: "FleetStarting"}
+	for _, tc := range []struct {
+		name     string
+		changing time.Duration // how long the condition has been False; 0: new
+		want     time.Duration
+	}{
+		{"just started", 0, MinTransitionWait},
+		{"changing for 30s", 30 * time.Second, 3 * time.Second},
+		{"changing for 5m", 5 * time.Minute, 10 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPass()
+			p.TransitionWait = 10 * time.Second
+			if tc.changing > 0 {
+				p.conds = []metav1.Condition{{Type: "F", Status: metav1.ConditionFalse, Reason: "FleetStarting",
+					LastTransitionTime: metav1.NewTime(p.Now.Add(-tc.changing))}}
+			}
+			out := Converge[*testPass](context.Background(), p, &fakeUnit{cond: "F", obs: []Observation{starting}})
+			if out.Wait != tc.want {
+				t.Fatalf("wait = %v; want %v", out.Wait, tc.want)
+			}
+		})
+	}
+}
