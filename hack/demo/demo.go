@@ -472,7 +472,10 @@ func createSession(ctx context.Context, root string, c client.Client) (client.Ob
 	return client.ObjectKeyFromObject(ss), nil
 }
 
-// waitControllers waits until the manager has started its controllers and
+// demoControllers are the controllers the demo's manager registers.
+var demoControllers = []string{"devicegroup", "remoteaccessenvironment", "streamingsession"}
+
+// waitControllers waits until the manager has started every controller and
 // returns their names (controller-runtime registers a
 // controller_runtime_max_concurrent_reconciles gauge per started controller).
 func waitControllers(ctx context.Context, mgrDone chan error) ([]string, error) {
@@ -480,17 +483,15 @@ func waitControllers(ctx context.Context, mgrDone chan error) ([]string, error) 
 	defer cancel()
 	for {
 		names := startedControllers()
-		if slices.Contains(names, "remoteaccessenvironment") {
-			// Controllers start together; give the others a moment.
-			time.Sleep(200 * time.Millisecond)
-			return startedControllers(), nil
+		if !slices.ContainsFunc(demoControllers, func(c string) bool { return !slices.Contains(names, c) }) {
+			return names, nil
 		}
 		select {
 		case err := <-mgrDone:
 			mgrDone <- err
 			return nil, fmt.Errorf("the manager stopped: %v", err)
 		case <-ctx.Done():
-			return nil, errors.New("the manager started no RemoteAccessEnvironment controller within 30s")
+			return nil, fmt.Errorf("the manager started %v, not all of %v, within 30s", names, demoControllers)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

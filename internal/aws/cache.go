@@ -17,8 +17,9 @@ const DefaultCacheSize = 64
 // region, endpoints, credentials (static keys or default chain), role and
 // retry settings, so a changed Secret yields new clients while an unchanged
 // one keeps its clients (and their credential and retry-token caches). The
-// Limiter, Observe and HTTPClient of the Config that created an entry are the
-// ones it keeps: pass the same ones every time. The least recently used
+// Limiter, Retryers (the shared adaptive rates), Observe and HTTPClient of
+// the Config that created an entry are the ones it keeps: pass the same ones
+// every time. The least recently used
 // entries beyond MaxEntries are dropped. Safe for concurrent use; the zero
 // value is ready.
 type Cache struct {

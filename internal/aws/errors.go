@@ -144,7 +144,8 @@ func IsAlreadyExists(err error) bool {
 	return err != nil && has(alreadyExistsCodes, Code(err))
 }
 
-// IsThrottled reports whether err is rate limiting, by AWS or by Config.Limiter.
+// IsThrottled reports whether err is rate limiting: by AWS, or a client-side wait
+// (the adaptive rate or Config.Limiter) cut short before the request was sent.
 func IsThrottled(err error) bool {
 	if err == nil {
 		return false
