@@ -93,8 +93,9 @@ const (
 // an in-sync pass makes no API request), added to mgr as a runnable.
 func ForManager(mgr manager.Manager, namespaces []string, opts Options) (*Factory, error) {
 	copts := cache.Options{
-		Scheme: mgr.GetScheme(),
-		Mapper: mgr.GetRESTMapper(),
+		Scheme:           mgr.GetScheme(),
+		Mapper:           mgr.GetRESTMapper(),
+		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{LabelCredentials: LabelCredentialsInUse})},
 		},

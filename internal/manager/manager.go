@@ -67,6 +67,9 @@ func New(cfg *rest.Config, opts Options, log logr.Logger) (*Manager, error) {
 	ctrl.SetLogger(log)
 
 	cacheOpts := cache.Options{
+		// No controller reads managedFields; dropping them from every cached
+		// object is most of the cache's memory for sessions and their Secrets.
+		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
 			// Only Secrets that gatestream writes are cached: never every Secret of
 			// the cluster (memory, and less secret material in the process).
