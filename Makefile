@@ -54,7 +54,7 @@ BROWSER_TESTS := ^(TestChromiumSignInConnect|TestE2EDemo)$$
 test: manifests generate fmt vet k8s test-deps ## Run every test against a real kube-apiserver and etcd (built on first use).
 	go test $(GO_TEST_FLAGS) -skip '$(BROWSER_TESTS)' ./...
 	@echo "== the browser tests (headless Chromium), by name"
-	go test $(GO_TEST_FLAGS) -v -run '$(BROWSER_TESTS)' ./internal/portal/ ./hack/demo/ | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|_test.go:[0-9]+:'
+	go test $(GO_TEST_FLAGS) -v -run '$(BROWSER_TESTS)' ./internal/portal/ ./hack/demo/ | grep -E '^ *(=== RUN|--- |PASS|FAIL|ok)|_test.go:[0-9]+:'
 	@echo "== the emulators and cloud clients under the race detector (concurrent tests)"
 	go test -race $(GO_TEST_FLAGS) ./internal/emulator/... ./internal/soracom/ ./internal/aws/
 
