@@ -326,18 +326,28 @@ func (c *Client) do(ctx context.Context, req *request) (http.Header, error) {
 			return nil, err
 		}
 		if !req.idempotent || retries >= c.maxRetries || !autoRetry(err) {
-			return nil, err
+			return nil, c.capRetryAfter(err)
 		}
 		wait := c.retryWait(err, retries)
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
 			// No time left to wait: give the error back to the caller's backoff.
-			return nil, err
+			return nil, c.capRetryAfter(err)
 		}
 		if serr := c.sleep(ctx, wait); serr != nil {
 			return nil, err
 		}
 		retries++
 	}
+}
+
+// capRetryAfter caps the wait a 429 asks the caller for at MaxRetryWait: the
+// caller requeues after it (a throttle is a requeue, never a sleep in a
+// worker), and MaxRetryWait is this client's bound on any wait.
+func (c *Client) capRetryAfter(err error) error {
+	if ae, ok := AsAPIError(err); ok && ae.RetryAfter > c.maxWait {
+		ae.RetryAfter = c.maxWait
+	}
+	return err
 }
 
 // autoRetry decides which failures of an idempotent call the client re-sends
