@@ -8,7 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/keymutex"
@@ -120,8 +119,10 @@ func (r *DeviceGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if _, err := finalizers.Add(ctx, r.Client, &dg, accessv1alpha1.Finalizer); err != nil {
 		return r.finish(ctx, p, unit.Outcome{Err: err})
 	}
-	if ok, err := p.ResolveEnvironment(ctx, r.Client, r.Clients); !ok {
+	if ok, err := p.ResolveEnvironment(ctx, r.Client, r.Clients); err != nil {
 		return r.finish(ctx, p, unit.Outcome{Err: err})
+	} else if !ok {
+		return r.waitForEnvironment(ctx, p)
 	}
 	out := unit.Converge(ctx, p, devicegroup.Chain()...)
 	if p.SessionsReset() > 0 {
@@ -152,19 +153,21 @@ func (r *DeviceGroupReconciler) pollInterval(dg *accessv1alpha1.DeviceGroup) tim
 	return poll.Next(dg.Annotations, r.PollInterval)
 }
 
-// finish writes status once if it changed and picks the requeue. Waiting
-// for the environment (no error, nothing run) keeps Synced as it was.
+// waitForEnvironment writes the waiting conditions (Synced stays as the last
+// pass that reached SORACOM left it) and looks again at the poll interval;
+// the environment watch wakes the group sooner.
+func (r *DeviceGroupReconciler) waitForEnvironment(ctx context.Context, p *devicegroup.Pass) (ctrl.Result, error) {
+	p.DG.Status.ObservedGeneration = p.Generation
+	return ctrl.Result{RequeueAfter: p.PollInterval}, unit.WriteStatus(ctx, r.Client, p.DG, p.Changed())
+}
+
+// finish writes status once if it changed and picks the requeue.
 func (r *DeviceGroupReconciler) finish(ctx context.Context, p *devicegroup.Pass, out unit.Outcome) (ctrl.Result, error) {
-	changed := func() bool { return !equality.Semantic.DeepEqual(p.Orig, &p.DG.Status) }
-	if out.Err == nil && !out.Ready && out.Wait == 0 {
-		p.DG.Status.ObservedGeneration = p.Generation
-		return ctrl.Result{RequeueAfter: p.PollInterval}, unit.WriteStatus(ctx, r.Client, p.DG, changed())
-	}
 	devicegroup.SetReady(p.DG, out)
 	if out.Err != nil {
 		log.FromContext(ctx).Info("pass failed", "reason", unit.Reason(out.Err), "error", out.Err.Error())
 	}
-	return unit.Finish(ctx, r.Client, p.DG, &p.Base, &p.DG.Status.ObservedGeneration, changed, out, p.PollInterval)
+	return unit.Finish(ctx, r.Client, p.DG, &p.Base, &p.DG.Status.ObservedGeneration, p.Changed, out, p.PollInterval)
 }
 
 // finalize cleans up outside in reverse order and removes the finalizer;

@@ -2,14 +2,13 @@ package controllers_test
 
 import (
 	"fmt"
-	"sort"
-	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	emu "github.com/gatestream/gatestream/internal/emulator/soracom"
+	"github.com/gatestream/gatestream/internal/testenv"
 )
 
 const dgScaleSIMs = 1000
@@ -40,7 +39,7 @@ func dgScaleWorld(t testing.TB) *dgWorld {
 		first[emu.OpListSims] != dgScaleSIMs/100 || first[emu.OpGetSim] != 0 {
 		t.Fatalf("first pass: %v", first)
 	}
-	t.Logf("first pass (create, bind, %d set_group, %d delete_session): %d calls: %s", dgScaleSIMs, dgScaleSIMs/2, dgTotal(first), dgFmtCounts(first))
+	t.Logf("first pass (create, bind, %d set_group, %d delete_session): %d calls: %s", dgScaleSIMs, dgScaleSIMs/2, testenv.Total(first), testenv.Format(first))
 	// The pass after the session resets sees the new addresses; from then on the group is in sync.
 	w.reconcile("fleet")
 	if dg := w.getDG("fleet"); !meta.IsStatusConditionTrue(dg.Status.Conditions, accessv1alpha1.ConditionReady) || dg.Status.SIMs.Total != dgScaleSIMs {
@@ -70,7 +69,7 @@ func TestDeviceGroupThousandSIMs(t *testing.T) {
 		t.Fatalf("in-sync pass does not poll: %+v", res)
 	}
 	t.Logf("in-sync pass over %d SIMs (page size 100): %d SORACOM calls (%s), 0 writes, requeue after %s",
-		dgScaleSIMs, dgTotal(calls), dgFmtCounts(calls), res.RequeueAfter.Round(1e9))
+		dgScaleSIMs, testenv.Total(calls), testenv.Format(calls), res.RequeueAfter.Round(1e9))
 }
 
 // BenchmarkDeviceGroupInSyncPass measures one in-sync pass over 1,000 SIMs
@@ -85,29 +84,8 @@ func BenchmarkDeviceGroupInSyncPass(b *testing.B) {
 	b.StopTimer()
 	calls := w.callsSince(m)
 	passes := max(1, calls[emu.OpGetGroup])
-	b.ReportMetric(float64(dgTotal(calls))/float64(passes), "soracom-calls/pass")
+	b.ReportMetric(float64(testenv.Total(calls))/float64(passes), "soracom-calls/pass")
 	b.ReportMetric(float64(calls[emu.OpListGroupSubscribers])/float64(passes), "pages/pass")
 	w2 := w.writesSince(m)
-	b.ReportMetric(float64(dgTotal(w2)), "writes")
-}
-
-func dgTotal(m map[string]int) int {
-	n := 0
-	for _, v := range m {
-		n += v
-	}
-	return n
-}
-
-func dgFmtCounts(m map[string]int) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, 0, len(keys))
-	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
-	}
-	return strings.Join(parts, " ")
+	b.ReportMetric(float64(testenv.Total(w2)), "writes")
 }

@@ -203,11 +203,5 @@ func (r *StreamingSessionReconciler) failed(ctx context.Context, s *accessv1alph
 	if res, werr := r.finish(ctx, s, step); werr != nil || res.RequeueAfter > 0 || step.Action == session.StepFail {
 		return res, werr
 	}
-	switch {
-	case v.Terminal:
-		return ctrl.Result{RequeueAfter: session.RetryInterval}, nil
-	case v.After > 0:
-		return ctrl.Result{RequeueAfter: v.After}, nil
-	}
-	return ctrl.Result{}, err // the controller's backoff
+	return v.Result(err, session.RetryInterval) // the same requeue rule as every kind
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/utils/keymutex"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
@@ -33,13 +34,12 @@ type Pass struct {
 	Event func(eventType, reason, action, note string)
 
 	// Shared observations, so that nothing is read twice in a pass.
-	group       *GroupObservation
-	members     *MembershipObservation
-	result      *MembershipResult // after Membership.Update, or when in sync
-	routes      *RoutesResult     // after Routes.Update
-	resetDone   map[string]bool
-	resetCount  int
-	groupLocked bool
+	group      *GroupObservation
+	members    *MembershipObservation
+	result     *MembershipResult // after Membership.Update, or when in sync
+	routes     *RoutesResult     // after Routes.Update
+	resetDone  map[string]bool
+	resetCount int
 }
 
 // NewPass starts a pass of dg.
@@ -55,11 +55,14 @@ func NewPass(dg *accessv1alpha1.DeviceGroup, base unit.Base) *Pass {
 	return p
 }
 
+// Changed reports whether the status differs from the one fetched.
+func (p *Pass) Changed() bool { return !equality.Semantic.DeepEqual(p.Orig, &p.DG.Status) }
+
 // SessionsReset is how many SIM sessions this pass reset (their new
 // addresses are worth looking at soon).
 func (p *Pass) SessionsReset() int { return p.resetCount }
 
-// errAdoptedGroupMissing is terminal: only a change of spec.group.id (or the
+// adoptedGroupMissing is terminal: only a change of spec.group.id (or the
 // group being created in the console) fixes it.
 func (p *Pass) adoptedGroupMissing() error {
 	return unit.Terminal(accessv1alpha1.ReasonGroupNotFound,

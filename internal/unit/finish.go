@@ -125,3 +125,16 @@ func Finish(ctx context.Context, c client.Client, obj client.Object, b *Base, ob
 	}
 	return Requeue(out, poll)
 }
+
+// Result is the requeue for one classified error: the poll interval when it
+// is terminal, the wait it asked for when it gave one, else the error itself
+// (controller-runtime backs off). Requeue applies the same rule to a pass.
+func (v Verdict) Result(err error, poll time.Duration) (ctrl.Result, error) {
+	switch {
+	case v.Terminal:
+		return ctrl.Result{RequeueAfter: poll}, nil
+	case v.After > 0:
+		return ctrl.Result{RequeueAfter: v.After}, nil
+	}
+	return ctrl.Result{}, err
+}
