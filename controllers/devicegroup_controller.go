@@ -129,6 +129,7 @@ func (r *DeviceGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		// Look again soon for the addresses the SIMs got through the gateway.
 		out.Wait = unit.MinWait(out.Wait, deviceGroupSettleDelay)
 	}
+	devicegroup.ApplyReachability(p)
 	devicegroup.SetReady(&dg, out)
 	return r.finish(ctx, p, out)
 }

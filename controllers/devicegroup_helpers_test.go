@@ -99,6 +99,11 @@ func newDGWorld(t testing.TB, o dgWorldOptions) *dgWorld {
 		t.Fatal(err)
 	}
 	w.vpgID = vpg.VPGID
+	// The environment opens Gate before any DeviceGroup uses the gateway
+	// (SORACOM refuses SIM-based routing on a closed Gate).
+	if err := sc.OpenGate(w.ctx, vpg.VPGID, 10, true); err != nil {
+		t.Fatal(err)
+	}
 
 	c := env.Client
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "dg-"}}

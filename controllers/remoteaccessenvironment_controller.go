@@ -9,14 +9,18 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
@@ -44,6 +48,8 @@ type RemoteAccessEnvironmentReconciler struct {
 	// changing state (the first look comes after unit.MinTransitionWait).
 	TransitionWait          time.Duration
 	MaxConcurrentReconciles int
+
+	routerConfigs environment.RouterConfigCache
 }
 
 // Reconcile runs one pass: both chains of units (the AppStream side does not
@@ -73,7 +79,7 @@ func (r *RemoteAccessEnvironmentReconciler) Reconcile(ctx context.Context, req c
 			return ctrl.Result{}, err
 		}
 	}
-	out := unit.Join(unit.Converge(ctx, pass, environment.SoracomChain()...), unit.Converge(ctx, pass, environment.AppStreamChain()...))
+	out := unit.Join(unit.Converge(ctx, pass, environment.SoracomChain(&env)...), unit.Converge(ctx, pass, environment.AppStreamChain()...))
 	if out.Err != nil {
 		log.FromContext(ctx).Info("pass failed", "error", out.Err.Error())
 	}
@@ -95,7 +101,13 @@ func (r *RemoteAccessEnvironmentReconciler) newPass(ctx context.Context, env *ac
 		TransitionWait: r.TransitionWait,
 		PollInterval:   r.PollInterval,
 		Orig:           env.Status.DeepCopy(),
+		RouterConfigs:  &r.routerConfigs,
 	}
+	var groups accessv1alpha1.DeviceGroupList
+	if err := r.List(ctx, &groups, client.InNamespace(env.Namespace)); err != nil {
+		return p, fmt.Errorf("listing DeviceGroups: %w", err)
+	}
+	p.LANRoutes, p.Devices = environment.FromDeviceGroups(env, groups.Items)
 	var err error
 	if p.Soracom, err = r.Clients.Soracom(ctx, env.Namespace, env.Spec.Soracom); err != nil {
 		return p, err
@@ -141,7 +153,7 @@ func (r *RemoteAccessEnvironmentReconciler) finalize(ctx context.Context, env *a
 		blocked("cannot delete the external objects: " + unit.Message(perr) + "; restore the credentials or set spec.deletionPolicy: Orphan")
 		return r.finish(ctx, pass, unit.Outcome{Err: perr})
 	}
-	gone, err := unit.Remove(ctx, pass, environment.DeletionOrder()...)
+	gone, err := unit.Remove(ctx, pass, environment.DeletionOrder(env)...)
 	if gone {
 		r.Recorder.Eventf(env, nil, corev1.EventTypeNormal, "Deleted", "Delete", "all external objects deleted")
 		return ctrl.Result{}, r.removeFinalizer(ctx, env)
@@ -175,6 +187,14 @@ func (r *RemoteAccessEnvironmentReconciler) removeFinalizer(ctx context.Context,
 	return nil
 }
 
+func environmentOfGroup(_ context.Context, o client.Object) []reconcile.Request {
+	dg, ok := o.(*accessv1alpha1.DeviceGroup)
+	if !ok {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: dg.Namespace, Name: dg.Spec.EnvironmentRef.Name}}}
+}
+
 // SetupWithManager registers the controller. Status writes do not trigger a
 // pass (generation or annotation changes do, and the poll interval re-observes).
 func (r *RemoteAccessEnvironmentReconciler) SetupWithManager(mgr ctrl.Manager) error {
@@ -193,6 +213,12 @@ func (r *RemoteAccessEnvironmentReconciler) SetupWithManager(mgr ctrl.Manager) e
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&accessv1alpha1.RemoteAccessEnvironment{},
 			builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		// A DeviceGroup's LANs are routed to the router and its devices are
+		// walked by the path check: a change of either is a pass.
+		Watches(&accessv1alpha1.DeviceGroup{}, handler.EnqueueRequestsFromMapFunc(environmentOfGroup),
+			builder.WithPredicates(predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+				return environment.PathInputsChanged(e.ObjectOld.(*accessv1alpha1.DeviceGroup), e.ObjectNew.(*accessv1alpha1.DeviceGroup))
+			}})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}).
 		Named("remoteaccessenvironment").
 		Complete(r)

@@ -364,24 +364,33 @@ func TestEnvironmentRestartBetweenCreateAndStatusWrite(t *testing.T) {
 func TestEnvironmentNetworkMisconfigurations(t *testing.T) {
 	cases := []struct {
 		name   string
-		setup  func(h *raeHarness, rae *accessv1alpha1.RemoteAccessEnvironment)
-		reason string
-		names  []string // objects the message must name
+		setup     func(h *raeHarness, rae *accessv1alpha1.RemoteAccessEnvironment)
+		condition string
+		reason    string
+		names     []string // objects the message must name
 	}{
-		{"subnet route table lacks the route", func(h *raeHarness, rae *accessv1alpha1.RemoteAccessEnvironment) {
+		{"someone else's route to the device subnet is in the way", func(h *raeHarness, rae *accessv1alpha1.RemoteAccessEnvironment) {
 			h.cloud.AWS.AddSubnet("subnet-0b0b0b0b", h.seed.VPCID, "10.0.2.0/24", "ap-northeast-1c")
 			h.cloud.AWS.AddRouteTable("rtb-0b0b0b0b", h.seed.VPCID, "subnet-0b0b0b0b")
-			rae.Spec.AppStream.Fleet.SubnetIDs = []string{"subnet-0b0b0b0b"}
-		}, accessv1alpha1.ReasonMissingRoute, []string{"subnet-0b0b0b0b", "rtb-0b0b0b0b"}},
+			if err := h.cloud.AWS.PutRoute("rtb-0b0b0b0b", awsemu.Route{DestinationCidrBlock: "10.128.0.0/9", GatewayID: "igw-0e0e0e0e"}); err != nil {
+				h.t.Fatal(err)
+			}
+			rae.Spec.AppStream.Fleet.SubnetIDs = []string{h.seed.SubnetID, "subnet-0b0b0b0b"}
+		}, accessv1alpha1.ConditionDeviceRoutesReady, accessv1alpha1.ReasonRouteConflict, []string{"rtb-0b0b0b0b", "10.128.0.0/9", "igw-0e0e0e0e"}},
 		{"subnet in another VPC", func(h *raeHarness, rae *accessv1alpha1.RemoteAccessEnvironment) {
 			h.cloud.AWS.AddVPC("vpc-0c0c0c0c", "172.16.0.0/16")
 			h.cloud.AWS.AddSubnet("subnet-0c0c0c0c", "vpc-0c0c0c0c", "172.16.1.0/24", "ap-northeast-1a")
-			rae.Spec.AppStream.Fleet.SubnetIDs = []string{"subnet-0c0c0c0c"}
-		}, accessv1alpha1.ReasonSubnetNotInVPC, []string{"subnet-0c0c0c0c", "vpc-0c0c0c0c"}},
+			rae.Spec.AppStream.Fleet.SubnetIDs = []string{h.seed.SubnetID, "subnet-0c0c0c0c"}
+		}, accessv1alpha1.ConditionNetworkReady, accessv1alpha1.ReasonUnreachable, []string{"FleetSubnet", "subnet-0c0c0c0c", "vpc-0c0c0c0c"}},
 		{"security group closed", func(h *raeHarness, rae *accessv1alpha1.RemoteAccessEnvironment) {
 			h.cloud.AWS.AddSecurityGroup(awsemu.SecurityGroup{ID: "sg-0d0d0d0d", VPCID: h.seed.VPCID, Name: "closed"})
 			rae.Spec.AppStream.Fleet.SecurityGroupIDs = []string{"sg-0d0d0d0d"}
-		}, accessv1alpha1.ReasonSecurityGroupBlocks, []string{"sg-0d0d0d0d"}},
+		}, accessv1alpha1.ConditionNetworkReady, accessv1alpha1.ReasonUnreachable, []string{"FleetSecurityGroup", "sg-0d0d0d0d"}},
+		{"router subnet in another VPC", func(h *raeHarness, rae *accessv1alpha1.RemoteAccessEnvironment) {
+			h.cloud.AWS.AddVPC("vpc-0c0c0c0c", "172.16.0.0/16")
+			h.cloud.AWS.AddSubnet("subnet-0c0c0c0c", "vpc-0c0c0c0c", "172.16.1.0/24", "ap-northeast-1a")
+			rae.Spec.Router = &accessv1alpha1.RouterSpec{Managed: &accessv1alpha1.ManagedRouterSpec{SubnetIDs: []string{"subnet-0c0c0c0c"}}}
+		}, accessv1alpha1.ConditionRouterReady, accessv1alpha1.ReasonInvalidConfiguration, []string{"subnet-0c0c0c0c", "vpc-0c0c0c0c", "spec.router.managed.subnetIds"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -390,10 +399,10 @@ func TestEnvironmentNetworkMisconfigurations(t *testing.T) {
 			rae := h.sampleEnv("net")
 			tc.setup(h, rae)
 			h.create(rae)
-			testenv.Eventually(t, 60*time.Second, "NetworkReady=False", func() error {
-				c := h.condition("net", accessv1alpha1.ConditionNetworkReady)
+			testenv.Eventually(t, 60*time.Second, tc.condition+"=False", func() error {
+				c := h.condition("net", tc.condition)
 				if c == nil || c.Status != metav1.ConditionFalse || c.Reason != tc.reason {
-					return fmt.Errorf("NetworkReady = %+v", c)
+					return fmt.Errorf("%s = %+v", tc.condition, c)
 				}
 				for _, n := range tc.names {
 					if !strings.Contains(c.Message, n) {
@@ -520,7 +529,12 @@ func TestEnvironmentsConvergeUnderFaults(t *testing.T) {
 	h.start()
 	const n = 10
 	for i := 0; i < n; i++ {
-		h.create(h.sampleEnv(fmt.Sprintf("env-%d", i)))
+		rae := h.sampleEnv(fmt.Sprintf("env-%d", i))
+		// They share the demo's VPC and route table: each device subnet can
+		// be routed to one router only.
+		rae.Spec.Soracom.Gateway.DeviceSubnetCIDRRange = fmt.Sprintf("10.%d.0.0/16", 128+i)
+		rae.Spec.Soracom.Gateway.Gate.Peers = nil
+		h.create(rae)
 	}
 	// A liveness bound, not a speed check: after a throttle the adaptive AWS
 	// rate drops and grows back slowly, and 7% of calls fail besides.
@@ -532,6 +546,9 @@ func TestEnvironmentsConvergeUnderFaults(t *testing.T) {
 	}
 	if got := len(h.cloud.AWS.Fleets()); got != n {
 		t.Errorf("%d fleets for %d environments", got, n)
+	}
+	if got := len(h.cloud.AWS.Instances()); got != n {
+		t.Errorf("%d routers launched for %d environments (lost RunInstances responses must not launch twice)", got, n)
 	}
 	active := 0
 	for _, p := range h.cloud.AWS.Peerings() {
@@ -862,8 +879,8 @@ func TestEnvironmentAdoptedGatewayLeavesOthersPeers(t *testing.T) {
 	if !slices.Contains(outers, "10.0.1.99") || !slices.Contains(outers, "10.0.1.10") {
 		t.Fatalf("Gate peers on the shared gateway = %v; want someone else's 10.0.1.99 kept and ours 10.0.1.10 added", outers)
 	}
-	if !slices.Equal(got.Status.Gateway.GatePeers, []string{"10.0.1.10"}) {
-		t.Fatalf("status.gateway.gatePeers = %v; want the peer this environment registered", got.Status.Gateway.GatePeers)
+	if want := []string{"10.0.1.10", got.Status.Routers[0].PrivateIPAddress}; !slices.Equal(got.Status.Gateway.GatePeers, want) {
+		t.Fatalf("status.gateway.gatePeers = %v; want the peers this environment registered, %v (its spec's and its router's)", got.Status.Gateway.GatePeers, want)
 	}
 
 	// Our peer dropped from the spec is unregistered; someone else's stays.
@@ -879,8 +896,8 @@ func TestEnvironmentAdoptedGatewayLeavesOthersPeers(t *testing.T) {
 				outers = append(outers, p.OuterIPAddress)
 			}
 		}
-		if !slices.Equal(outers, []string{"10.0.1.99"}) {
-			return fmt.Errorf("customer peers %v; want only 10.0.1.99", outers)
+		if want := []string{"10.0.1.99", got.Status.Routers[0].PrivateIPAddress}; !slices.Equal(outers, want) {
+			return fmt.Errorf("customer peers %v; want only %v (someone else's and our router's)", outers, want)
 		}
 		return nil
 	})
@@ -924,13 +941,18 @@ func TestEnvironmentSwitchingGateOff(t *testing.T) {
 	if err := env.Client.Update(h.ctx, rae); err != nil {
 		t.Fatal(err)
 	}
-	got := h.waitReady("gateoff", 30*time.Second)
-	if v, _ := h.cloud.Soracom.VPG(got.Status.Gateway.ID); v.GateOpened {
-		t.Fatal("Gate still open")
-	}
-	if got.Status.Gateway.GateOpened {
-		t.Fatalf("status.gateway.gateOpened = true after Gate was closed")
-	}
+	// No device can be reached through a closed Gate: Ready says so.
+	testenv.Eventually(t, 30*time.Second, "Gate closed and Ready=False naming it", func() error {
+		got := h.get("gateoff")
+		if v, _ := h.cloud.Soracom.VPG(got.Status.Gateway.ID); v.GateOpened || got.Status.Gateway.GateOpened {
+			return fmt.Errorf("Gate still open (status %v)", got.Status.Gateway.GateOpened)
+		}
+		c := conditions.Get(got.Status.Conditions, accessv1alpha1.ConditionReady)
+		if c == nil || c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "gate.enabled: false") {
+			return fmt.Errorf("Ready = %+v", c)
+		}
+		return nil
+	})
 }
 
 // A terminal error on the SORACOM side must not turn a transient error on the

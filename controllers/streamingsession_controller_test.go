@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
+	"github.com/gatestream/gatestream/internal/conditions"
 	"github.com/gatestream/gatestream/internal/emulator/fault"
 	"github.com/gatestream/gatestream/internal/manager"
 	"github.com/gatestream/gatestream/internal/session"
@@ -556,8 +557,17 @@ func TestStreamingSessionResolution(t *testing.T) {
 	var dg accessv1alpha1.DeviceGroup
 	w.must(k.Get(w.ctx, client.ObjectKey{Namespace: w.ns, Name: ssGroupName}, &dg))
 	dg.Status.Devices[1].Online = true
+	dg.Status.Devices[1].Path = "FleetRoute: route table rtb-0abc1234 has no route to 192.168.1.0/24"
 	w.must(k.Status().Update(w.ctx, &dg))
-	s := w.waitPhase("offline", accessv1alpha1.SessionReady, accessv1alpha1.SessionReasonURLIssued)
+	// Online but not reachable from the fleet: no URL to a device nobody can reach.
+	s := w.waitPhase("offline", accessv1alpha1.SessionPending, accessv1alpha1.SessionReasonDeviceUnreachable)
+	if c := conditions.Get(s.Status.Conditions, accessv1alpha1.ConditionReady); c == nil || !strings.Contains(c.Message, "rtb-0abc1234") {
+		t.Fatalf("Ready = %+v; want the broken hop named", c)
+	}
+	w.must(k.Get(w.ctx, client.ObjectKey{Namespace: w.ns, Name: ssGroupName}, &dg))
+	dg.Status.Devices[1].Reachable, dg.Status.Devices[1].Path = true, "reachable via i-0abc (subnet-0a1b2c3d → rtb-0abc1234 → …)"
+	w.must(k.Status().Update(w.ctx, &dg))
+	s = w.waitPhase("offline", accessv1alpha1.SessionReady, accessv1alpha1.SessionReasonURLIssued)
 	if s.Status.Target.Address != "192.168.1.20" || s.Status.Target.Port != 80 {
 		t.Fatalf("target: %+v", s.Status.Target)
 	}

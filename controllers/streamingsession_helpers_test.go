@@ -137,7 +137,7 @@ func newSSWorld(t testing.TB) *ssWorld {
 	dg.Namespace, dg.Name = w.ns, ssGroupName
 	w.must(k.Create(w.ctx, dg))
 	dg.Status.Devices = []accessv1alpha1.DeviceStatus{
-		{Name: "raspi-1", SIMID: "8981100000000000001", Online: true, Address: "10.128.3.7"},
+		{Name: "raspi-1", SIMID: "8981100000000000001", Online: true, Address: "10.128.3.7", Reachable: true},
 		{Name: "plc-7", SIMID: "8981100000000000002", Online: false, Address: "192.168.1.20"},
 	}
 	w.must(k.Status().Update(w.ctx, dg))

@@ -142,6 +142,18 @@ var createCases = []admissionCase{
 	{"canal destination must be a CIDR", raeSample, set("10.0.0.0/33", "spec", "soracom", "canal", "destinationCidrBlock"), "spec.soracom.canal.destinationCidrBlock", "IPv4 CIDR"},
 	{"canal destination must be private", raeSample, set("8.8.0.0/16", "spec", "soracom", "canal", "destinationCidrBlock"), "spec.soracom.canal.destinationCidrBlock", "RFC 1918"},
 	{"canal destination /16 or longer", raeSample, set("10.0.0.0/8", "spec", "soracom", "canal", "destinationCidrBlock"), "spec.soracom.canal.destinationCidrBlock", "/16 or longer"},
+	{"router needs managed or existing, not both", raeSample, set(map[string]any{"managed": map[string]any{}, "existing": []any{map[string]any{"instanceId": "i-0123456789abcdef0", "innerIpAddress": "10.255.255.250"}}}, "spec", "router"), "spec.router", "exactly one of managed"},
+	{"existing router needs instance or interface", raeSample, set(map[string]any{"existing": []any{map[string]any{"innerIpAddress": "10.255.255.250"}}}, "spec", "router"), "spec.router.existing[0]", "exactly one of instanceId or networkInterfaceId"},
+	{"existing router inner address is an IP", raeSample, set(map[string]any{"existing": []any{map[string]any{"instanceId": "i-0123456789abcdef0", "innerIpAddress": "10.255.255"}}}, "spec", "router"), "spec.router.existing[0].innerIpAddress", "IPv4 address"},
+	{"at most two routers", raeSample, set(map[string]any{"managed": map[string]any{"subnetIds": []any{"subnet-0aaa1111", "subnet-0bbb2222", "subnet-0ccc3333"}}}, "spec", "router"), "spec.router.managed.subnetIds", "must have at most 2 items"},
+	{"router image is an AMI or an SSM parameter", raeSample, set(map[string]any{"managed": map[string]any{"imageId": "ubuntu"}}, "spec", "router"), "spec.router.managed.imageId", ""},
+	{"returnPath enum", raeSample, set(map[string]any{"managed": map[string]any{}, "returnPath": "NAT"}, "spec", "router"), "spec.router.returnPath", "Unsupported value"},
+	{"junction redirection needs one router", raeSample, set(map[string]any{"managed": map[string]any{"subnetIds": []any{"subnet-0aaa1111", "subnet-0bbb2222"}}, "returnPath": "JunctionRedirection"}, "spec", "router"), "spec.router.returnPath", "single router"},
+	{"junction redirection conflicts with returnPath", raeSample, func(t *testing.T, obj map[string]any) {
+		set(map[string]any{"managed": map[string]any{}, "returnPath": "JunctionRedirection"}, "spec", "router")(t, obj)
+		set(map[string]any{"redirection": map[string]any{"gateway": "10.255.255.1"}}, "spec", "soracom", "junction")(t, obj)
+	}, "spec.soracom.junction.redirection", "cannot be set with router.returnPath JunctionRedirection"},
+	{"mirroring peer is an IP", raeSample, set(map[string]any{"mirroringPeers": []any{map[string]any{"ipAddress": "peer"}}}, "spec", "soracom", "junction"), "spec.soracom.junction.mirroringPeers[0].ipAddress", "IPv4 address"},
 	{"aws account is 12 digits", raeSample, set("12345", "spec", "aws", "accountId"), "spec.aws.accountId", ""},
 	{"aws vpc id pattern", raeSample, set("vpc_1", "spec", "aws", "vpcId"), "spec.aws.vpcId", ""},
 	{"aws region pattern", raeSample, set("Tokyo", "spec", "aws", "region"), "spec.aws.region", ""},
@@ -323,15 +335,22 @@ func TestDefaultsAreApplied(t *testing.T) {
 		delete(gw, k)
 	}
 	delete(gw["gate"].(map[string]any), "vxlanId")
+	delete(spec, "router")
 	if err := env.Client.Create(ctx, obj); err != nil {
 		t.Fatal(err)
+	}
+	// The gateway's region is left to SORACOM, which places it by coverage.
+	if _, found, _ := unstructured.NestedFieldNoCopy(obj.Object, "spec", "soracom", "gateway", "region"); found {
+		t.Errorf("spec.soracom.gateway.region was defaulted; SORACOM chooses it by coverage")
 	}
 	want := map[string]any{
 		"spec.deletionPolicy":                        "Delete",
 		"spec.soracom.gateway.type":                  "F",
 		"spec.soracom.gateway.deviceSubnetCidrRange": "10.128.0.0/9",
 		"spec.soracom.gateway.useInternetGateway":    false,
-		"spec.soracom.gateway.region":                "ap-northeast-1",
+		"spec.router.managed.instanceType":           "t3.nano",
+		"spec.router.managed.imageId":                "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
+		"spec.router.returnPath":                     "Masquerade",
 		"spec.soracom.gateway.gate.vxlanId":          int64(10),
 		"spec.appStream.fleet.updatePolicy":          "WhenIdle",
 	}

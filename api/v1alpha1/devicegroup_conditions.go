@@ -15,6 +15,11 @@ const (
 	// ConditionMembershipReady: every wanted SIM is in the group.
 	ConditionMembershipReady = "MembershipReady"
 	// (The Gate SIM-based routes of the LANs report ConditionRoutesReady.)
+	// ConditionDevicesReachable: every named device is reachable from the
+	// environment's fleet, hop by hop (False names the first unreachable device
+	// and its broken hop). Informational: an offline device does not make the
+	// group not Ready, but a StreamingSession to it waits.
+	ConditionDevicesReachable = "DevicesReachable"
 )
 
 // Reasons used in DeviceGroup conditions (see docs/devicegroup.md). The

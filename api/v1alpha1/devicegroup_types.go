@@ -190,6 +190,11 @@ type DeviceGroupStatus struct {
 	// +listType=map
 	// +listMapKey=name
 	Devices []DeviceStatus `json:"devices,omitempty"`
+
+	// Reachability sums up the devices' paths: "3/3 reachable", or the count and
+	// the first unreachable device with its broken hop.
+	// +optional
+	Reachability string `json:"reachability,omitempty"`
 }
 
 // SIMCounts counts SIMs.
@@ -215,6 +220,15 @@ type DeviceStatus struct {
 	// LastSeen is when the SIM's session was last reported.
 	// +optional
 	LastSeen *metav1.Time `json:"lastSeen,omitempty"`
+	// Reachable: every observable hop from the fleet's subnets to the device
+	// lets a TCP connection through (the device's own port cannot be observed).
+	Reachable bool `json:"reachable"`
+	// Path is "reachable via <router> (<hops>)", or the first broken hop and the object to fix.
+	// +optional
+	Path string `json:"path,omitempty"`
+	// BrokenHop is the first hop that does not let traffic through.
+	// +optional
+	BrokenHop *Hop `json:"brokenHop,omitempty"`
 }
 
 // DeviceGroup is a SORACOM SIM group bound to an environment's gateway, with
@@ -229,6 +243,7 @@ type DeviceStatus struct {
 // +kubebuilder:printcolumn:name="SIMs",type=integer,JSONPath=`.status.sims.total`
 // +kubebuilder:printcolumn:name="Online",type=integer,JSONPath=`.status.sims.online`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Reachability",type=string,JSONPath=`.status.reachability`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type DeviceGroup struct {
 	metav1.TypeMeta   `json:",inline"`

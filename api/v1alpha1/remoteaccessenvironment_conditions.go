@@ -2,14 +2,17 @@ package v1alpha1
 
 // Condition types of a RemoteAccessEnvironment, one per external unit, plus Ready and Synced.
 const (
-	ConditionGatewayReady     = "GatewayReady"
-	ConditionGateReady        = "GateReady"
-	ConditionPeeringReady     = "PeeringReady"
-	ConditionRoutesReady      = "RoutesReady"
-	ConditionNetworkReady     = "NetworkReady"
-	ConditionFleetReady       = "FleetReady"
-	ConditionStackReady       = "StackReady"
-	ConditionAssociationReady = "AssociationReady"
+	ConditionGatewayReady      = "GatewayReady"
+	ConditionGateReady         = "GateReady"
+	ConditionPeeringReady      = "PeeringReady"
+	ConditionRoutesReady       = "RoutesReady"
+	ConditionNetworkReady      = "NetworkReady"
+	ConditionRouterReady       = "RouterReady"
+	ConditionDeviceRoutesReady = "DeviceRoutesReady"
+	ConditionJunctionReady     = "JunctionReady"
+	ConditionFleetReady        = "FleetReady"
+	ConditionStackReady        = "StackReady"
+	ConditionAssociationReady  = "AssociationReady"
 )
 
 // Reasons used in RemoteAccessEnvironment conditions (see docs/troubleshooting.md).
@@ -46,12 +49,6 @@ const (
 	ReasonPeeringFailed = "PeeringFailed"
 	// ReasonRouteTableNotFound: a route table in spec.aws.routeTableIds does not exist.
 	ReasonRouteTableNotFound = "RouteTableNotFound"
-	// ReasonSubnetNotInVPC: a fleet subnet is missing or belongs to another VPC.
-	ReasonSubnetNotInVPC = "SubnetNotInVPC"
-	// ReasonMissingRoute: a fleet subnet's route table does not route the VPG's range via the peering.
-	ReasonMissingRoute = "MissingRoute"
-	// ReasonSecurityGroupBlocks: a fleet security group does not allow traffic to or from the VPG's range.
-	ReasonSecurityGroupBlocks = "SecurityGroupBlocks"
 	// ReasonFleetStarting: the fleet is starting.
 	ReasonFleetStarting = "FleetStarting"
 	// ReasonFleetStopping: the fleet is stopping (to apply a change that needs STOPPED).
@@ -64,6 +61,22 @@ const (
 	ReasonWaitingForIdle = "WaitingForIdle"
 	// ReasonNameConflict: an AppStream object of that name exists and belongs to someone else.
 	ReasonNameConflict = "NameConflict"
+	// ReasonGateClosed: the spec switches Gate off, so no router can tunnel to the gateway.
+	ReasonGateClosed = "GateClosed"
+	// ReasonRouterImpaired: EC2 reports a router impaired (a managed one is replaced).
+	ReasonRouterImpaired = "RouterImpaired"
+	// ReasonRouterNotFound: an existing router (spec.router.existing) does not exist.
+	ReasonRouterNotFound = "RouterNotFound"
+	// ReasonRouterStopped: an existing router is not running.
+	ReasonRouterStopped = "RouterStopped"
+	// ReasonRouteConflict: a fleet route table already routes a destination somewhere
+	// else, with a route gatestream did not make (it is never overwritten).
+	ReasonRouteConflict = "RouteConflict"
+	// ReasonUnreachable: a hop of the path is broken (the message names the hop and the object to fix).
+	ReasonUnreachable = "Unreachable"
+	// ReasonUnverified: every observable hop lets traffic through, but a hop could
+	// not be observed (the message says which); Ready stays False rather than assume it.
+	ReasonUnverified = "Unverified"
 	// ReasonNotReady: at least one unit is not ready (Ready=False).
 	ReasonNotReady = "NotReady"
 	// ReasonOrphaned: deletionPolicy Orphan; nothing outside the cluster is touched.

@@ -7,6 +7,7 @@ import (
 // RemoteAccessEnvironmentSpec is the desired path from a browser to the devices:
 // a SORACOM Virtual Private Gateway with Gate, a Canal VPC peering into the
 // customer's VPC, and an AppStream 2.0 fleet and stack in that VPC.
+// +kubebuilder:validation:XValidation:rule="!has(self.router) || !has(self.router.returnPath) || self.router.returnPath != 'JunctionRedirection' || !has(self.soracom.junction) || !has(self.soracom.junction.redirection)",fieldPath=".soracom.junction.redirection",message="soracom.junction.redirection cannot be set with router.returnPath JunctionRedirection, which redirects to the router; remove one of them"
 // +kubebuilder:validation:XValidation:rule="self.soracom.gateway.type == 'F'",fieldPath=".soracom.gateway.type",message="Canal VPC peering needs a Type-F gateway: Type-E is internet-only and Type-F2 peers through Transit Gateway, which gatestream does not manage; set soracom.gateway.type to F"
 type RemoteAccessEnvironmentSpec struct {
 	// DeletionPolicy says whether deleting the environment deletes the gateway,
@@ -26,6 +27,122 @@ type RemoteAccessEnvironmentSpec struct {
 	// AppStream is the fleet and stack that stream the tools people use to reach devices.
 	// +required
 	AppStream AppStreamSpec `json:"appStream"`
+
+	// Router is the Gate peer that carries the fleet's traffic into the gateway's
+	// device subnet. AppStream instances are not Gate peers; without a router
+	// they cannot reach a device (Canal NATs device traffic into the VPC only).
+	// Defaults to one router that gatestream launches and owns.
+	// +optional
+	// +kubebuilder:default={managed:{}}
+	Router *RouterSpec `json:"router,omitempty"`
+}
+
+// ReturnPath is how replies from devices find their way back to the fleet.
+// +kubebuilder:validation:Enum=Masquerade;JunctionRedirection
+type ReturnPath string
+
+const (
+	// ReturnPathMasquerade: the router rewrites the source of forwarded traffic to its
+	// inner address, so devices answer the router (nothing to configure at SORACOM).
+	ReturnPathMasquerade ReturnPath = "Masquerade"
+	// ReturnPathJunctionRedirection: Junction redirection sends device traffic to the
+	// router's inner address; devices see the AppStream instances' own addresses (for audit).
+	ReturnPathJunctionRedirection ReturnPath = "JunctionRedirection"
+)
+
+// RouterSpec is the router: launched and owned by gatestream (managed), or run
+// by the customer (existing) and only checked.
+// +kubebuilder:validation:XValidation:rule="has(self.managed) != has(self.existing)",message="router needs exactly one of managed (gatestream launches the router) or existing (a router you run)"
+// +kubebuilder:validation:XValidation:rule="!has(self.returnPath) || self.returnPath != 'JunctionRedirection' || (has(self.managed) ? (!has(self.managed.subnetIds) || size(self.managed.subnetIds) == 1) : size(self.existing) == 1)",fieldPath=".returnPath",message="returnPath JunctionRedirection sends all device traffic to one address: use a single router"
+type RouterSpec struct {
+	// Managed: gatestream launches one router per subnet, replaces it when it
+	// is terminated or impaired, and deletes it with the environment
+	// (deletionPolicy Orphan keeps it).
+	// +optional
+	Managed *ManagedRouterSpec `json:"managed,omitempty"`
+
+	// Existing routers that you run (configured as a Gate peer: VXLAN to the
+	// gateway's own peers, IP forwarding). gatestream registers them as Gate
+	// peers, routes to them and checks them, but never starts, stops or changes them.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=2
+	Existing []ExistingRouter `json:"existing,omitempty"`
+
+	// ReturnPath says how device replies return: Masquerade (default) or
+	// JunctionRedirection (keeps the fleet's source addresses, for audit).
+	// +optional
+	// +kubebuilder:default=Masquerade
+	ReturnPath ReturnPath `json:"returnPath,omitempty"`
+}
+
+// DefaultRouterImage resolves, at launch, to the current Amazon Linux 2023 AMI
+// of the region (EC2 resolves public SSM parameters in RunInstances).
+const DefaultRouterImage = "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+
+// ManagedRouterSpec is a router gatestream launches.
+type ManagedRouterSpec struct {
+	// InstanceType of the router. Forwarding a few remote sessions needs little.
+	// +optional
+	// +kubebuilder:default=t3.nano
+	// +kubebuilder:validation:Pattern=`^[a-z][a-z0-9-]*[0-9][a-z0-9-]*\.[a-z0-9]+$`
+	InstanceType string `json:"instanceType,omitempty"`
+
+	// ImageID is an AMI ID or "resolve:ssm:<public parameter>". The default is
+	// the current Amazon Linux 2023 for x86_64 (use an arm64 parameter with a Graviton type).
+	// +optional
+	// +kubebuilder:default="resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^(ami-[0-9a-f]{8,17}|resolve:ssm:/[A-Za-z0-9_./-]+)$`
+	ImageID string `json:"imageId,omitempty"`
+
+	// SubnetIDs: one router per subnet (at most two, in two availability
+	// zones; each fleet subnet is routed to the router in its zone). Defaults
+	// to the first of spec.appStream.fleet.subnetIds. The subnets' route tables
+	// must be in spec.aws.routeTableIds (they carry the tunnel to the gateway).
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=2
+	// +kubebuilder:validation:items:Pattern=`^subnet-[0-9a-f]{4,17}$`
+	SubnetIDs []string `json:"subnetIds,omitempty"`
+
+	// SecurityGroupIDs of the router. They must allow the fleet's TCP traffic in,
+	// and UDP 4789 (VXLAN) to and from the gateway's range. Defaults to the fleet's groups.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=5
+	// +kubebuilder:validation:items:Pattern=`^sg-[0-9a-f]{4,17}$`
+	SecurityGroupIDs []string `json:"securityGroupIds,omitempty"`
+
+	// InnerIPAddresses are the routers' addresses in the device subnet, one per
+	// subnet in the same order. Default: the highest free addresses of the device subnet.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=2
+	// +kubebuilder:validation:items:MaxLength=15
+	// +kubebuilder:validation:XValidation:rule="self.all(a, isIP(a) && ip(a).family() == 4)",message="router.managed.innerIpAddresses must be IPv4 addresses inside the device subnet, such as 10.255.255.250"
+	InnerIPAddresses []string `json:"innerIpAddresses,omitempty"`
+}
+
+// ExistingRouter is a router the customer runs, named by its instance or its network interface.
+// +kubebuilder:validation:XValidation:rule="has(self.instanceId) != has(self.networkInterfaceId)",message="an existing router needs exactly one of instanceId or networkInterfaceId"
+type ExistingRouter struct {
+	// InstanceID of the router (its primary network interface is used).
+	// +optional
+	// +kubebuilder:validation:Pattern=`^i-[0-9a-f]{8,17}$`
+	InstanceID string `json:"instanceId,omitempty"`
+
+	// NetworkInterfaceID of the router's interface in the VPC.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^eni-[0-9a-f]{8,17}$`
+	NetworkInterfaceID string `json:"networkInterfaceId,omitempty"`
+
+	// InnerIPAddress is the router's address in the device subnet (its VXLAN interface).
+	// +required
+	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:XValidation:rule="isIP(self) && ip(self).family() == 4",message="router.existing[].innerIpAddress must be an IPv4 address inside the device subnet, such as 10.255.255.250"
+	InnerIPAddress string `json:"innerIpAddress"`
 }
 
 // Coverage is a SORACOM coverage type; each has its own API endpoint and resources.
@@ -57,6 +174,62 @@ type SoracomSpec struct {
 	// Canal is the VPC peering from the gateway into spec.aws.vpcId.
 	// +required
 	Canal CanalSpec `json:"canal"`
+
+	// Junction configures SORACOM Junction on the gateway: mirroring peers,
+	// inspection and redirection. Unset: gatestream leaves Junction alone
+	// (except the redirection of router.returnPath JunctionRedirection).
+	// +optional
+	Junction *JunctionSpec `json:"junction,omitempty"`
+}
+
+// JunctionSpec is the wanted Junction configuration of the gateway; gatestream
+// converges exactly this (mirroring peers not listed are removed).
+type JunctionSpec struct {
+	// Inspection turns Junction inspection (traffic statistics) on or off.
+	// +optional
+	Inspection *bool `json:"inspection,omitempty"`
+
+	// Mirroring peers receive a copy of the devices' traffic (GRE).
+	// +optional
+	// +listType=map
+	// +listMapKey=ipAddress
+	// +kubebuilder:validation:MaxItems=8
+	MirroringPeers []JunctionMirroringPeer `json:"mirroringPeers,omitempty"`
+
+	// Redirection sends the devices' traffic to a gateway address of yours.
+	// Not allowed with router.returnPath JunctionRedirection, which sets it to the router.
+	// +optional
+	Redirection *JunctionRedirection `json:"redirection,omitempty"`
+}
+
+// JunctionMirroringPeer is a host that receives mirrored traffic.
+type JunctionMirroringPeer struct {
+	// IPAddress of the peer.
+	// +required
+	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:XValidation:rule="isIP(self) && ip(self).family() == 4",message="junction.mirroringPeers[].ipAddress must be an IPv4 address such as 10.0.1.20"
+	IPAddress string `json:"ipAddress"`
+	// Enabled turns mirroring to this peer on.
+	// +optional
+	// +kubebuilder:default=true
+	Enabled *bool `json:"enabled,omitempty"`
+	// Description of the peer.
+	// +optional
+	// +kubebuilder:validation:MaxLength=100
+	Description string `json:"description,omitempty"`
+}
+
+// JunctionRedirection redirects device traffic to a gateway.
+type JunctionRedirection struct {
+	// Gateway is the address traffic is redirected to (in the device subnet, e.g. a Gate peer's inner address).
+	// +required
+	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:XValidation:rule="isIP(self) && ip(self).family() == 4",message="junction.redirection.gateway must be an IPv4 address such as 10.255.255.250"
+	Gateway string `json:"gateway"`
+	// Description of the redirection.
+	// +optional
+	// +kubebuilder:validation:MaxLength=100
+	Description string `json:"description,omitempty"`
 }
 
 // GatewayType is the VPG type: E (14), F (15) or F2 (242).
@@ -96,9 +269,9 @@ type GatewaySpec struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="gateway.useInternetGateway is immutable after creation; create a new RemoteAccessEnvironment to change it"
 	UseInternetGateway *bool `json:"useInternetGateway,omitempty"`
 
-	// Region is where the VPG is placed (the rendezvous point). Immutable.
+	// Region is where the VPG is placed (the rendezvous point). Unset, SORACOM
+	// places it by coverage: ap-northeast-1 for jp, eu-central-1 for g. Immutable.
 	// +optional
-	// +kubebuilder:default=ap-northeast-1
 	// +kubebuilder:validation:Enum=ap-northeast-1;eu-central-1;us-west-2;ap-southeast-2
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="gateway.region is immutable after creation; create a new RemoteAccessEnvironment to move the gateway"
 	Region string `json:"region,omitempty"`
@@ -402,7 +575,8 @@ type RemoteAccessEnvironmentStatus struct {
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// Conditions: Ready, Synced, GatewayReady, GateReady, PeeringReady,
-	// RoutesReady, NetworkReady, FleetReady, StackReady.
+	// RoutesReady, RouterReady, DeviceRoutesReady, JunctionReady, NetworkReady,
+	// FleetReady, StackReady, AssociationReady.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -423,6 +597,136 @@ type RemoteAccessEnvironmentStatus struct {
 	// Stack is the observed AppStream stack.
 	// +optional
 	Stack *StackStatus `json:"stack,omitempty"`
+
+	// Routers are the observed routers, in the order of spec.router
+	// (managed: one per subnet; existing: as listed).
+	// +optional
+	// +listType=atomic
+	Routers []RouterStatus `json:"routers,omitempty"`
+
+	// DeviceRoutes are the routes gatestream made in the fleet subnets' route
+	// tables (device subnet and LAN CIDRs to a router). Only these are ever
+	// replaced or removed; anyone else's route is left alone.
+	// +optional
+	// +listType=atomic
+	DeviceRoutes []DeviceRoute `json:"deviceRoutes,omitempty"`
+
+	// Junction is what gatestream set on the gateway's Junction, so that on an
+	// adopted gateway only that is undone at deletion.
+	// +optional
+	Junction *JunctionStatus `json:"junction,omitempty"`
+
+	// Path is the last hop-by-hop check from each fleet subnet to the gateway's device subnet.
+	// +optional
+	Path *PathStatus `json:"path,omitempty"`
+}
+
+// RouterStatus is an observed router.
+type RouterStatus struct {
+	// Managed: gatestream launched it (and replaces and deletes it).
+	// +optional
+	Managed bool `json:"managed,omitempty"`
+	// InstanceID of the router.
+	// +optional
+	InstanceID string `json:"instanceId,omitempty"`
+	// NetworkInterfaceID the fleet subnets route to.
+	// +optional
+	NetworkInterfaceID string `json:"networkInterfaceId,omitempty"`
+	// PrivateIPAddress is its address in the VPC (the Gate peer's outer address).
+	// +optional
+	PrivateIPAddress string `json:"privateIpAddress,omitempty"`
+	// InnerIPAddress is its address in the device subnet.
+	// +optional
+	InnerIPAddress string `json:"innerIpAddress,omitempty"`
+	// SubnetID and AvailabilityZone of the router.
+	// +optional
+	SubnetID string `json:"subnetId,omitempty"`
+	// +optional
+	AvailabilityZone string `json:"availabilityZone,omitempty"`
+	// State from EC2 (pending, running, stopped, terminated…).
+	// +optional
+	State string `json:"state,omitempty"`
+	// ConfigHash identifies the configuration the router was launched with
+	// (a change of VXLAN ID, gateway peers or return path replaces it).
+	// +optional
+	ConfigHash string `json:"configHash,omitempty"`
+	// Launches counts the launches of this router (part of the idempotency token of the next one).
+	// +optional
+	Launches int32 `json:"launches,omitempty"`
+	// CreatePendingSince is set just before RunInstances and cleared when the
+	// instance is observed: a launch whose response was lost is looked up by tag,
+	// never launched twice.
+	// +optional
+	CreatePendingSince *metav1.Time `json:"createPendingSince,omitempty"`
+}
+
+// DeviceRoute is a route gatestream made.
+type DeviceRoute struct {
+	RouteTableID         string `json:"routeTableId"`
+	DestinationCIDRBlock string `json:"destinationCidrBlock"`
+	NetworkInterfaceID   string `json:"networkInterfaceId"`
+}
+
+// JunctionStatus is what gatestream set on Junction.
+type JunctionStatus struct {
+	// Redirection gateway gatestream set ("" if none).
+	// +optional
+	Redirection string `json:"redirection,omitempty"`
+	// Inspection: gatestream turned inspection on or off.
+	// +optional
+	Inspection *bool `json:"inspection,omitempty"`
+	// MirroringPeers gatestream added.
+	// +optional
+	// +listType=set
+	MirroringPeers []string `json:"mirroringPeers,omitempty"`
+}
+
+// PathStatus is the result of a hop-by-hop reachability check.
+type PathStatus struct {
+	// Reachable: every hop that could be observed lets traffic through.
+	Reachable bool `json:"reachable"`
+	// Summary is the path ("reachable via i-… (subnet-… → rtb-… → eni-… → …)") or the first broken hop.
+	// +optional
+	Summary string `json:"summary,omitempty"`
+	// BrokenHop is the first hop that does not let traffic through.
+	// +optional
+	BrokenHop *Hop `json:"brokenHop,omitempty"`
+	// Unverified are hops gatestream cannot observe (stated, never assumed).
+	// +optional
+	// +listType=atomic
+	Unverified []Hop `json:"unverified,omitempty"`
+	// Devices are the named devices of the DeviceGroups bound to the
+	// environment, each walked to its ports (each DeviceGroup shows its own).
+	// +optional
+	// +listType=atomic
+	Devices []DevicePath `json:"devices,omitempty"`
+}
+
+// DevicePath is the path check of one device.
+type DevicePath struct {
+	DeviceGroup string `json:"deviceGroup"`
+	Device      string `json:"device"`
+	Reachable   bool   `json:"reachable"`
+	// Path is "reachable via …" or the broken hop's reason.
+	// +optional
+	Path string `json:"path,omitempty"`
+	// +optional
+	BrokenHop *Hop `json:"brokenHop,omitempty"`
+}
+
+// Hop is one hop of the path from a fleet subnet to a device, and the object to fix.
+type Hop struct {
+	// Kind of hop: FleetSubnet, FleetSecurityGroup, FleetRoute, RouterInstance,
+	// RouterSourceDestCheck, RouterSecurityGroup, RouterConfig, VXLANRemote,
+	// TunnelPort, Underlay, Peering, Gate, GatePeer, VXLANID, LANRoute, SIM,
+	// ReturnPath, Device (docs/unreachable.md lists each with its fix).
+	Kind string `json:"kind"`
+	// Object to fix (rtb-…, sg-…, i-…, eni-…, pcx-…, vpg-…, a SIM ID).
+	// +optional
+	Object string `json:"object,omitempty"`
+	// Reason, naming the objects and values.
+	// +optional
+	Reason string `json:"reason,omitempty"`
 }
 
 // GatewayStatus is the observed VPG.
@@ -508,6 +812,8 @@ type StackStatus struct {
 // +kubebuilder:printcolumn:name="Gateway",type=string,JSONPath=`.status.gateway.id`
 // +kubebuilder:printcolumn:name="Peering",type=string,JSONPath=`.status.peering.state`,priority=1
 // +kubebuilder:printcolumn:name="Fleet",type=string,JSONPath=`.status.fleet.state`
+// +kubebuilder:printcolumn:name="Router",type=string,JSONPath=`.status.routers[0].instanceId`,priority=1
+// +kubebuilder:printcolumn:name="Path",type=string,JSONPath=`.status.path.summary`,priority=1
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type RemoteAccessEnvironment struct {

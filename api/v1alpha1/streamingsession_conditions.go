@@ -22,6 +22,8 @@ const (
 	SessionReasonDeviceAddressUnknown = "DeviceAddressUnknown"
 	// SessionReasonDeviceOffline: the device's SIM has no session. Pending.
 	SessionReasonDeviceOffline = "DeviceOffline"
+	// SessionReasonDeviceUnreachable: a hop between the fleet and the device is broken (the DeviceGroup's status names it). Pending.
+	SessionReasonDeviceUnreachable = "DeviceUnreachable"
 	// SessionReasonPortNotFound: target.port names a port the device does not list. Failed.
 	SessionReasonPortNotFound = "PortNotFound"
 	// SessionReasonSecretConflict: a Secret with the session's name exists and

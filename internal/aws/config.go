@@ -197,6 +197,9 @@ func New(ctx context.Context, cfg Config) (*Clients, error) {
 		}
 		o.Retryer = retryers.AppStream
 		o.RetryMaxAttempts = 0 // keep AWS_MAX_ATTEMPTS from wrapping our retryer
+		if o.HTTPClient != nil {
+			o.HTTPClient = plainBodyClient{o.HTTPClient} // see httpbody.go
+		}
 		o.APIOptions = append(o.APIOptions, stackOptions(ServiceAppStream, cfg, red)...)
 	})
 	e2 := ec2.NewFromConfig(base, func(o *ec2.Options) {
@@ -205,6 +208,9 @@ func New(ctx context.Context, cfg Config) (*Clients, error) {
 		}
 		o.Retryer = retryers.EC2
 		o.RetryMaxAttempts = 0
+		if o.HTTPClient != nil {
+			o.HTTPClient = plainBodyClient{o.HTTPClient} // see httpbody.go
+		}
 		o.APIOptions = append(o.APIOptions, stackOptions(ServiceEC2, cfg, red)...)
 	})
 	return &Clients{

@@ -43,7 +43,47 @@ type EC2API interface {
 	// AcceptVPCPeering accepts a pending-acceptance peering.
 	AcceptVPCPeering(ctx context.Context, id string) (*ec2types.VpcPeeringConnection, error)
 	DeleteVPCPeering(ctx context.Context, id string) error
+
+	// RunInstance launches one instance. A repeated ClientToken returns the
+	// instance the first call launched (in its current state, terminated
+	// included, for at least 24h after its termination); the same token with
+	// other parameters fails with IdempotentParameterMismatch (IsTerminal).
+	// Without a ClientToken the SDK makes one up per call (retries of that
+	// call are still idempotent).
+	RunInstance(ctx context.Context, in RunInstanceInput) (*ec2types.Instance, error)
+	// DescribeInstances returns the instances with these IDs (missing ones are left out, not an error).
+	// EC2 is eventually consistent: an instance just launched may be missing for a moment.
+	DescribeInstances(ctx context.Context, ids []string) ([]ec2types.Instance, error)
+	// InstancesByTag returns the instances (any state but terminated) that carry tag key=value.
+	InstancesByTag(ctx context.Context, key, value string) ([]ec2types.Instance, error)
+	// TerminateInstances terminates the instances; already gone is not an error.
+	TerminateInstances(ctx context.Context, ids []string) error
+	// InstanceImpaired reports whether EC2 reports the instance or system status impaired.
+	InstanceImpaired(ctx context.Context, id string) (bool, error)
+	// InstanceUserData returns the decoded user data ("" if none).
+	InstanceUserData(ctx context.Context, id string) (string, error)
+	// DescribeNetworkInterfaces returns the interfaces with these IDs (missing ones are left out).
+	DescribeNetworkInterfaces(ctx context.Context, ids []string) ([]ec2types.NetworkInterface, error)
+	// SetSourceDestCheck enables or disables the interface's source/destination check.
+	SetSourceDestCheck(ctx context.Context, eniID string, enabled bool) error
+	// CreateRouteTo adds destCIDR -> target (IsAlreadyExists if a route for destCIDR exists).
+	// Route targets: exactly one of PeeringID, NetworkInterfaceID is set.
+	CreateRouteTo(ctx context.Context, routeTableID, destCIDR string, target RouteTarget) error
+	// ReplaceRouteTo points the existing route for destCIDR at target
+	// (IsNotFound when there is no route for destCIDR: create it instead).
+	ReplaceRouteTo(ctx context.Context, routeTableID, destCIDR string, target RouteTarget) error
 }
+
+// RunInstanceInput is one instance to launch; UserData is plain text (the client base64-encodes it).
+type RunInstanceInput struct {
+	ClientToken, ImageID, InstanceType, SubnetID, UserData string
+	SecurityGroupIDs                                       []string
+	Tags                                                   map[string]string // put on the instance and its network interface
+}
+
+// RouteTarget is where a route sends traffic: exactly one of PeeringID
+// (pcx-…) and NetworkInterfaceID (eni-…) is set.
+type RouteTarget struct{ PeeringID, NetworkInterfaceID string }
 
 // ec2APIClient is the subset of *ec2.Client the adapter uses.
 type ec2APIClient interface {
@@ -57,6 +97,13 @@ type ec2APIClient interface {
 	DeleteRoute(context.Context, *ec2.DeleteRouteInput, ...func(*ec2.Options)) (*ec2.DeleteRouteOutput, error)
 	AcceptVpcPeeringConnection(context.Context, *ec2.AcceptVpcPeeringConnectionInput, ...func(*ec2.Options)) (*ec2.AcceptVpcPeeringConnectionOutput, error)
 	DeleteVpcPeeringConnection(context.Context, *ec2.DeleteVpcPeeringConnectionInput, ...func(*ec2.Options)) (*ec2.DeleteVpcPeeringConnectionOutput, error)
+	ec2.DescribeInstancesAPIClient
+	ec2.DescribeInstanceStatusAPIClient
+	ec2.DescribeNetworkInterfacesAPIClient
+	RunInstances(context.Context, *ec2.RunInstancesInput, ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error)
+	TerminateInstances(context.Context, *ec2.TerminateInstancesInput, ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error)
+	DescribeInstanceAttribute(context.Context, *ec2.DescribeInstanceAttributeInput, ...func(*ec2.Options)) (*ec2.DescribeInstanceAttributeOutput, error)
+	ModifyNetworkInterfaceAttribute(context.Context, *ec2.ModifyNetworkInterfaceAttributeInput, ...func(*ec2.Options)) (*ec2.ModifyNetworkInterfaceAttributeOutput, error)
 }
 
 type ec2Client struct{ c ec2APIClient }
@@ -73,7 +120,7 @@ func (e *ec2Client) DescribeVPC(ctx context.Context, id string) (*ec2types.Vpc, 
 	}
 	p := ec2.NewDescribeVpcsPaginator(e.c, &ec2.DescribeVpcsInput{VpcIds: []string{id}})
 	for p.HasMorePages() {
-		out, err := p.NextPage(ctx)
+		out, err := p.NextPage(ctx, plainRequestBody)
 		if err != nil {
 			return nil, asNotFound(err)
 		}
@@ -93,7 +140,7 @@ func (e *ec2Client) DescribeSubnets(ctx context.Context, ids []string) ([]ec2typ
 	var all []ec2types.Subnet
 	p := ec2.NewDescribeSubnetsPaginator(e.c, &ec2.DescribeSubnetsInput{SubnetIds: ids})
 	for p.HasMorePages() {
-		out, err := p.NextPage(ctx)
+		out, err := p.NextPage(ctx, plainRequestBody)
 		if err != nil {
 			return nil, asNotFound(err)
 		}
@@ -106,7 +153,7 @@ func (e *ec2Client) describeRouteTables(ctx context.Context, in *ec2.DescribeRou
 	var all []ec2types.RouteTable
 	p := ec2.NewDescribeRouteTablesPaginator(e.c, in)
 	for p.HasMorePages() {
-		out, err := p.NextPage(ctx)
+		out, err := p.NextPage(ctx, plainRequestBody)
 		if err != nil {
 			return nil, asNotFound(err)
 		}
@@ -151,20 +198,54 @@ func TablesForSubnets(tables []ec2types.RouteTable, subnetIDs []string) map[stri
 }
 
 func (e *ec2Client) CreateRoute(ctx context.Context, routeTableID, destCIDR, pcxID string) error {
-	_, err := e.c.CreateRoute(ctx, &ec2.CreateRouteInput{
-		RouteTableId:           &routeTableID,
-		DestinationCidrBlock:   &destCIDR,
-		VpcPeeringConnectionId: &pcxID,
-	})
-	return err
+	return e.CreateRouteTo(ctx, routeTableID, destCIDR, RouteTarget{PeeringID: pcxID})
 }
 
 func (e *ec2Client) ReplaceRoute(ctx context.Context, routeTableID, destCIDR, pcxID string) error {
+	return e.ReplaceRouteTo(ctx, routeTableID, destCIDR, RouteTarget{PeeringID: pcxID})
+}
+
+// check rejects a target with none or both of its IDs, as a client-side
+// validation error (IsTerminal: the caller's code must change).
+func (t RouteTarget) check() error {
+	if (t.PeeringID == "") == (t.NetworkInterfaceID == "") {
+		e := smithy.InvalidParamsError{Context: "RouteTarget"}
+		e.Add(smithy.NewErrParamRequired("exactly one of PeeringID and NetworkInterfaceID"))
+		return e
+	}
+	return nil
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func (e *ec2Client) CreateRouteTo(ctx context.Context, routeTableID, destCIDR string, target RouteTarget) error {
+	if err := target.check(); err != nil {
+		return err
+	}
+	_, err := e.c.CreateRoute(ctx, &ec2.CreateRouteInput{
+		RouteTableId:           &routeTableID,
+		DestinationCidrBlock:   &destCIDR,
+		VpcPeeringConnectionId: optional(target.PeeringID),
+		NetworkInterfaceId:     optional(target.NetworkInterfaceID),
+	}, plainRequestBody)
+	return err
+}
+
+func (e *ec2Client) ReplaceRouteTo(ctx context.Context, routeTableID, destCIDR string, target RouteTarget) error {
+	if err := target.check(); err != nil {
+		return err
+	}
 	_, err := e.c.ReplaceRoute(ctx, &ec2.ReplaceRouteInput{
 		RouteTableId:           &routeTableID,
 		DestinationCidrBlock:   &destCIDR,
-		VpcPeeringConnectionId: &pcxID,
-	})
+		VpcPeeringConnectionId: optional(target.PeeringID),
+		NetworkInterfaceId:     optional(target.NetworkInterfaceID),
+	}, plainRequestBody)
 	// EC2 answers a replace of a missing route with InvalidParameterValue
 	// "There is no route defined for '…' in the route table. Use CreateRoute
 	// instead."; report it as not found so the caller creates the route.
@@ -179,7 +260,7 @@ func (e *ec2Client) DeleteRoute(ctx context.Context, routeTableID, destCIDR stri
 	_, err := e.c.DeleteRoute(ctx, &ec2.DeleteRouteInput{
 		RouteTableId:         &routeTableID,
 		DestinationCidrBlock: &destCIDR,
-	})
+	}, plainRequestBody)
 	return asNotFound(err)
 }
 
@@ -190,7 +271,7 @@ func (e *ec2Client) DescribeSecurityGroups(ctx context.Context, ids []string) ([
 	var all []ec2types.SecurityGroup
 	p := ec2.NewDescribeSecurityGroupsPaginator(e.c, &ec2.DescribeSecurityGroupsInput{GroupIds: ids})
 	for p.HasMorePages() {
-		out, err := p.NextPage(ctx)
+		out, err := p.NextPage(ctx, plainRequestBody)
 		if err != nil {
 			return nil, asNotFound(err)
 		}
@@ -205,7 +286,7 @@ func (e *ec2Client) DescribeVPCPeering(ctx context.Context, id string) (*ec2type
 	}
 	p := ec2.NewDescribeVpcPeeringConnectionsPaginator(e.c, &ec2.DescribeVpcPeeringConnectionsInput{VpcPeeringConnectionIds: []string{id}})
 	for p.HasMorePages() {
-		out, err := p.NextPage(ctx)
+		out, err := p.NextPage(ctx, plainRequestBody)
 		if err != nil {
 			return nil, asNotFound(err)
 		}
@@ -219,7 +300,7 @@ func (e *ec2Client) DescribeVPCPeering(ctx context.Context, id string) (*ec2type
 }
 
 func (e *ec2Client) AcceptVPCPeering(ctx context.Context, id string) (*ec2types.VpcPeeringConnection, error) {
-	out, err := e.c.AcceptVpcPeeringConnection(ctx, &ec2.AcceptVpcPeeringConnectionInput{VpcPeeringConnectionId: &id})
+	out, err := e.c.AcceptVpcPeeringConnection(ctx, &ec2.AcceptVpcPeeringConnectionInput{VpcPeeringConnectionId: &id}, plainRequestBody)
 	if err != nil {
 		return nil, asNotFound(err)
 	}
@@ -227,6 +308,6 @@ func (e *ec2Client) AcceptVPCPeering(ctx context.Context, id string) (*ec2types.
 }
 
 func (e *ec2Client) DeleteVPCPeering(ctx context.Context, id string) error {
-	_, err := e.c.DeleteVpcPeeringConnection(ctx, &ec2.DeleteVpcPeeringConnectionInput{VpcPeeringConnectionId: &id})
+	_, err := e.c.DeleteVpcPeeringConnection(ctx, &ec2.DeleteVpcPeeringConnectionInput{VpcPeeringConnectionId: &id}, plainRequestBody)
 	return asNotFound(err)
 }

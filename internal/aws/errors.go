@@ -44,6 +44,9 @@ var notFoundCodes = set(
 	"InvalidRoute.NotFound",                  // EC2 DeleteRoute/ReplaceRoute
 	"InvalidVpcPeeringConnectionID.NotFound", // EC2
 	"InvalidGroup.NotFound",                  // EC2 security groups
+	"InvalidInstanceID.NotFound",             // EC2 (also briefly right after RunInstances: eventual consistency)
+	"InvalidNetworkInterfaceID.NotFound",     // EC2
+	"InvalidPermission.NotFound",             // EC2 RevokeSecurityGroup* of a rule that is not there
 )
 
 var alreadyExistsCodes = set(
@@ -75,6 +78,9 @@ var retryableCodes = set(
 	"InternalError", "InternalFailure", "InternalServerError", "InternalServiceError",
 	"ServiceUnavailable", "ServiceUnavailableException", "Unavailable",
 	"IncorrectState", "DependencyViolation", // EC2: transient state of a related resource
+	"IncorrectInstanceState",       // EC2: the instance is between states (e.g. stop while pending)
+	"InsufficientInstanceCapacity", // EC2: "try again later" (or another AZ / instance type)
+	"InsufficientCapacity",         // EC2
 )
 
 var terminalCodes = set(
@@ -91,6 +97,12 @@ var terminalCodes = set(
 	"UnknownParameter", "InvalidAction", "InvalidRequest", "OperationNotPermitted",
 	"InvalidSubnetID.Malformed", "InvalidRouteTableId.Malformed", "InvalidGroupId.Malformed", "InvalidVpcID.Malformed",
 	"InvalidVpcPeeringConnectionId.Malformed", "InvalidVpcPeeringConnectionID.Malformed",
+	"InvalidInstanceID.Malformed", "InvalidNetworkInterfaceID.Malformed",
+	// EC2 RunInstances: invalid configuration (InvalidAMIID.* are matched by prefix in IsTerminal).
+	"IdempotentParameterMismatch",       // the same ClientToken with other parameters: the token must change
+	"InvalidUserData.Malformed",         // user data not base64 or too long
+	"InsufficientFreeAddressesInSubnet", // the subnet is full: it must be enlarged or freed
+	"InvalidIPAddress.InUse",
 	// Credentials and permissions (AppStream and EC2 spellings).
 	"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthFailure",
 	"UnrecognizedClientException", "InvalidClientTokenId", "SignatureDoesNotMatch",
@@ -128,6 +140,11 @@ func httpStatus(err error) int {
 	}
 	return 0
 }
+
+// isAMICode matches EC2's InvalidAMIID.NotFound, .Malformed, .Unavailable, …:
+// the image a launch names is wrong, a configuration error (not the
+// not-found of a resource being deleted).
+func isAMICode(code string) bool { return strings.HasPrefix(code, "InvalidAMIID.") }
 
 // IsNotFound reports whether err says the resource does not exist
 // (ErrNotFound or an API not-found code). Callers treat it as success on delete.
@@ -172,7 +189,7 @@ func IsTerminal(err error) bool {
 		return true
 	}
 	code := Code(err)
-	if has(terminalCodes, code) {
+	if has(terminalCodes, code) || isAMICode(code) {
 		return true
 	}
 	// EC2 quotas: RouteLimitExceeded, VpcPeeringConnectionLimitExceeded, … (the throttles were excluded above).
@@ -193,7 +210,7 @@ func IsRetryable(err error) bool {
 	if has(retryableCodes, code) {
 		return true
 	}
-	if has(terminalCodes, code) || has(notFoundCodes, code) || has(alreadyExistsCodes, code) {
+	if has(terminalCodes, code) || isAMICode(code) || has(notFoundCodes, code) || has(alreadyExistsCodes, code) {
 		return false
 	}
 	if s := httpStatus(err); s >= 500 && s <= 599 {

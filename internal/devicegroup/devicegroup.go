@@ -51,7 +51,6 @@ type API interface {
 	UnsetSimGroup(ctx context.Context, simID string) error
 	DeleteSimSession(ctx context.Context, simID string) error
 	GetVirtualPrivateGateway(ctx context.Context, vpgID string) (*soracom.VirtualPrivateGateway, error)
-	GetSimBasedRoutingRoutes(ctx context.Context, vpgID string) (map[string]string, error)
 	EnableSimBasedRouting(ctx context.Context, vpgID string) error
 	PutSimBasedRoutingRoutes(ctx context.Context, vpgID string, routes map[string]string) error
 }

@@ -84,6 +84,7 @@ func EnvironmentChanged() predicate.Predicate {
 			}
 			return conditions.IsTrue(o.Status.Conditions, accessv1alpha1.ConditionReady) != conditions.IsTrue(n.Status.Conditions, accessv1alpha1.ConditionReady) ||
 				GatewayID(o) != GatewayID(n) ||
+				!equality.Semantic.DeepEqual(devicePaths(o), devicePaths(n)) ||
 				!equality.Semantic.DeepEqual(o.Spec.Soracom, n.Spec.Soracom) ||
 				!o.DeletionTimestamp.Equal(n.DeletionTimestamp)
 		},
@@ -103,6 +104,9 @@ func (p *Pass) ResolveEnvironment(ctx context.Context, c client.Reader, f *clien
 		return false, err
 	}
 	p.VPGID = GatewayID(&env)
+	if env.Status.Path != nil {
+		p.paths = env.Status.Path.Devices
+	}
 	if p.deleting() && p.DG.Status.GatewayID != "" {
 		p.VPGID = p.DG.Status.GatewayID
 	} else if !p.deleting() && !WaitForEnvironment(p.DG, &env) {
@@ -112,4 +116,11 @@ func (p *Pass) ResolveEnvironment(ctx context.Context, c client.Reader, f *clien
 		return false, err
 	}
 	return true, nil
+}
+
+func devicePaths(env *accessv1alpha1.RemoteAccessEnvironment) []accessv1alpha1.DevicePath {
+	if env.Status.Path == nil {
+		return nil
+	}
+	return env.Status.Path.Devices
 }

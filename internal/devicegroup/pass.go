@@ -40,6 +40,8 @@ type Pass struct {
 	routes     *RoutesResult     // after Routes.Update
 	resetDone  map[string]bool
 	resetCount int
+	// paths are the environment's path checks of its devices (status.path.devices).
+	paths []accessv1alpha1.DevicePath
 }
 
 // NewPass starts a pass of dg.

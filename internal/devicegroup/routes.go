@@ -2,10 +2,8 @@ package devicegroup
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
-	"net/http"
 
 	"github.com/gatestream/gatestream/internal/soracom"
 	"k8s.io/utils/keymutex"
@@ -28,86 +26,25 @@ type RoutesUnit struct {
 // RoutesState is the VPG's current SIM-based routing.
 type RoutesState struct {
 	// Status of the VPG (running, terminating…).
-	Status  string
-	Enabled bool
-	Routes  map[string]string
+	Status string
+	// GateOpened: enabling SIM-based routing needs an open Gate (the API
+	// answers 400 "SORACOM Gate is not enabled." otherwise).
+	GateOpened bool
+	Enabled    bool
+	Routes     map[string]string
 }
 
 // Observe reads the VPG's SIM-based routing from GET
-// /virtual_private_gateways/{id} (enableSimBasedRouting and
-// simBasedRoutingConfig). The reference documents only the PUT of the routes;
-// the shape of simBasedRoutingConfig is a GUESS (a map simId -> CIDR, or such
-// a map under "routes"); when it is not recognised, GET …/routes is tried,
-// and if neither answers, the unit refuses to PUT (a PUT built on an unknown
-// map would delete other DeviceGroups' routes).
+// /virtual_private_gateways/{id}: enableSimBasedRouting and
+// simBasedRoutingConfig, the definition's map of string to string (simId ->
+// LAN CIDR). It is the only place the routes can be read: the API has no GET
+// of …/gate/routing/static/sims/routes.
 func (u RoutesUnit) Observe(ctx context.Context, vpgID string) (*RoutesState, error) {
 	v, err := u.API.GetVirtualPrivateGateway(ctx, vpgID)
 	if err != nil {
 		return nil, err
 	}
-	st := &RoutesState{Status: v.Status, Enabled: v.EnableSimBasedRouting}
-	if routes, ok := ParseRouteConfig(v.SimBasedRoutingConfig); ok {
-		st.Routes = routes
-		return st, nil
-	}
-	routes, err := u.API.GetSimBasedRoutingRoutes(ctx, vpgID)
-	if err != nil {
-		if s := soracom.StatusCode(err); s == http.StatusNotFound || s == http.StatusMethodNotAllowed {
-			return nil, errors.New("cannot read the gateway's SIM-based routes (unknown simBasedRoutingConfig shape); not writing them")
-		}
-		return nil, err
-	}
-	st.Routes = routes
-	return st, nil
-}
-
-// ParseRouteConfig reads a VPG's simBasedRoutingConfig leniently: absent or
-// null is no routes; a map of strings is simId -> CIDR; a map with a "routes"
-// member is read from that member. ok is false for anything else.
-func ParseRouteConfig(v any) (map[string]string, bool) {
-	switch x := v.(type) {
-	case nil:
-		return map[string]string{}, true
-	case map[string]string:
-		return maps.Clone(x), true
-	case map[string]any:
-		if inner, has := x["routes"]; has {
-			return ParseRouteConfig(inner)
-		}
-		out := make(map[string]string, len(x))
-		for k, val := range x {
-			s, isStr := val.(string)
-			if !isStr {
-				return nil, false
-			}
-			out[k] = s
-		}
-		return out, true
-	case []any:
-		// [{"simId":…,"cidr"|"destinationCidr"|"destination":…}]
-		out := make(map[string]string, len(x))
-		for _, e := range x {
-			m, isMap := e.(map[string]any)
-			if !isMap {
-				return nil, false
-			}
-			id, _ := m["simId"].(string)
-			var c string
-			for _, f := range []string{"cidr", "destinationCidr", "destination", "lanCidr"} {
-				if s, isStr := m[f].(string); isStr && s != "" {
-					c = s
-					break
-				}
-			}
-			if id == "" || c == "" {
-				return nil, false
-			}
-			out[id] = c
-		}
-		return out, true
-	default:
-		return nil, false
-	}
+	return &RoutesState{Status: v.Status, GateOpened: v.GateOpened, Enabled: v.EnableSimBasedRouting, Routes: v.SimBasedRoutes()}, nil
 }
 
 // MergeRoutes returns the route map to PUT: current, minus the entries of

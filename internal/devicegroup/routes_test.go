@@ -28,30 +28,6 @@ func TestMergeRoutes(t *testing.T) {
 	}
 }
 
-func TestParseRouteConfig(t *testing.T) {
-	cases := []struct {
-		name string
-		in   any
-		want map[string]string
-		ok   bool
-	}{
-		{"absent", nil, map[string]string{}, true},
-		{"map", map[string]any{"111": "192.168.1.0/24"}, map[string]string{"111": "192.168.1.0/24"}, true},
-		{"under routes", map[string]any{"routes": map[string]any{"111": "192.168.1.0/24"}}, map[string]string{"111": "192.168.1.0/24"}, true},
-		{"list", []any{map[string]any{"simId": "111", "destinationCidr": "192.168.1.0/24"}}, map[string]string{"111": "192.168.1.0/24"}, true},
-		{"unknown values", map[string]any{"111": 5}, nil, false},
-		{"unknown type", "x", nil, false},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			got, ok := devicegroup.ParseRouteConfig(c.in)
-			if ok != c.ok || !maps.Equal(got, c.want) {
-				t.Fatalf("got %v %v, want %v %v", got, ok, c.want, c.ok)
-			}
-		})
-	}
-}
-
 func TestRoutesUnitMerges(t *testing.T) {
 	w := newWorld(t, 0)
 	v, err := w.c.CreateVirtualPrivateGateway(w.ctx, &soracom.CreateVirtualPrivateGatewayRequest{Type: soracom.VPGTypeF})
@@ -62,6 +38,18 @@ func TestRoutesUnitMerges(t *testing.T) {
 		t.Fatal(err)
 	}
 	u := devicegroup.RoutesUnit{API: w.c, Locks: keymutex.NewHashed(0)}
+	// The routes are read from the VPG's simBasedRoutingConfig.
+	st, err := u.Observe(w.ctx, v.VPGID)
+	if err != nil || st.Enabled || st.GateOpened || !maps.Equal(st.Routes, map[string]string{"theirs": "10.10.0.0/24", "ours-old": "192.168.0.0/24"}) {
+		t.Fatalf("observe = %+v %v", st, err)
+	}
+	// SIM-based routing cannot be enabled while Gate is closed.
+	if _, err := u.Apply(w.ctx, v.VPGID, []string{"ours"}, map[string]string{"ours": "192.168.1.0/24"}); soracom.StatusCode(err) != 400 {
+		t.Fatalf("apply with Gate closed: %v", err)
+	}
+	if err := w.c.OpenGate(w.ctx, v.VPGID, 10, true); err != nil {
+		t.Fatal(err)
+	}
 	res, err := u.Apply(w.ctx, v.VPGID, []string{"ours-old", "ours"}, map[string]string{"ours": "192.168.1.0/24"})
 	if err != nil || !res.Written || !res.Enabled {
 		t.Fatalf("apply = %+v %v", res, err)

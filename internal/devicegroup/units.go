@@ -233,6 +233,12 @@ func (Routes) Observe(ctx context.Context, p *Pass) (unit.Observation, error) {
 	}
 	desired := DesiredRoutes(p.DG.Spec.LANRoutes, p.result.InGroup)
 	_, changed := MergeRoutes(st.Routes, OwnedRouteSIMs(p.Orig.Members, p.result), desired)
+	if len(desired) > 0 && !st.Enabled && !st.GateOpened {
+		// SORACOM refuses SIM-based routing while Gate is closed (400); the
+		// environment opens Gate, so wait for it instead of failing.
+		return unit.Observation{Exists: true, UpToDate: true, Reason: accessv1alpha1.ReasonWaitingForDependency, Wait: -1,
+			Message: fmt.Sprintf("SIM-based routing needs Gate open on gateway %s (spec.soracom.gateway.gate.enabled of RemoteAccessEnvironment %s)", p.VPGID, p.DG.Spec.EnvironmentRef.Name)}, nil
+	}
 	if changed || (len(desired) > 0 && !st.Enabled) {
 		return unit.Observation{Exists: true}, nil
 	}

@@ -57,6 +57,9 @@ type Options struct {
 	// SoracomRateLimitPerMinute limits SORACOM calls per operator and path
 	// template per minute (0: unlimited).
 	SoracomRateLimitPerMinute int
+	// SoracomCoverage is "jp" (default) or "g": the default region of a VPG
+	// created without placement (ap-northeast-1 or eu-central-1).
+	SoracomCoverage string
 
 	// Listen addresses (host:port) of the three servers; default DefaultAddr.
 	SoracomAddr, AppStreamAddr, EC2Addr string
@@ -83,6 +86,8 @@ type Cloud struct {
 
 	mu     sync.Mutex
 	seeded *Seeded
+
+	devices devices
 
 	closeOnce sync.Once
 	closeErr  error
@@ -155,6 +160,7 @@ func Start(opts Options) (*Cloud, error) {
 		VPGTerminateDelay:  opts.VPGTerminateDelay,
 		RateLimitPerMinute: opts.SoracomRateLimitPerMinute,
 		PageSize:           opts.SoracomPageSize,
+		Coverage:           opts.SoracomCoverage,
 		Peering:            world,
 	})
 	c := &Cloud{Soracom: sor, AWS: world, Faults: faults}

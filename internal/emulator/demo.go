@@ -42,6 +42,8 @@ const (
 	// DemoSIMRouter is the cellular router's SIM (online) with DemoRouterLAN behind it.
 	DemoSIMRouter = "8981100000000000002"
 	DemoRouterLAN = "192.168.1.0/24"
+	// DemoPLCAddress is plc-7's address on that LAN (port 80).
+	DemoPLCAddress = "192.168.1.20"
 
 	// Secret names and keys the operator reads (internal/clients).
 	SoracomSecretName = "soracom-auth"
@@ -110,8 +112,8 @@ func (c *Cloud) SeedDemo() (*Seeded, error) {
 	w.AddRouteTable(DemoRouteTableID, DemoVPCID, DemoSubnetID)
 	w.AddSecurityGroup(aws.SecurityGroup{
 		ID: DemoSecurityGroupID, VPCID: DemoVPCID, Name: "appstream-device-access",
-		Description: "AppStream fleet: all traffic to and from the SORACOM VPG range",
-		Ingress:     []aws.Rule{{Protocol: "-1", CIDRs: []string{DemoVPGRange}}},
+		Description: "AppStream fleet and router: the VPC's own traffic in, the SORACOM VPG range (VXLAN) both ways, anything out",
+		Ingress:     []aws.Rule{{Protocol: "-1", CIDRs: []string{DemoVPCCIDR, DemoVPGRange}}},
 		Egress:      []aws.Rule{{Protocol: "-1", CIDRs: []string{DemoVPGRange, "0.0.0.0/0"}}},
 	})
 	w.AddImage(DemoImageName, "AVAILABLE",
@@ -119,6 +121,13 @@ func (c *Cloud) SeedDemo() (*Seeded, error) {
 		aws.Application{Name: "rdp", DisplayName: "Remote Desktop Connection"},
 		aws.Application{Name: "firefox", DisplayName: "Firefox"},
 	)
+
+	// The devices of config/samples' DeviceGroup: raspi-1 is the Raspberry
+	// Pi's SIM's own host (ssh), plc-7 sits on the LAN behind the cellular router.
+	c.AddSIMDevice("raspi-1", DemoSIMRaspberryPi, 22)
+	if err := c.AddLANDevice("plc-7", DemoSIMRouter, DemoPLCAddress, 80); err != nil {
+		return nil, err
+	}
 
 	c.seeded = &Seeded{
 		SoracomOperatorID: DemoSoracomOperatorID,

@@ -61,6 +61,10 @@ type world struct {
 	env *accessv1alpha1.RemoteAccessEnvironment
 	// events are the reasons of the Events the units recorded, in order.
 	events []string
+	// lanRoutes and targets are what the DeviceGroups bound to the
+	// environment would give its passes (none by default).
+	lanRoutes []environment.LANRoute
+	targets   func() []environment.DeviceTarget
 }
 
 // newWorld starts the emulators (seeded like the demo, kernel-chosen ports)
@@ -129,7 +133,13 @@ func sampleEnv(t *testing.T) *accessv1alpha1.RemoteAccessEnvironment {
 
 // pass starts a reconcile pass on the world's environment.
 func (w *world) pass() *environment.Pass {
+	var devices []environment.DeviceTarget
+	if w.targets != nil {
+		devices = w.targets()
+	}
 	return &environment.Pass{
+		LANRoutes: w.lanRoutes,
+		Devices:   devices,
 		Env:     w.env,
 		Soracom: w.sor,
 		AWS:     w.aws,
@@ -319,7 +329,7 @@ func (w *world) routeVia(rtb, dest string) string {
 	}
 	for _, r := range rt.Routes {
 		if r.DestinationCidrBlock == dest {
-			return r.VpcPeeringConnectionID + r.GatewayID
+			return r.VpcPeeringConnectionID + r.GatewayID + r.NetworkInterfaceID
 		}
 	}
 	return ""

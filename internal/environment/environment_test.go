@@ -1,13 +1,11 @@
 package environment
 
 import (
-	"net/netip"
 	"strings"
 	"testing"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	astypes "github.com/aws/aws-sdk-go-v2/service/appstream/types"
-	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
@@ -51,28 +49,6 @@ func TestGatePeerDiff(t *testing.T) {
 	add, remove := g.peerDiff(want)
 	if strings.Join(add, ",") != "10.0.1.12,10.0.1.13" || strings.Join(remove, ",") != "10.0.1.11,10.0.1.12" {
 		t.Fatalf("add %v remove %v", add, remove)
-	}
-}
-
-func TestSecurityGroupRulesAllow(t *testing.T) {
-	vpg := netip.MustParsePrefix("100.64.3.0/24")
-	perm := func(proto, cidr string) ec2types.IpPermission {
-		return ec2types.IpPermission{IpProtocol: awssdk.String(proto), IpRanges: []ec2types.IpRange{{CidrIp: awssdk.String(cidr)}}}
-	}
-	cases := []struct {
-		perms []ec2types.IpPermission
-		want  bool
-	}{
-		{[]ec2types.IpPermission{perm("-1", "0.0.0.0/0")}, true},
-		{[]ec2types.IpPermission{perm("tcp", "100.64.0.0/10")}, true},
-		{[]ec2types.IpPermission{perm("tcp", "100.64.3.0/25")}, false}, // half the range
-		{[]ec2types.IpPermission{perm("udp", "100.64.0.0/10")}, false},
-		{nil, false},
-	}
-	for i, tc := range cases {
-		if got := allows(tc.perms, vpg); got != tc.want {
-			t.Errorf("case %d: allows = %v; want %v", i, got, tc.want)
-		}
 	}
 }
 

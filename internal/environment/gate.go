@@ -74,9 +74,24 @@ func desiredGate(env *accessv1alpha1.RemoteAccessEnvironment) gateWant {
 	return w
 }
 
+// withRouters adds the routers (observed in status) as Gate peers: outer
+// address their private IP, inner their address in the device subnet.
+func withRouters(p *Pass, want gateWant) gateWant {
+	for _, r := range p.Env.Status.Routers {
+		if r.PrivateIPAddress == "" || r.InnerIPAddress == "" {
+			continue
+		}
+		if _, ok := want.peers[r.PrivateIPAddress]; !ok {
+			want.peersKeys = append(want.peersKeys, r.PrivateIPAddress)
+		}
+		want.peers[r.PrivateIPAddress] = r.InnerIPAddress
+	}
+	return want
+}
+
 func (g *Gate) Observe(ctx context.Context, p *Pass) (Observation, error) {
 	vpg := p.vpg
-	want := withOwnership(p, desiredGate(p.Env))
+	want := withOwnership(p, withRouters(p, desiredGate(p.Env)))
 	if !want.open {
 		if vpg.GateOpened {
 			return Observation{Exists: true, UpToDate: false, Ready: true, Message: "Gate is open; closing"}, nil
@@ -90,6 +105,7 @@ func (g *Gate) Observe(ctx context.Context, p *Pass) (Observation, error) {
 	if err != nil {
 		return Observation{}, fmt.Errorf("listing Gate peers: %w", err)
 	}
+	p.gatePeers = peers
 	g.peers = g.peers[:0]
 	for _, peer := range peers {
 		if peer.OwnedByCustomer {
@@ -158,7 +174,7 @@ func (g *Gate) Create(ctx context.Context, p *Pass) error {
 
 func (g *Gate) Update(ctx context.Context, p *Pass) error {
 	vpg := p.vpg
-	want := withOwnership(p, desiredGate(p.Env))
+	want := withOwnership(p, withRouters(p, desiredGate(p.Env)))
 	if !want.open {
 		if err := p.Soracom.CloseGate(ctx, vpg.VPGID); err != nil {
 			return fmt.Errorf("closing Gate: %w", err)

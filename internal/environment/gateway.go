@@ -106,11 +106,15 @@ func (Gateway) Create(ctx context.Context, p *Pass) error {
 	spec := p.Env.Spec.Soracom.Gateway
 	st := gatewayStatus(p)
 	useIGW := spec.UseInternetGateway != nil && *spec.UseInternetGateway
+	var placement *soracom.Placement
+	if spec.Region != "" { // else SORACOM places it by coverage: ap-northeast-1 (jp), eu-central-1 (g)
+		placement = &soracom.Placement{Region: spec.Region}
+	}
 	vpg, err := p.Soracom.CreateVirtualPrivateGateway(ctx, &soracom.CreateVirtualPrivateGatewayRequest{
 		Type:                  gatewayTypes[spec.Type],
 		DeviceSubnetCIDRRange: spec.DeviceSubnetCIDRRange,
 		UseInternetGateway:    useIGW,
-		Placement:             &soracom.Placement{Region: spec.Region},
+		Placement:             placement,
 		Tags:                  ownerTags(p),
 	})
 	if err != nil {

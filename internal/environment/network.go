@@ -4,123 +4,164 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	"github.com/gatestream/gatestream/internal/aws"
+	"github.com/gatestream/gatestream/internal/pathcheck"
 )
 
-// Network checks (read-only) the three settings people get wrong: the fleet's
-// subnets are in the VPC, their route tables route the VPG's range via the
-// peering, and the security groups let traffic to and from that range.
+// Network is the hop-by-hop path check (internal/pathcheck) over what this
+// pass observed: from each fleet subnet through the router and the tunnel to
+// the gateway (NetworkReady, status.path), and on to each named device of the
+// bound DeviceGroups (status.path.devices, shown by each DeviceGroup). It only
+// reads; the units before it repair what gatestream owns.
 type Network struct{}
 
 func (Network) Condition() string { return accessv1alpha1.ConditionNetworkReady }
 
 func (Network) Observe(ctx context.Context, p *Pass) (Observation, error) {
-	problem, reason, err := checkNetwork(ctx, p)
+	if p.vpg == nil {
+		return Observation{}, fmt.Errorf("the path check runs after the gateway is observed in the same pass")
+	}
+	in, err := pathInput(ctx, p)
 	if err != nil {
 		return Observation{}, err
 	}
-	if problem != "" {
-		// Not ready, but nothing for gatestream to change: wait for the fix
-		// (or the next poll), not a hot loop.
-		return Observation{Exists: true, UpToDate: true, Ready: false, Reason: reason, Message: problem, Wait: -1}, nil
+	res := pathcheck.Network(in)
+	st := &accessv1alpha1.PathStatus{Reachable: res.Reachable, Summary: res.Summary(), BrokenHop: hop(res.Broken)}
+	for _, u := range res.Unverified {
+		st.Unverified = append(st.Unverified, *hop(&u))
 	}
-	return Observation{Exists: true, UpToDate: true, Ready: true,
-		Message: fmt.Sprintf("fleet subnets route %s via %s and the security groups allow it", vpgRange(p), peeringStatus(p).ID)}, nil
-}
-
-func checkNetwork(ctx context.Context, p *Pass) (problem, reason string, err error) {
-	spec := p.Env.Spec
-	fleet := spec.AppStream.Fleet
-	dest, pcx := vpgRange(p), peeringStatus(p).ID
-
-	subnets, err := p.AWS.EC2.DescribeSubnets(ctx, fleet.SubnetIDs)
-	if err != nil && !aws.IsNotFound(err) {
-		return "", "", fmt.Errorf("reading the fleet's subnets: %w", err)
-	}
-	found := map[string]ec2types.Subnet{}
-	for _, s := range subnets {
-		found[deref(s.SubnetId)] = s
-	}
-	for _, id := range fleet.SubnetIDs {
-		s, ok := found[id]
-		if !ok {
-			return fmt.Sprintf("subnet %s (spec.appStream.fleet.subnetIds) does not exist", id), accessv1alpha1.ReasonSubnetNotInVPC, nil
-		}
-		if deref(s.VpcId) != spec.AWS.VPCID {
-			return fmt.Sprintf("subnet %s (spec.appStream.fleet.subnetIds) is in %s, not in spec.aws.vpcId %s", id, deref(s.VpcId), spec.AWS.VPCID),
-				accessv1alpha1.ReasonSubnetNotInVPC, nil
-		}
-	}
-
-	vpcTables, err := p.routeTables(ctx)
-	if err != nil {
-		return "", "", err
-	}
-	tables := aws.TablesForSubnets(vpcTables, fleet.SubnetIDs)
-	for _, id := range fleet.SubnetIDs {
-		t, ok := tables[id]
-		if !ok {
-			return fmt.Sprintf("subnet %s has no route table", id), accessv1alpha1.ReasonMissingRoute, nil
-		}
-		rt := deref(t.RouteTableId)
-		route := routeTo(t, dest)
-		if route == nil || deref(route.VpcPeeringConnectionId) != pcx || route.State == ec2types.RouteStateBlackhole {
-			return fmt.Sprintf("subnet %s uses route table %s, which does not route %s via %s: add %s to spec.aws.routeTableIds",
-				id, rt, dest, pcx, rt), accessv1alpha1.ReasonMissingRoute, nil
-		}
-	}
-
-	if len(fleet.SecurityGroupIDs) == 0 {
-		return "", "", nil // the VPC's default group; AWS does not say which rules it has until launch
-	}
-	groups, err := p.AWS.EC2.DescribeSecurityGroups(ctx, fleet.SecurityGroupIDs)
-	if aws.IsNotFound(err) {
-		return fmt.Sprintf("a security group in spec.appStream.fleet.securityGroupIds does not exist: %v", err), accessv1alpha1.ReasonSecurityGroupBlocks, nil
-	}
-	if err != nil {
-		return "", "", fmt.Errorf("reading the fleet's security groups: %w", err)
-	}
-	vpg, perr := netip.ParsePrefix(dest)
-	if perr != nil {
-		return "", "", fmt.Errorf("the gateway's range %q is not a CIDR: %w", dest, perr)
-	}
-	var egress, ingress bool
-	for _, g := range groups {
-		egress = egress || allows(g.IpPermissionsEgress, vpg)
-		ingress = ingress || allows(g.IpPermissions, vpg)
-	}
-	ids := strings.Join(fleet.SecurityGroupIDs, ", ")
+	st.Devices = devicePaths(in, p.Devices)
+	p.Env.Status.Path = st
 	switch {
-	case !egress:
-		return fmt.Sprintf("no security group of the fleet (%s) allows outbound traffic to %s: add an egress rule for %s", ids, dest, dest),
-			accessv1alpha1.ReasonSecurityGroupBlocks, nil
-	case !ingress:
-		return fmt.Sprintf("no security group of the fleet (%s) allows inbound traffic from %s: add an ingress rule for %s", ids, dest, dest),
-			accessv1alpha1.ReasonSecurityGroupBlocks, nil
+	case res.Broken != nil:
+		return Observation{Exists: true, UpToDate: true, Reason: accessv1alpha1.ReasonUnreachable, Wait: -1,
+			Message: fmt.Sprintf("%s (%s): %s", res.Broken.Kind, res.Broken.Object, res.Broken.Reason)}, nil
+	case len(res.Unverified) > 0:
+		var parts []string
+		for _, u := range res.Unverified {
+			parts = append(parts, fmt.Sprintf("%s (%s): %s", u.Kind, u.Object, u.Reason))
+		}
+		return Observation{Exists: true, UpToDate: true, Reason: accessv1alpha1.ReasonUnverified, Wait: -1,
+			Message: "every observed hop lets traffic through, but not every hop could be observed: " + strings.Join(parts, "; ")}, nil
 	}
-	return "", "", nil
+	return Observation{Exists: true, UpToDate: true, Ready: true, Message: res.Summary()}, nil
 }
 
-// allows reports whether any rule lets TCP traffic for the whole range through.
-func allows(perms []ec2types.IpPermission, want netip.Prefix) bool {
-	for _, perm := range perms {
-		proto := deref(perm.IpProtocol)
-		if proto != "-1" && proto != "tcp" && proto != "6" {
+func hop(h *pathcheck.Hop) *accessv1alpha1.Hop {
+	if h == nil {
+		return nil
+	}
+	return &accessv1alpha1.Hop{Kind: h.Kind, Object: h.Object, Reason: h.Reason}
+}
+
+// devicePaths walks to every port of every device; the first broken port wins.
+func devicePaths(in pathcheck.Input, devices []DeviceTarget) []accessv1alpha1.DevicePath {
+	var out []accessv1alpha1.DevicePath
+	for _, d := range devices {
+		dp := accessv1alpha1.DevicePath{DeviceGroup: d.DeviceGroup, Device: d.Target.Name, Reachable: true}
+		ports := d.Ports
+		if len(ports) == 0 {
+			ports = []int{0}
+		}
+		var paths []string
+		for _, port := range ports {
+			t := d.Target
+			t.Port = port
+			res := pathcheck.Device(in, t)
+			if !res.Reachable {
+				dp.Reachable, dp.Path, dp.BrokenHop = false, res.Summary(), hop(res.Broken)
+				break
+			}
+			paths = append(paths, res.Summary())
+		}
+		if dp.Reachable && len(paths) > 0 {
+			dp.Path = paths[0]
+		}
+		out = append(out, dp)
+	}
+	return out
+}
+
+// pathInput gathers the observations of this pass for the path check; only
+// the security groups are read here (one call).
+func pathInput(ctx context.Context, p *Pass) (pathcheck.Input, error) {
+	spec := p.Env.Spec
+	in := pathcheck.Input{
+		VPCID: spec.AWS.VPCID, FleetSubnetIDs: spec.AppStream.Fleet.SubnetIDs,
+		FleetSecurityGroupIDs: spec.AppStream.Fleet.SecurityGroupIDs,
+		Peering:               pathcheck.Peering{ID: peeringStatus(p).ID, State: peeringStatus(p).State},
+		ReturnPath:            string(returnPath(p.Env)),
+	}
+	var err error
+	if in.VPCCIDR, err = p.vpcCIDR(ctx); err != nil {
+		return in, err
+	}
+	if err := p.readSubnets(ctx); err != nil {
+		return in, err
+	}
+	in.Subnets = p.subnets
+	if in.RouteTables, err = p.routeTables(ctx); err != nil {
+		return in, err
+	}
+	groups := slices.Clone(in.FleetSecurityGroupIDs)
+	for slot := range routerSlots(p.Env) {
+		r, ok := p.routers[slot]
+		if !ok {
 			continue
 		}
-		for _, r := range perm.IpRanges {
-			rule, err := netip.ParsePrefix(deref(r.CidrIp))
-			if err == nil && rule.Bits() <= want.Bits() && rule.Contains(want.Addr()) {
-				return true
+		in.Routers = append(in.Routers, r)
+		if r.ENI != nil {
+			for _, g := range r.ENI.Groups {
+				groups = append(groups, deref(g.GroupId))
 			}
 		}
 	}
-	return false
+	if in.SecurityGroups, err = securityGroups(ctx, p, uniq(groups)); err != nil {
+		return in, err
+	}
+	in.Gateway = gatewayObservation(p)
+	return in, nil
+}
+
+func securityGroups(ctx context.Context, p *Pass, ids []string) (map[string]ec2types.SecurityGroup, error) {
+	out := map[string]ec2types.SecurityGroup{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	groups, err := p.AWS.EC2.DescribeSecurityGroups(ctx, ids)
+	if err != nil && !aws.IsNotFound(err) {
+		return nil, fmt.Errorf("reading security groups %s: %w", strings.Join(ids, ", "), err)
+	}
+	for _, g := range groups {
+		out[deref(g.GroupId)] = g
+	}
+	return out, nil
+}
+
+// gatewayObservation is the gateway as the path check sees it.
+func gatewayObservation(p *Pass) pathcheck.Gateway {
+	vpg := p.vpg
+	gw := pathcheck.Gateway{ID: vpg.VPGID, GateOpened: vpg.GateOpened, VXLANID: int(vpg.GateVXLANID),
+		OwnPeers: p.ownGatePeers(), CustomerPeers: p.customerGatePeers(),
+		SimBasedRouting: vpg.EnableSimBasedRouting, SimRoutes: map[string]netip.Prefix{}}
+	gw.DeviceSubnet, _ = netip.ParsePrefix(vpg.DeviceSubnetCIDRRange)
+	gw.VPGSubnet, _ = netip.ParsePrefix(vpg.VPGSubnetCIDRRange)
+	for sim, cidr := range vpg.SimBasedRoutingConfig {
+		if pfx, err := netip.ParsePrefix(cidr); err == nil {
+			gw.SimRoutes[sim] = pfx
+		}
+	}
+	if r := vpg.Redirection; r != nil {
+		gw.Redirection = &pathcheck.Redirection{Enabled: r.Enabled}
+		gw.Redirection.Gateway, _ = netip.ParseAddr(r.Gateway)
+	}
+	return gw
 }
 
 func (Network) Create(context.Context, *Pass) error         { return nil }

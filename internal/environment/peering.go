@@ -100,7 +100,7 @@ func (Peering) Create(ctx context.Context, p *Pass) error {
 		return fmt.Errorf("requesting the Canal peering: %w", err)
 	}
 	if p.vpg.VPCPeeringConnections == nil {
-		p.vpg.VPCPeeringConnections = map[string]any{}
+		p.vpg.VPCPeeringConnections = map[string]string{}
 	}
 	p.vpg.VPCPeeringConnections[pcx.ID] = pcx.DestinationCIDRBlock
 	p.Event(corev1.EventTypeNormal, "PeeringRequested", "Create", fmt.Sprintf("requested Canal peering %s into %s", pcx.ID, spec.AWS.VPCID))

@@ -9,9 +9,15 @@ import (
 	"github.com/gatestream/gatestream/internal/unit"
 )
 
-// SoracomChain is the SORACOM side in dependency order.
-func SoracomChain() []Unit {
-	return []Unit{Gateway{}, &Gate{}, Peering{}, &Routes{}, Network{}}
+// SoracomChain is the network side in dependency order: the gateway and its
+// Gate, the peering and the tunnel's routes, the routers, the routes to them,
+// Junction, and last the path check over all of it.
+func SoracomChain(env *accessv1alpha1.RemoteAccessEnvironment) []Unit {
+	units := []Unit{Gateway{}, &Gate{}, Peering{}, &Routes{}, RetiredRouters{}}
+	for slot := range routerSlots(env) {
+		units = append(units, Router{Slot: slot})
+	}
+	return append(units, &DeviceRoutes{}, Junction{}, Network{})
 }
 
 // AppStreamChain is the AppStream side; it does not wait for SORACOM.
@@ -21,13 +27,18 @@ func AppStreamChain() []Unit {
 
 // DeletionOrder is the reverse dependency order: the users' streaming
 // sessions end first, the gateway goes last.
-func DeletionOrder() []Unit {
-	return []Unit{Sessions{}, Association{}, &Fleet{}, &Stack{}, &Routes{}, Peering{}, &Gate{}, Gateway{}}
+func DeletionOrder(env *accessv1alpha1.RemoteAccessEnvironment) []Unit {
+	units := []Unit{Sessions{}, Association{}, &Fleet{}, &Stack{}, Junction{}, &DeviceRoutes{}}
+	for slot := range max(routerSlots(env), len(env.Status.Routers)) {
+		units = append(units, Router{Slot: slot})
+	}
+	return append(units, &Routes{}, Peering{}, &Gate{}, Gateway{})
 }
 
 // unitConditions in the order a person should look at them.
 var unitConditions = []string{accessv1alpha1.ConditionGatewayReady, accessv1alpha1.ConditionGateReady, accessv1alpha1.ConditionPeeringReady,
-	accessv1alpha1.ConditionRoutesReady, accessv1alpha1.ConditionNetworkReady, accessv1alpha1.ConditionStackReady,
+	accessv1alpha1.ConditionRoutesReady, accessv1alpha1.ConditionRouterReady, accessv1alpha1.ConditionDeviceRoutesReady,
+	accessv1alpha1.ConditionJunctionReady, accessv1alpha1.ConditionNetworkReady, accessv1alpha1.ConditionStackReady,
 	accessv1alpha1.ConditionFleetReady, accessv1alpha1.ConditionAssociationReady}
 
 // SetReady computes the Ready condition from the units' conditions: True only
@@ -39,7 +50,7 @@ func SetReady(env *accessv1alpha1.RemoteAccessEnvironment, out unit.Outcome) {
 	switch {
 	case !env.DeletionTimestamp.IsZero():
 	case out.Ready && out.Err == nil:
-		conditions.True(conds, gen, accessv1alpha1.ConditionReady, accessv1alpha1.ReasonAvailable, "gateway, peering, routes, network, fleet and stack are ready")
+		conditions.True(conds, gen, accessv1alpha1.ConditionReady, accessv1alpha1.ReasonAvailable, "gateway, peering, router, routes, fleet and stack are ready, and the path from the fleet to the device subnet checks out hop by hop")
 	default:
 		conditions.False(conds, gen, accessv1alpha1.ConditionReady, accessv1alpha1.ReasonNotReady, notReadyMessage(env, out.Err))
 	}

@@ -12,6 +12,7 @@ import (
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	"github.com/gatestream/gatestream/internal/aws"
+	"github.com/gatestream/gatestream/internal/pathcheck"
 	"github.com/gatestream/gatestream/internal/unit"
 )
 
@@ -19,6 +20,29 @@ import (
 // table of spec.aws.routeTableIds, and takes it out of tables no longer listed.
 type Routes struct {
 	plan routePlan
+	want []string
+}
+
+// underlayTables are the tables that route the VPG's range via the peering:
+// spec.aws.routeTableIds, and the route tables of the routers' subnets (the
+// routers' VXLAN tunnels to the gateway run over it).
+func underlayTables(p *Pass, tables []ec2types.RouteTable) []string {
+	want := slices.Clone(p.Env.Spec.AWS.RouteTableIDs)
+	var subnets []string
+	if m := managedRouter(p.Env); m != nil {
+		for slot := range routerSlots(p.Env) {
+			subnets = append(subnets, routerSubnet(p.Env, slot))
+		}
+	}
+	for _, st := range p.Env.Status.Routers {
+		subnets = append(subnets, st.SubnetID)
+	}
+	for _, id := range subnets {
+		if t, ok := pathcheck.RouteTableFor(tables, id); ok && id != "" {
+			want = append(want, deref(t.RouteTableId))
+		}
+	}
+	return sortedCopy(want)
 }
 
 type routePlan struct {
@@ -62,12 +86,13 @@ func missingTable(ctx context.Context, p *Pass, id string) error {
 
 func (r *Routes) Observe(ctx context.Context, p *Pass) (Observation, error) {
 	dest, pcx := vpgRange(p), peeringStatus(p).ID
-	want := p.Env.Spec.AWS.RouteTableIDs
 	managed := peeringStatus(p).RouteTableIDs
 	tables, err := p.routeTables(ctx)
 	if err != nil {
 		return Observation{}, err
 	}
+	want := underlayTables(p, tables)
+	r.want = want
 	byID := map[string]ec2types.RouteTable{}
 	for _, t := range tables {
 		byID[deref(t.RouteTableId)] = t
@@ -139,7 +164,7 @@ func (r *Routes) Update(ctx context.Context, p *Pass) error {
 	}
 	// Record every table that may now hold our route (removed ones drop out on the next observe).
 	st := peeringStatus(p)
-	all := append(slices.Clone(p.Env.Spec.AWS.RouteTableIDs), r.plan.remove...)
+	all := append(slices.Clone(r.want), r.plan.remove...)
 	st.RouteTableIDs = sortedCopy(all)
 	return nil
 }

@@ -7,6 +7,7 @@ package environment
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"time"
 
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -14,6 +15,7 @@ import (
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	"github.com/gatestream/gatestream/internal/aws"
+	"github.com/gatestream/gatestream/internal/pathcheck"
 	"github.com/gatestream/gatestream/internal/soracom"
 	"github.com/gatestream/gatestream/internal/unit"
 )
@@ -41,8 +43,25 @@ type Pass struct {
 	// (an Observation with a negative Wait).
 	PollInterval time.Duration
 
+	// LANRoutes are the lanRoutes of the DeviceGroups bound to the environment
+	// (set by the reconciler from its cache): their CIDRs are routed to the router.
+	LANRoutes []LANRoute
+	// Devices are the named devices of those DeviceGroups with their SIMs'
+	// observed state (from the DeviceGroups' status): each gets a path check.
+	Devices []DeviceTarget
+	// RouterConfigs remembers the parsed user data of existing routers across
+	// passes (user data cannot change while an instance runs).
+	RouterConfigs *RouterConfigCache
+
 	// Shared observations, so that no object is read twice in a pass.
 	vpg *soracom.VirtualPrivateGateway
+	// gatePeers are the gateway's Gate peers (own and customer's), listed by the Gate unit.
+	gatePeers []soracom.GatePeer
+	vpc       *netip.Prefix
+	subnets   map[string]ec2types.Subnet
+	// routers are the routers observed in this pass, by slot (for the path check and the routes).
+	routers   map[int]pathcheck.Router
+	routerFix map[int]routerFix
 	// vpcTables are the VPC's route tables, read once; a route write forgets them.
 	vpcTables     []ec2types.RouteTable
 	vpcTablesRead bool

@@ -114,7 +114,7 @@ func makeGroup(t *testing.T, ns, name, envName string, extra ...string) {
 		t.Fatal(err)
 	}
 	dg.Status.Devices = []accessv1alpha1.DeviceStatus{
-		{Name: "raspi-1", SIMID: sim1, Online: true, Address: "10.128.3.7"},
+		{Name: "raspi-1", SIMID: sim1, Online: true, Address: "10.128.3.7", Reachable: true},
 		{Name: "plc-7", SIMID: sim2, Online: false, Address: "192.168.1.20"},
 	}
 	meta.SetStatusCondition(&dg.Status.Conditions, metav1.Condition{

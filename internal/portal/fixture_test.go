@@ -346,7 +346,7 @@ func addGroup(ctx context.Context, ns, name, envName string, devices map[string]
 		return fmt.Errorf("creating DeviceGroup %s/%s: %w", ns, name, err)
 	}
 	for i, d := range slices.Sorted(maps.Keys(devices)) {
-		g.Status.Devices = append(g.Status.Devices, accessv1alpha1.DeviceStatus{Name: d, SIMID: g.Spec.SIMs[i], Online: devices[d], Address: fmt.Sprintf("10.128.3.%d", i+7)})
+		g.Status.Devices = append(g.Status.Devices, accessv1alpha1.DeviceStatus{Name: d, SIMID: g.Spec.SIMs[i], Online: devices[d], Reachable: devices[d], Address: fmt.Sprintf("10.128.3.%d", i+7)})
 	}
 	meta.SetStatusCondition(&g.Status.Conditions, metav1.Condition{Type: accessv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Synced", Message: "ok"})
 	return env.Client.Status().Update(ctx, &g)

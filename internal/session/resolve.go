@@ -141,6 +141,11 @@ func ResolveTarget(s *accessv1alpha1.StreamingSession, dg *accessv1alpha1.Device
 		return nil, wait(accessv1alpha1.SessionReasonDeviceOffline,
 			"waiting for device %q of DeviceGroup %q to come online (its SIM has no session)", t.Device, t.DeviceGroup)
 	}
+	if ok, why := dev.Reachable(); !ok {
+		// A URL to a device the fleet cannot reach would be a Ready that lies.
+		return nil, wait(accessv1alpha1.SessionReasonDeviceUnreachable,
+			"waiting for device %q of DeviceGroup %q to be reachable from the fleet: %s", t.Device, t.DeviceGroup, why)
+	}
 	return &accessv1alpha1.ResolvedTarget{Address: dev.Address(), Port: port}, Resolution{Outcome: Resolved}
 }
 

@@ -52,7 +52,7 @@ func deviceGroup() *accessv1alpha1.DeviceGroup {
 		{Name: "plc-7", SIMID: "8981100000000000002"},
 	}
 	dg.Status.Devices = []accessv1alpha1.DeviceStatus{
-		{Name: "raspi-1", Online: true, Address: "10.128.3.7"},
+		{Name: "raspi-1", Online: true, Address: "10.128.3.7", Reachable: true},
 		{Name: "plc-7", Online: false, Address: "192.168.1.20"},
 	}
 	return dg

@@ -1,6 +1,7 @@
 // Package soracom is gatestream's client for the SORACOM REST API: auth with
 // token caching and refresh, Virtual Private Gateways, Gate, Canal (VPC
-// peering), SIM-based routing, groups and group configuration, and SIMs.
+// peering), SIM-based routing, Junction, groups and group configuration, and
+// SIMs.
 //
 // One Client is safe for concurrent use and is meant to be shared by every
 // reconciler that uses the same credentials and endpoint: it authenticates

@@ -187,8 +187,10 @@ func TestEmulatorEndToEnd(t *testing.T) {
 	check(t, c.EnableSimBasedRouting(ctx, vpg.VPGID))
 	routes := map[string]string{"8981100000000000001": "192.168.1.0/24"}
 	check(t, c.PutSimBasedRoutingRoutes(ctx, vpg.VPGID, routes))
-	if got := get(c.GetSimBasedRoutingRoutes(ctx, vpg.VPGID)).must(t); !mapsEqual(got, routes) {
-		t.Fatalf("routes = %v", got)
+	// The routes are read back from the VPG (the API has no GET of them).
+	vpg = get(c.GetVirtualPrivateGateway(ctx, vpg.VPGID)).must(t)
+	if got := vpg.SimBasedRoutes(); !vpg.EnableSimBasedRouting || !mapsEqual(got, routes) || !mapsEqual(vpg.SimBasedRoutingConfig, routes) {
+		t.Fatalf("routes = %v (enabled %v)", got, vpg.EnableSimBasedRouting)
 	}
 
 	// --- Canal ---

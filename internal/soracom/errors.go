@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -30,7 +31,8 @@ type APIError struct {
 	HTTPStatus int
 	// Code is SORACOM's error code (e.g. "SEM0016"), empty when the body had none.
 	Code string
-	// Message is the error message (or the raw text body).
+	// Message is the error message (or the raw text body), with the body's
+	// messageArgs filled into its placeholders.
 	Message string
 	// Operation is the soracom-cli operation id of the call ("createVirtualPrivateGateway", ...).
 	Operation string
@@ -159,15 +161,82 @@ func Retryable(err error) bool {
 	return errors.As(err, &ne)
 }
 
-// errorBody accepts both the observed flat shape {"code","message"} and the
-// spec's {"httpStatus","errorMessage":{"code","message"}}.
+// errorBody accepts both the observed flat shape {"code","message",
+// "messageArgs"} and the spec's {"httpStatus","errorMessage":{"code","message"}}.
 type errorBody struct {
-	Code         string `json:"code"`
-	Message      string `json:"message"`
+	Code         string          `json:"code"`
+	Message      string          `json:"message"`
+	MessageArgs  json.RawMessage `json:"messageArgs"`
 	ErrorMessage *struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
+		Code        string          `json:"code"`
+		Message     string          `json:"message"`
+		MessageArgs json.RawMessage `json:"messageArgs"`
 	} `json:"errorMessage"`
+}
+
+// messageArgs reads messageArgs: soracom-sdk-go (api_error.go) types it as
+// one string; an array (of strings or other JSON values) is accepted too.
+func messageArgs(raw json.RawMessage) []string {
+	if len(raw) == 0 {
+		return nil
+	}
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		return []string{one}
+	}
+	var many []json.RawMessage
+	if json.Unmarshal(raw, &many) != nil {
+		return nil
+	}
+	out := make([]string, 0, len(many))
+	for _, m := range many {
+		var s string
+		if json.Unmarshal(m, &s) == nil {
+			out = append(out, s)
+		} else {
+			out = append(out, string(m))
+		}
+	}
+	return out
+}
+
+// fillMessage puts messageArgs into a message template. The placeholders are
+// printf's (soracom-sdk-go fills the message with fmt.Sprintf(message,
+// messageArgs)): %s, %d and %v take the next argument and %% is a percent
+// sign. GUESS: {0}, {1}… (Java MessageFormat) take the numbered argument.
+// Without arguments the message is returned as is; a placeholder without an
+// argument is kept.
+func fillMessage(msg string, args []string) string {
+	if len(args) == 0 {
+		return msg
+	}
+	var b strings.Builder
+	next := 0
+	for i := 0; i < len(msg); i++ {
+		ch := msg[i]
+		switch {
+		case ch == '%' && i+1 < len(msg) && msg[i+1] == '%':
+			b.WriteByte('%')
+			i++
+		case ch == '%' && i+1 < len(msg) && strings.IndexByte("sdv", msg[i+1]) >= 0 && next < len(args):
+			b.WriteString(args[next])
+			next++
+			i++
+		case ch == '{':
+			end := strings.IndexByte(msg[i:], '}')
+			if end > 1 {
+				if n, err := strconv.Atoi(msg[i+1 : i+end]); err == nil && n >= 0 && n < len(args) && msg[i+1] != '+' {
+					b.WriteString(args[n])
+					i += end
+					continue
+				}
+			}
+			b.WriteByte(ch)
+		default:
+			b.WriteByte(ch)
+		}
+	}
+	return b.String()
 }
 
 // parseAPIError builds an APIError from a non-2xx response, leniently.
@@ -178,13 +247,13 @@ func parseAPIError(op string, status int, header http.Header, body []byte, redac
 	if strings.HasPrefix(text, "{") {
 		var eb errorBody
 		if json.Unmarshal([]byte(text), &eb) == nil {
-			e.Code, e.Message = eb.Code, eb.Message
+			e.Code, e.Message = eb.Code, fillMessage(eb.Message, messageArgs(eb.MessageArgs))
 			if eb.ErrorMessage != nil {
 				if e.Code == "" {
 					e.Code = eb.ErrorMessage.Code
 				}
 				if e.Message == "" {
-					e.Message = eb.ErrorMessage.Message
+					e.Message = fillMessage(eb.ErrorMessage.Message, messageArgs(eb.ErrorMessage.MessageArgs))
 				}
 			}
 			parsed = e.Code != "" || e.Message != ""

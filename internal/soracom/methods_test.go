@@ -69,7 +69,7 @@ func TestMethodsWire(t *testing.T) {
 			func() (any, error) { return c.GetVirtualPrivateGateway(ctx, "vpg-1") }, nil},
 		{"terminateVirtualPrivateGateway", "POST /v1/virtual_private_gateways/vpg-1/terminate", "", 200, "",
 			func() (any, error) { return nil, c.TerminateVirtualPrivateGateway(ctx, "vpg-1") }, nil},
-		{"putVirtualPrivateGatewayTags", "PUT /v1/virtual_private_gateways/vpg-1/tags", `[{"tagName":"a","tagValue":"1"},{"tagName":"b","tagValue":"2"}]`, 204, "",
+		{"updateVirtualPrivateGatewayTags", "PUT /v1/virtual_private_gateways/vpg-1/tags", `[{"tagName":"a","tagValue":"1"},{"tagName":"b","tagValue":"2"}]`, 204, "",
 			func() (any, error) {
 				return nil, c.PutVirtualPrivateGatewayTags(ctx, "vpg-1", map[string]string{"b": "2", "a": "1"})
 			}, nil},
@@ -81,7 +81,7 @@ func TestMethodsWire(t *testing.T) {
 			func() (any, error) { return nil, c.EnableGatePrivacySeparator(ctx, "vpg-1") }, nil},
 		{"disableGatePrivacySeparator", "POST /v1/virtual_private_gateways/vpg-1/gate/disable_privacy_separator", "", 200, vpgJSON,
 			func() (any, error) { return nil, c.DisableGatePrivacySeparator(ctx, "vpg-1") }, nil},
-		{"setVxlanId", "POST /v1/virtual_private_gateways/vpg-1/gate/set_vxlan_id", `{"vxlanId":42}`, 204, "",
+		{"setVirtualPrivateGatewayVxLanId", "POST /v1/virtual_private_gateways/vpg-1/gate/set_vxlan_id", `{"vxlanId":42}`, 204, "",
 			func() (any, error) { return nil, c.SetGateVXLANID(ctx, "vpg-1", 42) }, nil},
 		{"listGatePeers", "GET /v1/virtual_private_gateways/vpg-1/gate/peers", "", 200,
 			`[{"outerIpAddress":"10.0.1.10","innerIpAddress":"10.128.255.1","ownedByCustomer":true},{"outerIpAddress":"100.64.1.5","innerIpAddress":"10.128.0.1","ownedByCustomer":false}]`,
@@ -106,12 +106,22 @@ func TestMethodsWire(t *testing.T) {
 			func() (any, error) {
 				return nil, c.PutSimBasedRoutingRoutes(ctx, "vpg-1", map[string]string{"sim2": "192.168.1.0/24"})
 			}, nil},
-		{"getSimBasedRoutingRoutes", "GET /v1/virtual_private_gateways/vpg-1/gate/routing/static/sims/routes", "", 200, `{"sim2":"192.168.1.0/24"}`,
-			func() (any, error) { return c.GetSimBasedRoutingRoutes(ctx, "vpg-1") }, func(t *testing.T, out any) {
-				if m := out.(map[string]string); m["sim2"] != "192.168.1.0/24" {
-					t.Errorf("routes = %v", m)
-				}
-			}},
+		{"createMirroringPeer", "POST /v1/virtual_private_gateways/vpg-1/junction/mirroring/peers", `{"ipAddress":"10.0.5.5","protocol":"gre","description":"tap","enabled":true}`, 201, "",
+			func() (any, error) {
+				return nil, c.PutMirroringPeer(ctx, "vpg-1", JunctionMirroringPeer{IPAddress: "10.0.5.5", Description: "tap", Enabled: true})
+			}, nil},
+		{"deleteMirroringPeer", "DELETE /v1/virtual_private_gateways/vpg-1/junction/mirroring/peers/10.0.5.5", "", 204, "",
+			func() (any, error) { return nil, c.DeleteMirroringPeer(ctx, "vpg-1", "10.0.5.5") }, nil},
+		{"setInspectionConfiguration", "POST /v1/virtual_private_gateways/vpg-1/junction/set_inspection", `{"enabled":true}`, 200, "",
+			func() (any, error) { return nil, c.SetInspection(ctx, "vpg-1", true) }, nil},
+		{"unsetInspectionConfiguration", "POST /v1/virtual_private_gateways/vpg-1/junction/unset_inspection", "", 200, "",
+			func() (any, error) { return nil, c.UnsetInspection(ctx, "vpg-1") }, nil},
+		{"setRedirectionConfiguration", "POST /v1/virtual_private_gateways/vpg-1/junction/set_redirection", `{"gateway":"10.128.255.1","description":"router","enabled":true}`, 200, "",
+			func() (any, error) {
+				return nil, c.SetRedirection(ctx, "vpg-1", JunctionRedirection{Gateway: "10.128.255.1", Description: "router", Enabled: true})
+			}, nil},
+		{"unsetRedirectionConfiguration", "POST /v1/virtual_private_gateways/vpg-1/junction/unset_redirection", "", 200, "",
+			func() (any, error) { return nil, c.UnsetRedirection(ctx, "vpg-1") }, nil},
 		{"createVpcPeeringConnection", "POST /v1/virtual_private_gateways/vpg-1/vpc_peering_connections",
 			`{"destinationCidrBlock":"10.0.0.0/16","peerOwnerId":"123456789012","peerRegion":"ap-northeast-1","peerVpcId":"vpc-0abc"}`, 201,
 			`{"id":"pcx-9","destinationCidrBlock":"10.0.0.0/16","peerOwnerId":"123456789012","peerRegion":"ap-northeast-1","peerVpcId":"vpc-0abc"}`,

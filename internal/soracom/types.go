@@ -2,7 +2,9 @@ package soracom
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,6 +48,38 @@ func (m UnixMillis) Time() time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(int64(m))
+}
+
+// IntNumber is an integer field that the definition types as a JSON
+// "number" (e.g. VirtualPrivateGateway.gateVxlanId): it decodes 10, 10.0 and
+// 1e1, and rejects fractions (10.5), values outside int32, strings and
+// other JSON types with an error that names the value. null decodes as 0.
+type IntNumber int32
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (n *IntNumber) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if bytes.Equal(b, []byte("null")) {
+		*n = 0
+		return nil
+	}
+	s := string(b)
+	if i, err := strconv.ParseInt(s, 10, 32); err == nil {
+		*n = IntNumber(i)
+		return nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || !json.Valid(b) {
+		return fmt.Errorf("soracom: %s is not a JSON number", s)
+	}
+	if f != math.Trunc(f) {
+		return fmt.Errorf("soracom: %s is not a whole number", s)
+	}
+	if f < math.MinInt32 || f > math.MaxInt32 {
+		return fmt.Errorf("soracom: %s is out of the int32 range", s)
+	}
+	*n = IntNumber(int32(f))
+	return nil
 }
 
 // Tag is one entry of a tag update body.

@@ -2,6 +2,9 @@ package soracom
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
 	"net/http"
 	"sort"
 	"strings"
@@ -45,16 +48,27 @@ type VirtualPrivateGateway struct {
 
 	GateOpened                  bool `json:"gateOpened"`
 	GatePrivacySeparatorEnabled bool `json:"gatePrivacySeparatorEnabled"`
-	GateVXLANID                 int  `json:"gateVxlanId,omitempty"`
+	// GateVXLANID is gateVxlanId, which the definition types as a JSON
+	// "number": it is decoded through IntNumber (10 and 10.0 are accepted,
+	// 10.5 is an error).
+	GateVXLANID int `json:"gateVxlanId,omitempty"`
 
-	// VPCPeeringConnections is the VPG's Canal peerings. The spec types it
-	// as a map of string to string but the value shape is UNCONFIRMED, so it
-	// is decoded as any JSON; use VPCPeeringConnectionIDs to read it.
-	VPCPeeringConnections map[string]any `json:"vpcPeeringConnections,omitempty"`
+	// VPCPeeringConnections is the VPG's Canal peerings: the definition's map
+	// of string to string (which side holds the pcx id is not documented;
+	// use VPCPeeringConnectionIDs).
+	VPCPeeringConnections map[string]string `json:"vpcPeeringConnections,omitempty"`
 
 	EnableSimBasedRouting bool `json:"enableSimBasedRouting"`
-	// SimBasedRoutingConfig is decoded leniently (its shape is not used).
-	SimBasedRoutingConfig any `json:"simBasedRoutingConfig,omitempty"`
+	// SimBasedRoutingConfig is simId -> LAN CIDR, a flat map of string to
+	// string in the definition. It is the only way to read the routes: the
+	// API has no GET of …/gate/routing/static/sims/routes.
+	SimBasedRoutingConfig map[string]string `json:"simBasedRoutingConfig,omitempty"`
+
+	// JunctionEnabled: Junction (mirroring, inspection or redirection) is enabled.
+	JunctionEnabled bool                 `json:"junctionEnabled"`
+	Mirroring       *JunctionMirroring   `json:"mirroring,omitempty"`
+	Inspection      *JunctionInspection  `json:"inspection,omitempty"`
+	Redirection     *JunctionRedirection `json:"redirection,omitempty"`
 
 	FixedIPAddressesEnabled bool     `json:"fixedIpAddressesEnabled,omitempty"`
 	FixedPublicIPAddresses  []string `json:"fixedPublicIpAddresses,omitempty"`
@@ -64,27 +78,47 @@ type VirtualPrivateGateway struct {
 	LastModifiedTime UnixMillis        `json:"lastModifiedTime,omitempty"`
 }
 
+// UnmarshalJSON decodes the VPG, reading gateVxlanId as a JSON number.
+func (v *VirtualPrivateGateway) UnmarshalJSON(b []byte) error {
+	type plain VirtualPrivateGateway
+	aux := struct {
+		*plain
+		// Shadows plain's gateVxlanId (a shallower field wins in encoding/json).
+		GateVXLANID json.RawMessage `json:"gateVxlanId"`
+	}{plain: (*plain)(v)}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	v.GateVXLANID = 0
+	if len(aux.GateVXLANID) > 0 {
+		var n IntNumber
+		if err := n.UnmarshalJSON(aux.GateVXLANID); err != nil {
+			return fmt.Errorf("gateVxlanId: %w", err)
+		}
+		v.GateVXLANID = int(n)
+	}
+	return nil
+}
+
+// SimBasedRoutes returns a copy of SimBasedRoutingConfig (simId -> LAN
+// CIDR), never nil.
+func (v *VirtualPrivateGateway) SimBasedRoutes() map[string]string {
+	out := make(map[string]string, len(v.SimBasedRoutingConfig))
+	maps.Copy(out, v.SimBasedRoutingConfig)
+	return out
+}
+
 // VPCPeeringConnectionIDs returns the pcx ids found in VPCPeeringConnections,
-// sorted. Because the value shape is unconfirmed it accepts: keys that are
-// pcx ids, string values that are pcx ids, and object values with an "id",
-// "pcxId" or "vpcPeeringConnectionId" field.
+// sorted: keys and values that are pcx ids (the definition does not say which
+// side holds it; SORACOM's console and the emulator key by pcx id).
 func (v *VirtualPrivateGateway) VPCPeeringConnectionIDs() []string {
 	set := map[string]bool{}
 	for k, val := range v.VPCPeeringConnections {
 		if strings.HasPrefix(k, "pcx-") {
 			set[k] = true
 		}
-		switch x := val.(type) {
-		case string:
-			if strings.HasPrefix(x, "pcx-") {
-				set[x] = true
-			}
-		case map[string]any:
-			for _, f := range []string{"id", "pcxId", "vpcPeeringConnectionId"} {
-				if s, ok := x[f].(string); ok && s != "" {
-					set[s] = true
-				}
-			}
+		if strings.HasPrefix(val, "pcx-") {
+			set[val] = true
 		}
 	}
 	out := make([]string, 0, len(set))
@@ -107,10 +141,28 @@ type CreateVirtualPrivateGatewayRequest struct {
 	// DeviceSubnetCIDRRange defaults to 10.128.0.0/9 on the server.
 	DeviceSubnetCIDRRange string `json:"deviceSubnetCidrRange,omitempty"`
 	// UseInternetGateway is always sent (the server's default is true).
-	UseInternetGateway    bool                   `json:"useInternetGateway"`
+	UseInternetGateway bool `json:"useInternetGateway"`
+	// Placement carries the region. Nil, or an empty Region, omits
+	// "placement" from the body, so SORACOM picks the coverage's default
+	// (ap-northeast-1 on Japan coverage, eu-central-1 on Global). Only the
+	// region is sent (the request schema has no infrastructureProvider).
 	Placement             *Placement             `json:"placement,omitempty"`
 	SoracomTransitGateway *SoracomTransitGateway `json:"soracomTransitGateway,omitempty"`
 	Tags                  map[string]string      `json:"tags,omitempty"`
+}
+
+// MarshalJSON omits placement when it has no region.
+func (r CreateVirtualPrivateGatewayRequest) MarshalJSON() ([]byte, error) {
+	type plain CreateVirtualPrivateGatewayRequest
+	p := plain(r)
+	if p.Placement != nil {
+		if p.Placement.Region == "" {
+			p.Placement = nil
+		} else {
+			p.Placement = &Placement{Region: p.Placement.Region}
+		}
+	}
+	return json.Marshal(p)
 }
 
 // CreateVirtualPrivateGateway creates a VPG (201). Each call creates a new,
@@ -154,7 +206,7 @@ func (c *Client) TerminateVirtualPrivateGateway(ctx context.Context, vpgID strin
 
 // PutVirtualPrivateGatewayTags adds or overwrites tags (other tags are kept).
 func (c *Client) PutVirtualPrivateGatewayTags(ctx context.Context, vpgID string, tags map[string]string) error {
-	_, err := c.do(ctx, &request{op: "putVirtualPrivateGatewayTags", method: http.MethodPut, path: vpgPath(vpgID, "/tags"), body: tagList(tags), idempotent: true})
+	_, err := c.do(ctx, &request{op: "updateVirtualPrivateGatewayTags", method: http.MethodPut, path: vpgPath(vpgID, "/tags"), body: tagList(tags), idempotent: true})
 	return err
 }
 
@@ -214,7 +266,7 @@ func (c *Client) DisableGatePrivacySeparator(ctx context.Context, vpgID string) 
 
 // SetGateVXLANID changes the Gate VXLAN id (1..16777215).
 func (c *Client) SetGateVXLANID(ctx context.Context, vpgID string, vxlanID int) error {
-	_, err := c.do(ctx, &request{op: "setVxlanId", method: http.MethodPost, path: vpgPath(vpgID, "/gate/set_vxlan_id"),
+	_, err := c.do(ctx, &request{op: "setVirtualPrivateGatewayVxLanId", method: http.MethodPost, path: vpgPath(vpgID, "/gate/set_vxlan_id"),
 		body: map[string]int{"vxlanId": vxlanID}, idempotent: true})
 	return err
 }
@@ -250,7 +302,8 @@ func (c *Client) UnregisterGatePeer(ctx context.Context, vpgID, outerIPAddress s
 
 // --- Gate SIM-based routing (LANs behind cellular routers) ---
 
-// EnableSimBasedRouting turns SIM-based routing on.
+// EnableSimBasedRouting turns SIM-based routing on (201). Gate must be open:
+// otherwise the answer is 400 ("SORACOM Gate is not enabled.").
 func (c *Client) EnableSimBasedRouting(ctx context.Context, vpgID string) error {
 	_, err := c.do(ctx, &request{op: "enableSimBasedRouting", method: http.MethodPost, path: vpgPath(vpgID, "/gate/routing/static/sims/enable"), idempotent: true})
 	return err
@@ -262,23 +315,14 @@ func (c *Client) DisableSimBasedRouting(ctx context.Context, vpgID string) error
 	return err
 }
 
-// PutSimBasedRoutingRoutes replaces the routes: simId -> LAN CIDR.
+// PutSimBasedRoutingRoutes replaces the routes: simId -> LAN CIDR. Read them
+// back from VirtualPrivateGateway.SimBasedRoutingConfig (there is no GET).
 func (c *Client) PutSimBasedRoutingRoutes(ctx context.Context, vpgID string, routes map[string]string) error {
 	if routes == nil {
 		routes = map[string]string{}
 	}
 	_, err := c.do(ctx, &request{op: "putSimBasedRoutingRoutes", method: http.MethodPut, path: vpgPath(vpgID, "/gate/routing/static/sims/routes"), body: routes, idempotent: true})
 	return err
-}
-
-// GetSimBasedRoutingRoutes returns the routes: simId -> LAN CIDR.
-func (c *Client) GetSimBasedRoutingRoutes(ctx context.Context, vpgID string) (map[string]string, error) {
-	out := map[string]string{}
-	_, err := c.do(ctx, &request{op: "getSimBasedRoutingRoutes", method: http.MethodGet, path: vpgPath(vpgID, "/gate/routing/static/sims/routes"), out: &out, idempotent: true})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // --- Canal (VPC peering) ---

@@ -293,7 +293,7 @@ func TestEC2WireProtocol(t *testing.T) {
 		!strings.Contains(body, "<requestId>") || !strings.Contains(body, "<routeTableId>rtb-0abc</routeTableId>") {
 		t.Fatalf("describe: %d %s", code, body)
 	}
-	if code, body := post(sig, url.Values{"Action": {"RunInstances"}, "Version": {"2016-11-15"}}); code != 400 || !strings.Contains(body, "<Code>InvalidAction</Code>") ||
+	if code, body := post(sig, url.Values{"Action": {"CreateNatGateway"}, "Version": {"2016-11-15"}}); code != 400 || !strings.Contains(body, "<Code>InvalidAction</Code>") ||
 		!strings.Contains(body, "<RequestID>") {
 		t.Fatalf("unknown action: %d %s", code, body)
 	}

@@ -3,12 +3,15 @@ package aws_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/appstream"
 	astypes "github.com/aws/aws-sdk-go-v2/service/appstream/types"
@@ -64,6 +67,7 @@ func newEnv(t *testing.T, opts emu.Options) *env {
 func (e *env) appstreamClient(r awssdk.Retryer) *appstream.Client {
 	return appstream.NewFromConfig(e.cfg, func(o *appstream.Options) {
 		o.BaseEndpoint = awssdk.String(e.asURL)
+		o.HTTPClient = plainBodyClient{awshttp.NewBuildableClient()}
 		if r != nil {
 			o.Retryer = r
 		}
@@ -73,10 +77,35 @@ func (e *env) appstreamClient(r awssdk.Retryer) *appstream.Client {
 func (e *env) ec2Client(r awssdk.Retryer) *ec2.Client {
 	return ec2.NewFromConfig(e.cfg, func(o *ec2.Options) {
 		o.BaseEndpoint = awssdk.String(e.ec2URL)
+		o.HTTPClient = plainBodyClient{awshttp.NewBuildableClient()}
 		if r != nil {
 			o.Retryer = r
 		}
 	})
+}
+
+// plainBodyClient hides io.WriterTo of request bodies. smithy-go closes the
+// request body as soon as Do returns, and its body's WriteTo then returns
+// io.EOF as an error; net/http's write loop still copies the (empty) rest of
+// the body after the server has answered and, on that error, closes the
+// connection under the response being read ("use of closed network
+// connection"). Only a server as fast as a loopback emulator answers within
+// that window, and only responses longer than one read (about 4 KB) are
+// cut. Plain Read returns (0, io.EOF) after Close, which net/http takes as
+// the end of the body.
+type plainBodyClient struct {
+	c interface {
+		Do(*http.Request) (*http.Response, error)
+	}
+}
+
+type plainBody struct{ io.ReadCloser }
+
+func (p plainBodyClient) Do(r *http.Request) (*http.Response, error) {
+	if _, ok := r.Body.(io.WriterTo); ok {
+		r.Body = plainBody{r.Body}
+	}
+	return p.c.Do(r)
 }
 
 // fastRetryer is the SDK's standard retryer (default retryable errors and attempts) without the backoff wait.

@@ -162,8 +162,9 @@ func routeInput(form url.Values) *RouteInput {
 	in := &RouteInput{
 		RouteTableID: form.Get("RouteTableId"), DestinationCidrBlock: form.Get("DestinationCidrBlock"),
 		GatewayID: form.Get("GatewayId"), VpcPeeringConnectionID: form.Get("VpcPeeringConnectionId"),
+		NetworkInterfaceID: form.Get("NetworkInterfaceId"), InstanceID: form.Get("InstanceId"),
 	}
-	for _, k := range []string{"NatGatewayId", "NetworkInterfaceId", "InstanceId", "TransitGatewayId", "LocalGatewayId",
+	for _, k := range []string{"NatGatewayId", "TransitGatewayId", "LocalGatewayId",
 		"CarrierGatewayId", "EgressOnlyInternetGatewayId", "CoreNetworkArn", "VpcEndpointId", "OdbNetworkArn"} {
 		if form.Get(k) != "" {
 			in.OtherTargets = append(in.OtherTargets, k)
@@ -219,8 +220,13 @@ var queryOps = map[string]queryHandler{
 					Main: a.Main, State: stateXML{"associated"}})
 			}
 			for _, r := range rt.Routes {
-				x.Routes = append(x.Routes, routeXML{Dest: r.DestinationCidrBlock, GatewayID: r.GatewayID,
-					PcxID: r.VpcPeeringConnectionID, State: r.State, Origin: r.Origin})
+				rx := routeXML{Dest: r.DestinationCidrBlock, GatewayID: r.GatewayID,
+					PcxID: r.VpcPeeringConnectionID, NetworkInterfaceID: r.NetworkInterfaceID, InstanceID: r.InstanceID,
+					State: r.State, Origin: r.Origin}
+				if r.InstanceID != "" {
+					rx.InstanceOwnerID = w.account
+				}
+				x.Routes = append(x.Routes, rx)
 			}
 			out.RouteTables = append(out.RouteTables, x)
 		}
@@ -395,11 +401,14 @@ type rtAssocXML struct {
 }
 
 type routeXML struct {
-	Dest      string `xml:"destinationCidrBlock"`
-	GatewayID string `xml:"gatewayId,omitempty"`
-	PcxID     string `xml:"vpcPeeringConnectionId,omitempty"`
-	State     string `xml:"state"`
-	Origin    string `xml:"origin"`
+	Dest               string `xml:"destinationCidrBlock"`
+	GatewayID          string `xml:"gatewayId,omitempty"`
+	PcxID              string `xml:"vpcPeeringConnectionId,omitempty"`
+	InstanceID         string `xml:"instanceId,omitempty"`
+	InstanceOwnerID    string `xml:"instanceOwnerId,omitempty"`
+	NetworkInterfaceID string `xml:"networkInterfaceId,omitempty"`
+	State              string `xml:"state"`
+	Origin             string `xml:"origin"`
 }
 
 type routeTableXML struct {

@@ -3,7 +3,6 @@ package aws
 import (
 	"encoding/base64"
 	"fmt"
-	"net/netip"
 	"regexp"
 	"slices"
 	"sort"
@@ -279,6 +278,8 @@ type Session struct {
 	EniPrivateIpAddress, EniId       string
 	// Emulator-only (not on the wire): what the streaming URL carried.
 	ApplicationId, SessionContext string
+	// Emulator-only: the fleet subnet that EniPrivateIpAddress belongs to.
+	SubnetId string
 }
 
 type assocKey struct{ fleet, stack string }
@@ -1611,16 +1612,20 @@ func (w *World) openStreamingURL(tok string) openResult {
 		AuthenticationType: "API", InstanceId: w.newID("i"),
 		ApplicationId: r.applicationID, SessionContext: r.sessionContext,
 	}
-	if f.VpcConfig != nil && len(f.VpcConfig.SubnetIds) > 0 {
-		if sn, ok := w.subnets[f.VpcConfig.SubnetIds[0]]; ok {
-			if p, err := netip.ParsePrefix(sn.CIDR); err == nil {
-				a := p.Masked().Addr()
-				f.eniSeq++
-				for i := 0; i < 10+f.eniSeq; i++ {
-					a = a.Next()
-				}
-				s.EniPrivateIpAddress = a.String()
+	if f.VpcConfig != nil {
+		// The instance's address comes from the fleet's subnets (the first
+		// with room), free of every network interface and live session:
+		// base+11, +12, … as before, wrapping to the first free address.
+		f.eniSeq++
+		for _, id := range f.VpcConfig.SubnetIds {
+			sn, ok := w.subnets[id]
+			if !ok {
+				continue
+			}
+			if a, ok := w.allocIP(sn, uint32(10+f.eniSeq)); ok {
+				s.EniPrivateIpAddress, s.SubnetId = a, sn.ID
 				s.EniId = w.newID("eni")
+				break
 			}
 		}
 	}

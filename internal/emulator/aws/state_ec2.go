@@ -35,13 +35,19 @@ type Subnet struct {
 }
 
 // Route is one route of a route table. State is computed: a route through a
-// peering that is not active is "blackhole".
+// peering that is not active, or through a network interface that is gone or
+// whose instance is not running, is "blackhole".
 type Route struct {
 	DestinationCidrBlock   string
 	GatewayID              string // "local" for the VPC's own CIDR
 	VpcPeeringConnectionID string
-	Origin                 string // CreateRouteTable or CreateRoute
-	State                  string // active or blackhole
+	// NetworkInterfaceID is the target interface (also set when the route was
+	// created with an InstanceId: the instance's primary interface), and
+	// InstanceID the instance it was attached to when the route was made.
+	NetworkInterfaceID string
+	InstanceID         string
+	Origin             string // CreateRouteTable or CreateRoute
+	State              string // active or blackhole
 }
 
 // RouteTableAssociation associates a route table with a subnet, or marks it main.
@@ -509,6 +515,9 @@ func subnetFreeIPs(cidr string) int {
 }
 
 func (w *World) routeState(r Route) string {
+	if r.NetworkInterfaceID != "" {
+		return w.eniRouteState(r.NetworkInterfaceID)
+	}
 	if r.VpcPeeringConnectionID == "" {
 		return "active"
 	}
@@ -582,6 +591,18 @@ func (w *World) DescribeRouteTables(in *DescribeInput) ([]RouteTable, *string, e
 						vs = append(vs, r.VpcPeeringConnectionID)
 					}
 				}
+			case "route.network-interface-id":
+				for _, r := range rt.Routes {
+					if r.NetworkInterfaceID != "" {
+						vs = append(vs, r.NetworkInterfaceID)
+					}
+				}
+			case "route.instance-id":
+				for _, r := range rt.Routes {
+					if r.InstanceID != "" {
+						vs = append(vs, r.InstanceID)
+					}
+				}
 			case "route.gateway-id":
 				for _, r := range rt.Routes {
 					if r.GatewayID != "" {
@@ -619,6 +640,7 @@ func (w *World) DescribeRouteTables(in *DescribeInput) ([]RouteTable, *string, e
 type RouteInput struct {
 	RouteTableID, DestinationCidrBlock string
 	GatewayID, VpcPeeringConnectionID  string
+	NetworkInterfaceID, InstanceID     string
 	// Other targets, accepted only to reject them clearly.
 	OtherTargets []string
 }
@@ -628,8 +650,10 @@ func (w *World) routeTarget(rt *RouteTable, in *RouteInput) (Route, *APIError) {
 	if in.GatewayID != "" {
 		n++
 	}
-	if in.VpcPeeringConnectionID != "" {
-		n++
+	for _, t := range []string{in.VpcPeeringConnectionID, in.NetworkInterfaceID, in.InstanceID} {
+		if t != "" {
+			n++
+		}
 	}
 	if n == 0 {
 		return Route{}, apiErr("MissingParameter", "The request must contain exactly one of gatewayId, natGatewayId, networkInterfaceId, vpcPeeringConnectionId, egressOnlyInternetGatewayId, transitGatewayId, localGatewayId, carrierGatewayId, coreNetworkArn, odbNetworkArn or instanceId")
@@ -638,9 +662,12 @@ func (w *World) routeTarget(rt *RouteTable, in *RouteInput) (Route, *APIError) {
 		return Route{}, apiErr("InvalidParameterCombination", "The request must contain exactly one of gatewayId, natGatewayId, networkInterfaceId, vpcPeeringConnectionId, egressOnlyInternetGatewayId, transitGatewayId, localGatewayId, carrierGatewayId, coreNetworkArn, odbNetworkArn or instanceId")
 	}
 	if len(in.OtherTargets) > 0 {
-		return Route{}, apiErr("InvalidParameterValue", "This emulator supports only gatewayId and vpcPeeringConnectionId route targets")
+		return Route{}, apiErr("InvalidParameterValue", "This emulator supports only gatewayId, vpcPeeringConnectionId, networkInterfaceId and instanceId route targets")
 	}
 	r := Route{DestinationCidrBlock: in.DestinationCidrBlock, Origin: "CreateRoute"}
+	if in.NetworkInterfaceID != "" || in.InstanceID != "" {
+		return w.eniRouteTarget(rt, in, r)
+	}
 	if in.GatewayID != "" {
 		// GUESS: gateways are not modelled; igw-/vgw- IDs are accepted as they are.
 		if !strings.HasPrefix(in.GatewayID, "igw-") && !strings.HasPrefix(in.GatewayID, "vgw-") {
@@ -689,7 +716,7 @@ func findRoute(rt *RouteTable, dest netip.Prefix) int {
 	return -1
 }
 
-// CreateRoute adds a route through a gateway or a VPC peering.
+// CreateRoute adds a route through a gateway, a VPC peering, a network interface or an instance.
 func (w *World) CreateRoute(in *RouteInput) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -702,7 +729,7 @@ func (w *World) CreateRoute(in *RouteInput) error {
 		return apiErr("RouteAlreadyExists", "The route identified by %s already exists.", dest)
 	}
 	if v, ok := w.vpcs[rt.VPCID]; ok {
-		if vp, err := netip.ParsePrefix(v.CIDR); err == nil && vp.Bits() <= dest.Bits() && vp.Contains(dest.Addr()) {
+		if vp, err := netip.ParsePrefix(v.CIDR); err == nil && vp.Bits() <= dest.Bits() && vp.Contains(dest.Addr()) && !w.moreSpecificAllowed(rt, dest, in) {
 			return apiErr("InvalidParameterValue", "The destination CIDR block %s is equal to or more specific than one of this VPC's CIDR blocks. This route can target only an interface or an instance.", dest)
 		}
 	}

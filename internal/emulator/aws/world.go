@@ -3,16 +3,18 @@
 // gatestream uses, as in-process http.Handlers sharing one AWS world.
 //
 // Layout: world.go holds the shared state and its Go API (seeding and
-// inspection); state_appstream.go and state_ec2.go implement the services'
-// behaviour on protocol-neutral Go types; proto_json.go (awsJson1_1) and
-// proto_query.go (EC2 query/XML) are the wire layers; streaming.go serves the
+// inspection); state_appstream.go, state_ec2.go and state_instances.go (EC2
+// instances, network interfaces, security group rules and the
+// NetworkSnapshot for packet walkers) implement the services' behaviour on
+// protocol-neutral Go types; proto_json.go (awsJson1_1), proto_query.go and
+// proto_query_instances.go (EC2 query/XML) are the wire layers; streaming.go serves the
 // streaming URLs minted by CreateStreamingURL. AWS has announced a move of
 // AppStream to Smithy RPC v2 CBOR: a CBOR wire layer only has to decode into
 // the same input structs (keyed by model member names) and encode the same
 // output types.
 //
 // Time never advances by itself: every state machine (fleet start/stop,
-// session and URL expiry, peering expiry) is computed lazily from
+// session and URL expiry, peering expiry, instance states) is computed lazily from
 // Options.Clock on each request, so tests drive it with a fake clock.
 package aws
 
@@ -53,6 +55,14 @@ type Options struct {
 	// MaxFleets and MaxStacks are account quotas; creating more returns
 	// LimitExceededException. 0 means unlimited.
 	MaxFleets, MaxStacks int
+	// InstanceStartDelay is the time an EC2 instance spends in pending (after
+	// RunInstances or StartInstances), InstanceStopDelay in stopping and
+	// InstanceTerminateDelay in shutting-down. Default 0: the next request
+	// after the call sees the instance running, stopped or terminated.
+	InstanceStartDelay, InstanceStopDelay, InstanceTerminateDelay time.Duration
+	// InstanceStatusInitDelay is how long DescribeInstanceStatus reports a
+	// running instance's checks as "initializing" before "ok". Default 0.
+	InstanceStatusInitDelay time.Duration
 }
 
 // World is one AWS account in one region, shared by the AppStream and EC2
@@ -88,6 +98,17 @@ type World struct {
 	sgs         map[string]*SecurityGroup
 	peerings    map[string]*peeringRec
 	broken      map[string]FleetError // subnet ID -> error fleets get
+
+	// EC2 instances (state_instances.go)
+	instances     map[string]*instanceRec
+	enis          map[string]*NetworkInterface
+	amis          map[string]*AMI
+	ssmParams     map[string]string    // public SSM parameter name -> AMI ID
+	clientTokens  map[string]*tokenRec // RunInstances ClientToken -> what it launched
+	instStart     time.Duration
+	instStop      time.Duration
+	instTerminate time.Duration
+	instInit      time.Duration
 }
 
 // New returns an empty world.
@@ -116,6 +137,15 @@ func New(opts Options) *World {
 		sgs:           map[string]*SecurityGroup{},
 		peerings:      map[string]*peeringRec{},
 		broken:        map[string]FleetError{},
+		instances:     map[string]*instanceRec{},
+		enis:          map[string]*NetworkInterface{},
+		amis:          map[string]*AMI{},
+		ssmParams:     map[string]string{},
+		clientTokens:  map[string]*tokenRec{},
+		instStart:     opts.InstanceStartDelay,
+		instStop:      opts.InstanceStopDelay,
+		instTerminate: opts.InstanceTerminateDelay,
+		instInit:      opts.InstanceStatusInitDelay,
 	}
 	if w.clock == nil {
 		w.clock = clock.RealClock{}
@@ -132,6 +162,7 @@ func New(opts Options) *World {
 	if w.pageSize <= 0 {
 		w.pageSize = 25
 	}
+	w.seedPublicAMIs()
 	return w
 }
 
@@ -193,6 +224,7 @@ func (w *World) now() time.Time {
 	for _, p := range w.peerings {
 		w.tickPeering(p, t)
 	}
+	w.tickInstances(t)
 	return t
 }
 

@@ -7,17 +7,48 @@ import (
 )
 
 // apiError is an error answered as SORACOM's flat error body
-// {"code":"…","message":"…"} (reference §9: the observed shape).
+// {"code":"…","message":"…"} (reference §9: the observed shape), with
+// "messageArgs" when the message is a template.
 type apiError struct {
 	status  int
 	code    string
-	message string
+	message string // filled in (what Go callers and logs see)
+
+	// template and args, when set, are sent as "message" and "messageArgs"
+	// instead of message. soracom-sdk-go (api_error.go) decodes messageArgs
+	// as ONE JSON string and fills the message with fmt.Sprintf(message,
+	// messageArgs), so placeholders are printf's %s. GUESS: one argument is
+	// sent as a string (the SDK's type); several would be sent as an array.
+	template string
+	args     []string
 }
 
 func (e *apiError) Error() string { return fmt.Sprintf("%d %s: %s", e.status, e.code, e.message) }
 
 func errf(status int, code, format string, args ...any) *apiError {
 	return &apiError{status: status, code: code, message: fmt.Sprintf(format, args...)}
+}
+
+// errTemplate is an error whose body carries a %s template and its messageArgs.
+func errTemplate(status int, code, template string, args ...string) *apiError {
+	vals := make([]any, len(args))
+	for i, a := range args {
+		vals[i] = a
+	}
+	return &apiError{status: status, code: code, message: fmt.Sprintf(template, vals...), template: template, args: args}
+}
+
+// body is the JSON error body.
+func (e *apiError) body() map[string]any {
+	b := map[string]any{"code": e.code, "message": e.message}
+	switch {
+	case e.template == "":
+	case len(e.args) == 1:
+		b["message"], b["messageArgs"] = e.template, e.args[0]
+	default:
+		b["message"], b["messageArgs"] = e.template, e.args
+	}
+	return b
 }
 
 // Error codes. Only SEM0016 is documented (reference §7, SPEC:L11425); every

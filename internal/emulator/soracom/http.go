@@ -63,9 +63,15 @@ func (s *Server) routes() {
 		{"POST " + vpg + "/gate/routing/static/sims/enable", OpEnableSimBasedRouting, authToken, s.hSimRouting(true)},
 		{"POST " + vpg + "/gate/routing/static/sims/disable", OpDisableSimBasedRouting, authToken, s.hSimRouting(false)},
 		{"PUT " + vpg + "/gate/routing/static/sims/routes", OpPutSimBasedRoutes, authToken, s.hPutSimRoutes},
-		{"GET " + vpg + "/gate/routing/static/sims/routes", OpGetSimBasedRoutes, authToken, s.hGetSimRoutes},
 		{"POST " + vpg + "/vpc_peering_connections", OpCreateVPCPeering, authToken, s.hCreatePeering},
 		{"DELETE " + vpg + "/vpc_peering_connections/{pcx_id}", OpDeleteVPCPeering, authToken, s.hDeletePeering},
+		{"POST " + vpg + "/junction/mirroring/peers", OpCreateMirroringPeer, authToken, s.hPutMirroringPeer},
+		{"PUT " + vpg + "/junction/mirroring/peers/{ipaddr}", OpUpdateMirroringPeer, authToken, s.hUpdateMirroringPeer},
+		{"DELETE " + vpg + "/junction/mirroring/peers/{ipaddr}", OpDeleteMirroringPeer, authToken, s.hDeleteMirroringPeer},
+		{"POST " + vpg + "/junction/set_inspection", OpSetInspection, authToken, s.hSetInspection},
+		{"POST " + vpg + "/junction/unset_inspection", OpUnsetInspection, authToken, s.hUnsetInspection},
+		{"POST " + vpg + "/junction/set_redirection", OpSetRedirection, authToken, s.hSetRedirection},
+		{"POST " + vpg + "/junction/unset_redirection", OpUnsetRedirection, authToken, s.hUnsetRedirection},
 
 		{"POST /v1/groups", OpCreateGroup, authToken, s.hCreateGroup},
 		{"GET /v1/groups", OpListGroups, authToken, s.hListGroups},
@@ -188,7 +194,7 @@ func (s *Server) wrap(rt route) http.HandlerFunc {
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
-	writeJSON(w, e.status, map[string]string{"code": e.code, "message": e.message})
+	writeJSON(w, e.status, e.body())
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {

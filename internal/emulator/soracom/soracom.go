@@ -1,11 +1,14 @@
 // Package soracom is an in-process emulator of the SORACOM REST API (/v1)
 // as an http.Handler: authentication and tokens, Virtual Private Gateways
-// with Gate and Canal (VPC peering), SIM groups and their configuration,
-// and SIMs with sessions.
+// with Gate (and SIM-based routing), Junction and Canal (VPC peering), SIM
+// groups and their configuration, and SIMs with sessions. NetworkSnapshot
+// hands the data plane to Go code (a packet walker, tests).
 //
-// It follows /work/shared/reference/soracom-api.md. Where the reference
-// marks a behaviour UNCONFIRMED, the choice made here is commented with
-// "GUESS" next to the code that implements it.
+// It follows the official definition (soracom-cli's
+// generators/assets/soracom-api.en.yaml) and
+// /work/shared/reference/soracom-api.md. Where they leave a behaviour open
+// (UNCONFIRMED), the choice made here is commented with "GUESS" next to the
+// code that implements it.
 //
 // Timing is computed lazily from Options.Clock on each request (a VPG is
 // "creating" until VPGCreateDelay has passed since its creation, and so on);
@@ -40,22 +43,28 @@ const (
 	OpListVPGs                    = "listVirtualPrivateGateways"
 	OpGetVPG                      = "getVirtualPrivateGateway"
 	OpTerminateVPG                = "terminateVirtualPrivateGateway"
-	OpPutVPGTags                  = "putVirtualPrivateGatewayTags"
+	OpPutVPGTags                  = "updateVirtualPrivateGatewayTags"
 	OpDeleteVPGTag                = "deleteVirtualPrivateGatewayTag"
 	OpOpenGate                    = "openGate"
 	OpCloseGate                   = "closeGate"
 	OpEnableGatePrivacySeparator  = "enableGatePrivacySeparator"
 	OpDisableGatePrivacySeparator = "disableGatePrivacySeparator"
-	OpSetVxlanID                  = "setVxlanId"
+	OpSetVxlanID                  = "setVirtualPrivateGatewayVxLanId"
 	OpListGatePeers               = "listGatePeers"
 	OpRegisterGatePeer            = "registerGatePeer"
 	OpUnregisterGatePeer          = "unregisterGatePeer"
 	OpEnableSimBasedRouting       = "enableSimBasedRouting"
 	OpDisableSimBasedRouting      = "disableSimBasedRouting"
 	OpPutSimBasedRoutes           = "putSimBasedRoutingRoutes"
-	OpGetSimBasedRoutes           = "getSimBasedRoutingRoutes" // our addition: not in the reference
 	OpCreateVPCPeering            = "createVpcPeeringConnection"
 	OpDeleteVPCPeering            = "deleteVpcPeeringConnection"
+	OpCreateMirroringPeer         = "createMirroringPeer"
+	OpUpdateMirroringPeer         = "updateMirroringPeer"
+	OpDeleteMirroringPeer         = "deleteMirroringPeer"
+	OpSetInspection               = "setInspectionConfiguration"
+	OpUnsetInspection             = "unsetInspectionConfiguration"
+	OpSetRedirection              = "setRedirectionConfiguration"
+	OpUnsetRedirection            = "unsetRedirectionConfiguration"
 
 	OpCreateGroup          = "createGroup"
 	OpListGroups           = "listGroups"
@@ -82,8 +91,19 @@ const (
 // every Canal peering (the requester).
 const SoracomAWSAccountID = "950858143650"
 
+// Coverages (Options.Coverage).
+const (
+	CoverageJapan  = "jp"
+	CoverageGlobal = "g"
+)
+
 // Options configures a Server. The zero value is usable.
 type Options struct {
+	// Coverage is "jp" (Japan, the default) or "g" (Global). It picks the
+	// region of a VPG created without placement.region: ap-northeast-1 on
+	// Japan coverage, eu-central-1 on Global (definition:
+	// CreateVirtualPrivateGatewayRequest.placement.region and Placement.region).
+	Coverage string
 	// Clock drives every state machine (default clock.RealClock{}).
 	Clock clock.PassiveClock
 	// Faults is the shared fault injector (default fault.New(1)).
@@ -141,6 +161,13 @@ func New(opts Options) *Server {
 	}
 	if opts.PageSize <= 0 {
 		opts.PageSize = 100
+	}
+	switch opts.Coverage {
+	case "":
+		opts.Coverage = CoverageJapan
+	case CoverageJapan, CoverageGlobal:
+	default:
+		panic(`soracom emulator: Options.Coverage must be "jp" or "g", not ` + opts.Coverage)
 	}
 	s := &Server{
 		opts:    opts,

@@ -64,12 +64,81 @@ type VPG struct {
 	// VPCPeeringConnections maps pcx id -> destinationCidrBlock. The value
 	// shape is UNCONFIRMED (the spec only says map of string to string).
 	VPCPeeringConnections map[string]string `json:"vpcPeeringConnections"`
-	JunctionEnabled       bool              `json:"junctionEnabled"`
+	// JunctionEnabled is true while a mirroring peer, inspection or
+	// redirection is enabled (definition: "Junction (Mirroring, Inspection,
+	// or Redirection) is enabled"); it is computed on every read.
+	JunctionEnabled bool `json:"junctionEnabled"`
+	// Mirroring, Inspection and Redirection are the Junction settings
+	// (definition: VirtualPrivateGateway.mirroring{peers},
+	// JunctionInspectionConfiguration, JunctionRedirectionConfiguration).
+	// GUESS: absent from the JSON until set (and again after unset;
+	// mirroring while it has no peer).
+	Mirroring   *JunctionMirroring   `json:"mirroring,omitempty"`
+	Inspection  *JunctionInspection  `json:"inspection,omitempty"`
+	Redirection *JunctionRedirection `json:"redirection,omitempty"`
 
 	// GatePeers are the customer-owned Gate peers (Go API only; the wire has GET …/gate/peers).
 	GatePeers []GatePeer `json:"-"`
 	// SoracomVPCID is SORACOM's VPC that requests Canal peerings (Go API only).
 	SoracomVPCID string `json:"-"`
+}
+
+// JunctionMirroringPeer is a Junction mirroring peer (definition: JunctionMirroringPeer).
+type JunctionMirroringPeer struct {
+	IPAddress   string `json:"ipAddress"`
+	Protocol    string `json:"protocol"` // enum: gre
+	Enabled     bool   `json:"enabled"`
+	Description string `json:"description,omitempty"`
+}
+
+// JunctionMirroring is VirtualPrivateGateway.mirroring: peers by IP address.
+type JunctionMirroring struct {
+	Peers map[string]JunctionMirroringPeer `json:"peers"`
+}
+
+// JunctionInspection is JunctionInspectionConfiguration (its "report"
+// Funnel destination is not emulated).
+type JunctionInspection struct {
+	Enabled bool `json:"enabled"`
+}
+
+// JunctionRedirection is JunctionRedirectionConfiguration.
+type JunctionRedirection struct {
+	Gateway     string `json:"gateway"`
+	Enabled     bool   `json:"enabled"`
+	Description string `json:"description,omitempty"`
+}
+
+func (m *JunctionMirroring) clone() *JunctionMirroring {
+	if m == nil {
+		return nil
+	}
+	return &JunctionMirroring{Peers: maps.Clone(m.Peers)}
+}
+
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	c := *p
+	return &c
+}
+
+// junctionEnabled: any enabled mirroring peer, inspection or redirection.
+// GUESS: the definition does not say whether a configured but disabled
+// feature counts.
+func (v *VPG) junctionEnabled() bool {
+	if v.Inspection != nil && v.Inspection.Enabled || v.Redirection != nil && v.Redirection.Enabled {
+		return true
+	}
+	if v.Mirroring != nil {
+		for _, p := range v.Mirroring.Peers {
+			if p.Enabled {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Group is a SIM group as the API returns it.
@@ -229,6 +298,13 @@ func (r *vpgRec) snapshot(now time.Time, createDelay time.Duration) VPG {
 	v.SimBasedRoutingConfig = cloneStrMap(v.SimBasedRoutingConfig)
 	v.VPCPeeringConnections = cloneStrMap(v.VPCPeeringConnections)
 	v.GatePeers = slices.Clone(v.GatePeers)
+	v.Mirroring = v.Mirroring.clone()
+	if v.Mirroring != nil && len(v.Mirroring.Peers) == 0 {
+		v.Mirroring = nil
+	}
+	v.Inspection = clonePtr(v.Inspection)
+	v.Redirection = clonePtr(v.Redirection)
+	v.JunctionEnabled = v.junctionEnabled()
 	v.Status = r.status(now, createDelay)
 	return v
 }

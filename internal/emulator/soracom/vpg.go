@@ -31,8 +31,9 @@ func vpgInvalid(format string, args ...any) *apiError {
 	return errf(http.StatusBadRequest, codeVPGInvalid, format, args...)
 }
 
+// vpgNotFound is sent as a template with messageArgs (see apiError).
 func vpgNotFound(id string) *apiError {
-	return errf(http.StatusNotFound, codeVPGNotFound, "VPG %s not found", id)
+	return errTemplate(http.StatusNotFound, codeVPGNotFound, "VPG %s not found", id)
 }
 
 func (s *Server) createVPGLocked(now time.Time, opID string, req createVPGRequest) (VPG, *apiError) {
@@ -68,7 +69,12 @@ func (s *Server) createVPGLocked(now time.Time, opID string, req createVPGReques
 		// CONSOLE-I18N: on Type-E the internet gateway cannot be turned off.
 		return VPG{}, vpgInvalid("useInternetGateway cannot be false on a Type-E VPG")
 	}
+	// Definition (CreateVirtualPrivateGatewayRequest.placement.region):
+	// ap-northeast-1 is the default for Japan coverage, eu-central-1 for Global.
 	region := "ap-northeast-1"
+	if s.opts.Coverage == CoverageGlobal {
+		region = "eu-central-1"
+	}
 	if req.Placement != nil && req.Placement.Region != "" {
 		region = req.Placement.Region
 	}
@@ -378,8 +384,22 @@ func (s *Server) unregisterPeerLocked(now time.Time, opID, id, outer string) *ap
 
 // ---- SIM-based routing ----
 
+// setSimRoutingLocked enables or disables SIM-based routing. Enabling needs
+// an open Gate: the definition's only 400 of enableSimBasedRouting is
+// "SORACOM Gate is not enabled." (the code VPG0003 is a GUESS). Disabling
+// documents only 204 and 404, so it succeeds on any VPG that exists.
+// GUESS: closing Gate later leaves enableSimBasedRouting as it is.
 func (s *Server) setSimRoutingLocked(now time.Time, opID, id string, on bool) (VPG, *apiError) {
-	r, err := s.gateLocked(now, opID, id)
+	var r *vpgRec
+	var err *apiError
+	if on {
+		r, err = s.gateLocked(now, opID, id)
+		if err == nil && !r.v.GateOpened {
+			err = errTemplate(http.StatusBadRequest, codeVPGState, "SORACOM Gate is not enabled on VPG %s.", id)
+		}
+	} else {
+		r, err = s.vpgLocked(opID, id)
+	}
 	if err != nil {
 		return VPG{}, err
 	}
@@ -388,7 +408,10 @@ func (s *Server) setSimRoutingLocked(now time.Time, opID, id string, on bool) (V
 	return s.snapVPG(now, r), nil
 }
 
-// putSimRoutesLocked replaces the SIM-based routes (simId -> LAN CIDR).
+// putSimRoutesLocked replaces the SIM-based routes (simId -> LAN CIDR); they
+// are read back only as the VPG's simBasedRoutingConfig (the definition has
+// no GET of the routes). GUESS: allowed whether or not Gate is open and
+// SIM-based routing is enabled.
 func (s *Server) putSimRoutesLocked(now time.Time, opID, id string, routes map[string]string) (map[string]string, *apiError) {
 	r, err := s.gateLocked(now, opID, id)
 	if err != nil {
@@ -601,6 +624,30 @@ func (s *Server) CloseGate(vpgID string) error {
 // SetPrivacySeparator changes the privacy separator as if done in the console (drift).
 func (s *Server) SetPrivacySeparator(vpgID string, on bool) error {
 	return s.mutateVPG(vpgID, func(r *vpgRec) { r.v.GatePrivacySeparatorEnabled = on })
+}
+
+// UnregisterGatePeer removes one customer Gate peer as if done in the
+// console (drift); an unknown peer is an error.
+func (s *Server) UnregisterGatePeer(vpgID, outer string) error {
+	now, unlock := s.lock()
+	defer unlock()
+	r, ok := s.st.vpgs[vpgID]
+	if !ok {
+		return fmt.Errorf("soracom emulator: VPG %s not found", vpgID)
+	}
+	if err := s.unregisterPeerLocked(now, r.v.OperatorID, vpgID, outer); err != nil {
+		return fmt.Errorf("soracom emulator: %s", err.message)
+	}
+	return nil
+}
+
+// SetGateVxlanID changes the Gate VXLAN id as if done in the console (drift),
+// whether or not Gate is open; it must be within 1..16777215.
+func (s *Server) SetGateVxlanID(vpgID string, vxlanID int) error {
+	if err := validVxlan(vxlanID); err != nil {
+		return fmt.Errorf("soracom emulator: %s", err.message)
+	}
+	return s.mutateVPG(vpgID, func(r *vpgRec) { r.v.GateVxlanID = vxlanID })
 }
 
 // RemoveGatePeers unregisters every customer Gate peer as if done in the console (drift).

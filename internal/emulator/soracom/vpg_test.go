@@ -369,6 +369,19 @@ func TestSimBasedRouting(t *testing.T) {
 	e := newEnv(t, soracom.Options{})
 	v := e.createVPG(map[string]any{"type": 15})
 	p := vpgs + "/" + v.VPGID + "/gate/routing/static/sims"
+
+	// Enabling needs an open Gate (definition: 400 "SORACOM Gate is not enabled.").
+	r := e.fail(400, "VPG0003", "POST", p+"/enable", nil)
+	var body struct{ Code, Message, MessageArgs string }
+	r.decode(t, &body)
+	if body.Message != "SORACOM Gate is not enabled on VPG %s." || body.MessageArgs != v.VPGID {
+		t.Fatalf("error body %s", r.body)
+	}
+	if e.getVPG(v.VPGID).EnableSimBasedRouting {
+		t.Fatal("enabled although Gate is closed")
+	}
+	e.must(200, "POST", vpgs+"/"+v.VPGID+"/gate/open", nil)
+
 	var got soracom.VPG
 	e.must(201, "POST", p+"/enable", nil).decode(t, &got)
 	if !got.EnableSimBasedRouting {
@@ -380,28 +393,34 @@ func TestSimBasedRouting(t *testing.T) {
 	if !reflect.DeepEqual(back, routes) {
 		t.Fatalf("put returned %v", back)
 	}
-	// PUT replaces the whole set.
+	// PUT replaces the whole set; the routes are read from the VPG.
 	e.must(200, "PUT", p+"/routes", map[string]string{simID(3): "172.16.0.0/16"})
-	back = nil
-	e.must(200, "GET", p+"/routes", nil).decode(t, &back)
-	if !reflect.DeepEqual(back, map[string]string{simID(3): "172.16.0.0/16"}) {
-		t.Fatalf("routes %v", back)
+	var raw map[string]json.RawMessage
+	e.must(200, "GET", vpgs+"/"+v.VPGID, nil).decode(t, &raw)
+	if string(raw["simBasedRoutingConfig"]) != `{"`+simID(3)+`":"172.16.0.0/16"}` || string(raw["enableSimBasedRouting"]) != "true" {
+		t.Fatalf("simBasedRoutingConfig %s enableSimBasedRouting %s", raw["simBasedRoutingConfig"], raw["enableSimBasedRouting"])
 	}
-	if cfg := e.getVPG(v.VPGID).SimBasedRoutingConfig; !reflect.DeepEqual(cfg, back) {
-		t.Fatalf("simBasedRoutingConfig %v", cfg)
+	// There is no GET of the routes: the path answers like a wrong method anywhere.
+	e.fail(405, "COM0006", "GET", p+"/routes", nil)
+	e.fail(404, "COM0005", "GET", p+"/routes/x", nil)
+	if n := e.srv.Faults().Count(soracom.API, soracom.OpUnknown); n != 2 {
+		t.Fatalf("unknown calls %d", n)
 	}
+
 	e.fail(400, "VPG0002", "PUT", p+"/routes", map[string]string{simID(1): "192.168.1.1/24"})
 	e.fail(400, "VPG0002", "PUT", p+"/routes", map[string]string{simID(1): "not-a-cidr"})
 	e.fail(400, "COM0004", "PUT", p+"/routes", `["a"]`)
+
+	// Disabling documents only 204 and 404: it works with Gate closed.
+	e.must(200, "POST", vpgs+"/"+v.VPGID+"/gate/close", nil)
 	e.must(204, "POST", p+"/disable", nil)
 	if e.getVPG(v.VPGID).EnableSimBasedRouting {
 		t.Fatal("disable")
 	}
+	e.fail(404, "VPG0001", "POST", vpgs+"/vpg-nope/gate/routing/static/sims/disable", nil)
 	e.must(200, "PUT", p+"/routes", map[string]string{})
-	back = nil
-	e.must(200, "GET", p+"/routes", nil).decode(t, &back)
-	if len(back) != 0 {
-		t.Fatalf("emptied routes %v", back)
+	if cfg := e.getVPG(v.VPGID).SimBasedRoutingConfig; len(cfg) != 0 {
+		t.Fatalf("emptied routes %v", cfg)
 	}
 }
 

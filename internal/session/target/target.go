@@ -56,6 +56,15 @@ func (d Device) Address() string {
 	return d.Status.Address
 }
 
+// Reachable reports whether the group reports every hop from the fleet to
+// the device open, and otherwise why not (the broken hop).
+func (d Device) Reachable() (bool, string) {
+	if d.Status == nil {
+		return false, "not reported yet"
+	}
+	return d.Status.Reachable, d.Status.Path
+}
+
 // FindDevice finds the device named device among dgs (the DeviceGroups of
 // one namespace): in the DeviceGroup named group, or, with group empty, in
 // the only DeviceGroup that has a device of that name. The error says what

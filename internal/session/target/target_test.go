@@ -18,7 +18,7 @@ func groups() []accessv1alpha1.DeviceGroup {
 		{Name: "raspi-1", Ports: []accessv1alpha1.DevicePort{{Name: "ssh", Port: 22}, {Name: "http", Port: 80}}},
 		{Name: "plc-7"},
 	}
-	a.Status.Devices = []accessv1alpha1.DeviceStatus{{Name: "raspi-1", Online: true, Address: "10.128.3.7"}}
+	a.Status.Devices = []accessv1alpha1.DeviceStatus{{Name: "raspi-1", Online: true, Address: "10.128.3.7", Reachable: true}}
 	b := accessv1alpha1.DeviceGroup{ObjectMeta: metav1.ObjectMeta{Name: "line-b", Namespace: "team-a"}}
 	b.Spec.Devices = []accessv1alpha1.Device{{Name: "raspi-1"}, {Name: "cam-2"}}
 	return []accessv1alpha1.DeviceGroup{a, b}
