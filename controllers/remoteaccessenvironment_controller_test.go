@@ -363,7 +363,7 @@ func TestEnvironmentRestartBetweenCreateAndStatusWrite(t *testing.T) {
 
 func TestEnvironmentNetworkMisconfigurations(t *testing.T) {
 	cases := []struct {
-		name   string
+		name      string
 		setup     func(h *raeHarness, rae *accessv1alpha1.RemoteAccessEnvironment)
 		condition string
 		reason    string

@@ -140,11 +140,11 @@ func (w *world) pass() *environment.Pass {
 	return &environment.Pass{
 		LANRoutes: w.lanRoutes,
 		Devices:   devices,
-		Env:     w.env,
-		Soracom: w.sor,
-		AWS:     w.aws,
-		Now:     w.clk.Now(),
-		Log:     logr.Discard(),
+		Env:       w.env,
+		Soracom:   w.sor,
+		AWS:       w.aws,
+		Now:       w.clk.Now(),
+		Log:       logr.Discard(),
 		Event: func(_, reason, _, _ string) {
 			w.events = append(w.events, reason)
 		},

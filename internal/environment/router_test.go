@@ -6,8 +6,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
-	awsemu "github.com/gatestream/gatestream/internal/emulator/aws"
 	"github.com/gatestream/gatestream/internal/conditions"
+	awsemu "github.com/gatestream/gatestream/internal/emulator/aws"
 	"github.com/gatestream/gatestream/internal/emulator/fault"
 	"github.com/gatestream/gatestream/internal/environment"
 	"github.com/gatestream/gatestream/internal/unit"
