@@ -174,6 +174,14 @@ func (c *cluster) createEnvironments(ctx context.Context, from, to int) error {
 		e.SetNamespace(key.Namespace)
 		e.SetName(key.Name)
 		e.SetLabels(map[string]string{envLabel: "true"})
+		// They share the demo's VPC and route table, where a device subnet
+		// can be routed to one router only: each gets its own (and no
+		// sample Gate peer, whose inner address is in the sample's subnet).
+		gw := []string{"spec", "soracom", "gateway"}
+		if err := unstructured.SetNestedField(e.Object, fmt.Sprintf("10.%d.%d.0/24", 128+i/256, i%256), append(gw, "deviceSubnetCidrRange")...); err != nil {
+			return err
+		}
+		unstructured.RemoveNestedField(e.Object, append(gw, "gate", "peers")...)
 		if err := controlplane.Apply(ctx, c.admin, fieldOwner, e); err != nil {
 			return err
 		}

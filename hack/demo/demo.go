@@ -347,6 +347,9 @@ func run(ctx context.Context, opts options, stdout io.Writer) (res *result, err 
 			return res, fmt.Errorf("Secret %s/%s has no %q key", sec.Namespace, sec.Name, accessv1alpha1.SecretKeyURL)
 		}
 		res.TimeToURL = time.Since(t0)
+		for _, line := range pathLines(ctx, admin, cloud, envKey, dgKey, last) {
+			p.step("%s", line)
+		}
 	} else if hasDG {
 		p.step("the StreamingSession controller is not registered (internal/manager.RegisterControllers): skipping the session")
 	}

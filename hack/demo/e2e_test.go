@@ -12,13 +12,18 @@ import (
 	"testing"
 	"time"
 
+	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/chromedp/chromedp"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
+	"github.com/gatestream/gatestream/internal/emulator"
 	"github.com/gatestream/gatestream/internal/manager"
 	"github.com/gatestream/gatestream/internal/plugin"
 	"github.com/gatestream/gatestream/internal/repo"
@@ -212,6 +217,11 @@ func (e *e2e) browser(t *testing.T) {
 			user, app, sctx, demoUser, wantCtx, body)
 	}
 
+	// The emulator's packet walker, from the session's instance to raspi-1:22.
+	if reach := text("reachability"); !strings.HasPrefix(reach, "reachable via i-") {
+		t.Errorf("raspi-1 from the session: %q; want reachable via the router", reach)
+	}
+
 	// 2. The same URL again: refused, as AppStream refuses a used URL.
 	status, body = open("the demo's streaming URL a second time", e.r.URL)
 	shot("demo-session-reused.png")
@@ -233,6 +243,92 @@ func (e *e2e) browser(t *testing.T) {
 	if status != http.StatusForbidden || !strings.Contains(body, "expired") {
 		t.Errorf("the expired URL answered %d, want 403 and \"expired\":\n%s", status, body)
 	}
+
+	// 4. plc-7, on the LAN behind the cellular router: reachable through the
+	// router and the gateway's SIM-based route.
+	plcURL, plcSession := e.sessionURL(ctx, t, plcPathSession, `{"spec":{"target":{"device":"plc-7","port":"http"}}}`)
+	if status, body = open("plc-7's streaming URL", plcURL); status != http.StatusOK {
+		t.Fatalf("plc-7's URL answered %d:\n%s", status, body)
+	}
+	shot("demo-plc-reachable.png")
+	if reach := text("reachability"); !strings.HasPrefix(reach, "reachable via i-") || !strings.Contains(reach, plcAddress+":80") {
+		t.Fatalf("plc-7 from the session: %q; want reachable via the router to %s:80", reach, plcAddress)
+	}
+	link, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.ID("session-link"), "href"))
+	sessionPage := link.Value
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// 5. Someone deletes the LAN's route in the fleet subnet's table by hand:
+	// the session page says which hop broke, until the operator's drift
+	// correction puts the route back (a pass requested as a person would).
+	e.deleteRoute(ctx, t, demoRouteTable, demoLAN)
+	if status, body = open("plc-7's session page", e.r.AppStreamURL+sessionPage); status != http.StatusOK {
+		t.Fatalf("the session page answered %d:\n%s", status, body)
+	}
+	shot("demo-plc-route-deleted.png")
+	if reach := text("reachability"); !strings.Contains(reach, "unreachable") || !strings.Contains(reach, demoRouteTable) {
+		t.Fatalf("after the route was deleted: %q; want unreachable, naming %s", reach, demoRouteTable)
+	}
+	e.requestPass(ctx, t)
+	testenv.Eventually(t, 30*time.Second, "drift correction restores plc-7's route", func() error {
+		if _, body := open("plc-7's session page", e.r.AppStreamURL+sessionPage); !strings.Contains(body, "reachable via i-") {
+			return fmt.Errorf("session page:\n%s", body)
+		}
+		return nil
+	})
+	shot("demo-plc-route-restored.png")
+
+	// Hand the fleet's instance back (the Plugin test needs one): deleting
+	// the session ends its access, as a person's kubectl delete would.
+	if err := e.user.Delete(ctx, plcSession); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 20*time.Second, "plc-7's session deleted and its access ended", func() error {
+		err := e.user.Get(ctx, client.ObjectKeyFromObject(plcSession), &accessv1alpha1.StreamingSession{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("still there (%v)", err)
+	})
+}
+
+// The demo's VPC route table and the LAN behind the cellular router; the
+// Browser test's session to plc-7 (the Plugin test makes its own).
+const (
+	plcPathSession = "user-a-plc-7-path"
+	demoRouteTable = emulator.DemoRouteTableID
+	demoLAN        = emulator.DemoRouterLAN
+)
+
+// deleteRoute deletes a route through the EC2 API, as `aws ec2 delete-route` would.
+func (e *e2e) deleteRoute(ctx context.Context, t *testing.T, rtb, cidr string) {
+	t.Helper()
+	c := ec2.New(ec2.Options{Region: emulator.DemoAWSRegion, BaseEndpoint: awssdk.String(e.r.EC2URL),
+		Credentials: credentials.NewStaticCredentialsProvider(emulator.DemoAWSAccessKeyID, emulator.DemoAWSSecretAccessKey, "")})
+	if _, err := c.DeleteRoute(ctx, &ec2.DeleteRouteInput{RouteTableId: awssdk.String(rtb), DestinationCidrBlock: awssdk.String(cidr)}); err != nil {
+		t.Fatalf("deleting the route of %s from %s: %v", cidr, rtb, err)
+	}
+}
+
+// requestPass asks for a pass of the environment now (the annotation the
+// controller watches), instead of waiting for its poll interval.
+func (e *e2e) requestPass(ctx context.Context, t *testing.T) {
+	t.Helper()
+	var env accessv1alpha1.RemoteAccessEnvironment
+	key := types.NamespacedName{Namespace: demoNamespace, Name: environmentName}
+	if err := e.admin.Get(ctx, key, &env); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(env.DeepCopy())
+	if env.Annotations == nil {
+		env.Annotations = map[string]string{}
+	}
+	env.Annotations[accessv1alpha1.AnnotationReconcileRequestedAt] = time.Now().UTC().Format(time.RFC3339Nano)
+	if err := e.admin.Patch(ctx, &env, patch); err != nil {
+		t.Fatalf("requesting a pass of %s: %v", key, err)
+	}
 }
 
 // shortLivedURL creates a second StreamingSession as user-a (the sample with
@@ -240,13 +336,22 @@ func (e *e2e) browser(t *testing.T) {
 // as user-a. It returns the URL and status.urlExpiresAt.
 func (e *e2e) shortLivedURL(ctx context.Context, t *testing.T) (string, time.Time) {
 	t.Helper()
+	url, s := e.sessionURL(ctx, t, "user-a-raspi-1-expiry", `{"spec":{"urlValidity":"2s"}}`)
+	t.Logf("StreamingSession %s (phase %s): a 2s URL, expires at %s", s.Name, s.Status.Phase, s.Status.URLExpiresAt.UTC().Format(time.RFC3339))
+	return url, s.Status.URLExpiresAt.Time
+}
+
+// sessionURL creates a StreamingSession as user-a from the sample with patch
+// applied, waits until it has a URL, and reads the URL from its Secret as user-a.
+func (e *e2e) sessionURL(ctx context.Context, t *testing.T, name, patch string) (string, *accessv1alpha1.StreamingSession) {
+	t.Helper()
 	objs, err := decodeFile(filepath.Join(mustRoot(t), sessionSample))
 	if err != nil || len(objs) != 1 {
 		t.Fatalf("%s: %v (%d objects)", sessionSample, err, len(objs))
 	}
 	ss := objs[0]
-	ss.SetName("user-a-raspi-1-expiry")
-	if err := mergePatch(ss, `{"spec":{"urlValidity":"2s"}}`); err != nil {
+	ss.SetName(name)
+	if err := mergePatch(ss, patch); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.user.Create(ctx, ss); err != nil {
@@ -269,8 +374,7 @@ func (e *e2e) shortLivedURL(ctx context.Context, t *testing.T) (string, time.Tim
 	if !strings.HasPrefix(url, e.r.AppStreamURL+"/streaming/") {
 		t.Fatalf("Secret %s: url %q is not an emulator streaming URL", sec.Name, url)
 	}
-	t.Logf("StreamingSession %s (phase %s): a 2s URL, expires at %s", key, s.Status.Phase, s.Status.URLExpiresAt.UTC().Format(time.RFC3339))
-	return url, s.Status.URLExpiresAt.Time
+	return url, &s
 }
 
 // plugin runs kubectl-gatestream (its Main, as cmd/kubectl-gatestream does)
@@ -329,7 +433,7 @@ func (e *e2e) plugin(t *testing.T) {
 	}
 	var mine []accessv1alpha1.StreamingSession
 	for _, s := range list.Items {
-		if s.Spec.Target != nil && s.Spec.Target.Device == "plc-7" {
+		if s.Spec.Target != nil && s.Spec.Target.Device == "plc-7" && s.Name != plcPathSession {
 			mine = append(mine, s)
 		}
 	}

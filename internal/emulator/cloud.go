@@ -164,6 +164,14 @@ func Start(opts Options) (*Cloud, error) {
 		Peering:            world,
 	})
 	c := &Cloud{Soracom: sor, AWS: world, Faults: faults}
+	// The session pages say whether the session's target is reachable, by
+	// the independent packet walker (internal/emulator/reach).
+	world.SetReachability(func(s aws.Session) string {
+		if res, ok := c.ReachSession(s); ok {
+			return res.String()
+		}
+		return ""
+	})
 
 	// Listen on all three before serving, so that a port conflict leaves nothing behind.
 	addrs := []string{opts.SoracomAddr, opts.AppStreamAddr, opts.EC2Addr}

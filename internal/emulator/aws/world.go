@@ -80,6 +80,7 @@ type World struct {
 	maxStacks     int
 	streamingBase string
 	suspended     bool
+	reachability  func(Session) string
 	seq           uint64
 
 	// AppStream
