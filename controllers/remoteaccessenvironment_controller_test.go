@@ -421,8 +421,15 @@ func TestEnvironmentNetworkMisconfigurations(t *testing.T) {
 func TestEnvironmentDeletion(t *testing.T) {
 	h := newRAEHarness(t, time.Minute, emulator.Options{})
 	h.start()
+	// Someone else's route in the same table: never touched.
+	if err := h.cloud.AWS.PutRoute(h.seed.RouteTableID, awsemu.Route{DestinationCidrBlock: "172.31.0.0/16", GatewayID: "igw-0e0e0e0e"}); err != nil {
+		t.Fatal(err)
+	}
 	h.create(h.sampleEnv("gone"))
 	ready := h.waitReady("gone", 60*time.Second)
+	if len(liveInstances(h)) != 1 || len(routesToInterfaces(h)) != 1 {
+		t.Fatalf("before deletion: %d routers, %d device routes; want 1 and 1", len(liveInstances(h)), len(routesToInterfaces(h)))
+	}
 	// Someone is connected: deletion must disconnect them first.
 	url, _, err := h.cloud.AWS.CreateStreamingURL(&awsemu.StreamingURLInput{StackName: ptr.To(ready.Status.Stack.Name),
 		FleetName: ptr.To(ready.Status.Fleet.Name), UserId: ptr.To("user-a"), ApplicationId: ptr.To("teraterm"), Validity: ptr.To[int64](60)}, h.cloud.AppStreamURL)
@@ -464,23 +471,32 @@ func TestEnvironmentDeletion(t *testing.T) {
 		}
 	}
 	rt, _ := h.cloud.AWS.RouteTable(h.seed.RouteTableID)
+	theirs := false
 	for _, r := range rt.Routes {
-		if strings.HasPrefix(r.DestinationCidrBlock, "100.64.") {
+		if strings.HasPrefix(r.DestinationCidrBlock, "100.64.") || r.NetworkInterfaceID != "" {
 			t.Errorf("route left: %+v", r)
 		}
+		theirs = theirs || r.DestinationCidrBlock == "172.31.0.0/16" && r.GatewayID == "igw-0e0e0e0e"
+	}
+	if !theirs {
+		t.Errorf("someone else's route was removed: %+v", rt.Routes)
+	}
+	if live := liveInstances(h); len(live) != 0 {
+		t.Errorf("routers left: %+v", live)
 	}
 	// The call log shows the reverse dependency order.
 	var order []string
 	for _, c := range h.cloud.Faults.Calls(fault.Any, fault.Any) {
 		switch c.Op {
-		case "ExpireSession", "DisassociateFleet", "StopFleet", "DeleteFleet", "DeleteStack", "DeleteRoute",
+		case "ExpireSession", "DisassociateFleet", "StopFleet", "DeleteFleet", "DeleteStack", "DeleteRoute", "TerminateInstances",
 			soracomemu.OpDeleteVPCPeering, soracomemu.OpCloseGate, soracomemu.OpTerminateVPG:
 			if len(order) == 0 || order[len(order)-1] != c.Op {
 				order = append(order, c.Op)
 			}
 		}
 	}
-	want := []string{"ExpireSession", "DisassociateFleet", "StopFleet", "DeleteFleet", "DeleteStack", "DeleteRoute",
+	// Device routes before the router, the router before the tunnel's route.
+	want := []string{"ExpireSession", "DisassociateFleet", "StopFleet", "DeleteFleet", "DeleteStack", "DeleteRoute", "TerminateInstances", "DeleteRoute",
 		soracomemu.OpDeleteVPCPeering, soracomemu.OpCloseGate, soracomemu.OpTerminateVPG}
 	if strings.Join(order, ",") != strings.Join(want, ",") {
 		t.Errorf("deletion order %v; want %v", order, want)
@@ -516,6 +532,34 @@ func TestEnvironmentOrphanLeavesEverything(t *testing.T) {
 		t.Errorf("Orphan deletion removed external objects: %d VPGs, %d fleets, %d stacks",
 			len(h.cloud.Soracom.VPGs()), len(h.cloud.AWS.Fleets()), len(h.cloud.AWS.Stacks()))
 	}
+	if live := liveInstances(h); len(live) != 1 {
+		t.Errorf("Orphan deletion left %d routers running; want the 1 it had", len(live))
+	}
+	if n := len(routesToInterfaces(h)); n != 1 {
+		t.Errorf("Orphan deletion left %d device routes; want the 1 it had", n)
+	}
+}
+
+func liveInstances(h *raeHarness) []awsemu.Instance {
+	var out []awsemu.Instance
+	for _, i := range h.cloud.AWS.Instances() {
+		if i.State != awsemu.InstanceTerminated && i.State != awsemu.InstanceShuttingDown {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// routesToInterfaces are the routes of the demo's table that go to a network interface.
+func routesToInterfaces(h *raeHarness) []awsemu.Route {
+	rt, _ := h.cloud.AWS.RouteTable(h.seed.RouteTableID)
+	var out []awsemu.Route
+	for _, r := range rt.Routes {
+		if r.NetworkInterfaceID != "" {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func TestEnvironmentsConvergeUnderFaults(t *testing.T) {
@@ -1023,4 +1067,71 @@ func TestEnvironmentDeletionWithoutCredentialsSaysWhatToDo(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// On an adopted (shared) gateway, deletion undoes only what this environment
+// set: its router's Gate peer and its Junction settings; someone else's
+// mirroring peer stays, and so does the gateway.
+func TestEnvironmentAdoptedGatewayDeletionUndoesOnlyOurs(t *testing.T) {
+	h := newRAEHarness(t, time.Minute, emulator.Options{})
+	sc, err := soracom.New(soracom.Options{Endpoint: h.cloud.SoracomURL, Credentials: soracom.Credentials{AuthKeyID: h.seed.SoracomAuthKeyID, AuthKey: h.seed.SoracomAuthKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vpg, err := sc.CreateVirtualPrivateGateway(h.ctx, &soracom.CreateVirtualPrivateGatewayRequest{Type: soracom.VPGTypeF, DeviceSubnetCIDRRange: "10.128.0.0/9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "shared gateway running", func() error {
+		if v, _ := h.cloud.Soracom.VPG(vpg.VPGID); v.Status != "running" {
+			return fmt.Errorf("status %s", v.Status)
+		}
+		return nil
+	})
+	if err := sc.OpenGate(h.ctx, vpg.VPGID, 10, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.PutMirroringPeer(h.ctx, vpg.VPGID, soracom.JunctionMirroringPeer{IPAddress: "10.0.9.9", Enabled: true, Description: "someone else's"}); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	rae := h.sampleEnv("shared")
+	rae.Spec.Soracom.Gateway.ID = vpg.VPGID
+	rae.Spec.Soracom.Gateway.Gate.Peers = nil
+	rae.Spec.Soracom.Junction = &accessv1alpha1.JunctionSpec{Inspection: ptr.To(true),
+		MirroringPeers: []accessv1alpha1.JunctionMirroringPeer{{IPAddress: "10.0.1.50", Description: "ours"}}}
+	h.create(rae)
+	got := h.waitReady("shared", 60*time.Second)
+	routerIP := got.Status.Routers[0].PrivateIPAddress
+	v, _ := h.cloud.Soracom.VPG(vpg.VPGID)
+	if v.Inspection == nil || !v.Inspection.Enabled || v.Mirroring == nil || len(v.Mirroring.Peers) != 2 {
+		t.Fatalf("Junction on the shared gateway: inspection %+v, mirroring %+v; want inspection on and both peers", v.Inspection, v.Mirroring)
+	}
+	if err := env.Client.Delete(h.ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 60*time.Second, "environment deleted", func() error {
+		if err := env.Client.Get(h.ctx, types.NamespacedName{Namespace: h.ns, Name: "shared"}, &accessv1alpha1.RemoteAccessEnvironment{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("still there (%v)", err)
+		}
+		return nil
+	})
+	v, ok := h.cloud.Soracom.VPG(vpg.VPGID)
+	if !ok || v.Status != "running" {
+		t.Fatalf("the adopted gateway is gone or %s", v.Status)
+	}
+	for _, p := range v.GatePeers {
+		if p.OuterIPAddress == routerIP {
+			t.Errorf("the router's Gate peer %s is still registered", routerIP)
+		}
+	}
+	if v.Inspection != nil && v.Inspection.Enabled {
+		t.Errorf("inspection is still on")
+	}
+	if v.Mirroring == nil || len(v.Mirroring.Peers) != 1 || v.Mirroring.Peers["10.0.9.9"].IPAddress == "" {
+		t.Errorf("mirroring peers %+v; want only someone else's 10.0.9.9", v.Mirroring)
+	}
+	if live := liveInstances(h); len(live) != 0 {
+		t.Errorf("routers left: %+v", live)
+	}
 }

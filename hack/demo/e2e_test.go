@@ -117,6 +117,21 @@ func newE2E(t *testing.T, r *result) *e2e {
 	if e.raspiAddress == "" {
 		t.Fatalf("DeviceGroup %s has no address for raspi-1 in its status: %+v", deviceGroupName, dg.Status.Devices)
 	}
+	// Each device's path, checked hop by hop (what kubectl get dg -o wide shows).
+	testenv.Eventually(t, 20*time.Second, "both devices reachable in the DeviceGroup's status", func() error {
+		if err := e.admin.Get(context.Background(), types.NamespacedName{Namespace: demoNamespace, Name: deviceGroupName}, &dg); err != nil {
+			return err
+		}
+		if dg.Status.Reachability != "2/2 reachable" {
+			return fmt.Errorf("reachability %q, devices %+v", dg.Status.Reachability, dg.Status.Devices)
+		}
+		for _, d := range dg.Status.Devices {
+			if !d.Reachable || !strings.HasPrefix(d.Path, "reachable via i-") {
+				return fmt.Errorf("device %s: reachable %v, path %q", d.Name, d.Reachable, d.Path)
+			}
+		}
+		return nil
+	})
 	return e
 }
 
