@@ -10,11 +10,13 @@ import (
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	"github.com/gatestream/gatestream/internal/emulator"
+	"github.com/gatestream/gatestream/internal/emulator/fault"
 	awsemu "github.com/gatestream/gatestream/internal/emulator/aws"
 	"github.com/gatestream/gatestream/internal/emulator/reach"
 	"github.com/gatestream/gatestream/internal/environment"
 	"github.com/gatestream/gatestream/internal/pathcheck"
 	"github.com/gatestream/gatestream/internal/soracom"
+	"github.com/gatestream/gatestream/internal/unit"
 )
 
 // The data path, hop by hop: the environment's whole chain on the emulators,
@@ -348,4 +350,55 @@ func (w *pathWorld) compare(t *testing.T, want map[string]accessv1alpha1.Hop) {
 			t.Errorf("%s: the path check's message %q does not name %s", name, c.Path, h.Object)
 		}
 	}
+}
+
+// An in-sync pass over the whole environment (router, device routes and
+// Junction included) only reads, each object once; the figure is in the
+// closing note of the data-path work and in docs/remoteaccessenvironment.md.
+func TestInSyncPassOnlyReads(t *testing.T) {
+	t.Parallel()
+	w := newPathWorld(t, func(env *accessv1alpha1.RemoteAccessEnvironment) {
+		env.Spec.Soracom.Junction = &accessv1alpha1.JunctionSpec{Inspection: ptr.To(true),
+			MirroringPeers: []accessv1alpha1.JunctionMirroringPeer{{IPAddress: "10.0.1.50"}}}
+	})
+	mark := len(w.cloud.Faults.Calls(fault.Any, fault.Any))
+	out := unit.Join(unit.Converge(w.ctx, w.pass(), environment.SoracomChain(w.env)...), unit.Converge(w.ctx, w.pass(), environment.AppStreamChain()...))
+	if !out.Ready || out.Changed || out.Err != nil {
+		t.Fatalf("in-sync pass: %+v", out)
+	}
+	counts := map[string]int{}
+	var ops []string
+	for _, c := range w.cloud.Faults.Calls(fault.Any, fault.Any)[mark:] {
+		key := c.API + " " + c.Op
+		if counts[key] == 0 {
+			ops = append(ops, key)
+		}
+		counts[key]++
+		if !isRead(c.Op) {
+			t.Errorf("an in-sync pass wrote: %s", key)
+		}
+	}
+	total := 0
+	for _, op := range ops {
+		t.Logf("%-45s %d", op, counts[op])
+		total += counts[op]
+		if counts[op] > 1 {
+			t.Errorf("%s called %d times in one pass; want each object read once", op, counts[op])
+		}
+	}
+	t.Logf("total %d cloud calls in an in-sync pass", total)
+	// 2 SORACOM (gateway, Gate peers), 7 EC2 (peering, route tables, router,
+	// its status checks, VPC, subnets, security groups), 3 AppStream.
+	if total != 12 {
+		t.Errorf("%d calls in an in-sync pass; want 12", total)
+	}
+}
+
+func isRead(op string) bool {
+	for _, p := range []string{"Describe", "List", "Get", "get", "list"} {
+		if strings.HasPrefix(op, p) {
+			return true
+		}
+	}
+	return false
 }
