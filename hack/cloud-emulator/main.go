@@ -56,6 +56,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.opts.VPGCreateDelay, "vpg-create-delay", 3*time.Second, "how long a new VPG stays creating")
 	fs.DurationVar(&c.opts.VPGTerminateDelay, "vpg-terminate-delay", 3*time.Second, "how long a terminated VPG stays terminating")
 	fs.DurationVar(&c.opts.FleetStartDelay, "fleet-start-delay", 5*time.Second, "how long an AppStream fleet stays STARTING")
+	fs.DurationVar(&c.opts.InstanceStartDelay, "instance-start-delay", 3*time.Second, "how long an EC2 instance (the router) stays pending")
 	fs.DurationVar(&c.opts.FleetStopDelay, "fleet-stop-delay", 3*time.Second, "how long an AppStream fleet stays STOPPING")
 	fs.Uint64Var(&c.opts.Seed, "seed", 1, "seed of the fault injector")
 	fs.StringVar(&c.namespace, "print-secrets-namespace", "line-a", "namespace of the printed credential Secrets")

@@ -49,7 +49,9 @@ const (
 const (
 	vpgCreateDelay  = 3 * time.Second
 	fleetStartDelay = 5 * time.Second
-	stopDelay       = 3 * time.Second
+	// instanceStartDelay is how long the router (an EC2 instance) is pending.
+	instanceStartDelay = 3 * time.Second
+	stopDelay          = 3 * time.Second
 )
 
 // result is what a run started and printed.
@@ -218,7 +220,7 @@ func run(ctx context.Context, opts options, stdout io.Writer) (res *result, err 
 	// 2. The clouds.
 	cloud, err := emulator.Start(emulator.Options{
 		VPGCreateDelay: vpgCreateDelay, VPGTerminateDelay: stopDelay,
-		FleetStartDelay: fleetStartDelay, FleetStopDelay: stopDelay,
+		FleetStartDelay: fleetStartDelay, FleetStopDelay: stopDelay, InstanceStartDelay: instanceStartDelay,
 	})
 	if err != nil {
 		return res, err

@@ -51,6 +51,8 @@ type Options struct {
 	VPGCreateDelay, VPGTerminateDelay time.Duration
 	// FleetStartDelay is how long a fleet stays STARTING; FleetStopDelay STOPPING.
 	FleetStartDelay, FleetStopDelay time.Duration
+	// InstanceStartDelay is how long an EC2 instance (the router) stays pending.
+	InstanceStartDelay time.Duration
 
 	// SoracomPageSize is the largest page a SORACOM list call returns (default 100).
 	SoracomPageSize int
@@ -146,12 +148,13 @@ func Start(opts Options) (*Cloud, error) {
 	}
 	faults := fault.New(opts.Seed)
 	world := aws.New(aws.Options{
-		Clock:           opts.Clock,
-		Faults:          faults,
-		AccountID:       DemoAWSAccountID,
-		Region:          DemoAWSRegion,
-		FleetStartDelay: opts.FleetStartDelay,
-		FleetStopDelay:  opts.FleetStopDelay,
+		Clock:              opts.Clock,
+		Faults:             faults,
+		AccountID:          DemoAWSAccountID,
+		Region:             DemoAWSRegion,
+		FleetStartDelay:    opts.FleetStartDelay,
+		FleetStopDelay:     opts.FleetStopDelay,
+		InstanceStartDelay: opts.InstanceStartDelay,
 	})
 	sor := soracom.New(soracom.Options{
 		Clock:              opts.Clock,
