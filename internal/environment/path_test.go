@@ -402,3 +402,27 @@ func isRead(op string) bool {
 	}
 	return false
 }
+
+// Junction from the spec is converged and drift-corrected like every unit.
+func TestJunctionFromSpecIsDriftCorrected(t *testing.T) {
+	t.Parallel()
+	w := newPathWorld(t, func(env *accessv1alpha1.RemoteAccessEnvironment) {
+		env.Spec.Soracom.Junction = &accessv1alpha1.JunctionSpec{Inspection: ptr.To(true),
+			MirroringPeers: []accessv1alpha1.JunctionMirroringPeer{{IPAddress: "10.0.1.50", Description: "capture"}}}
+	})
+	check := func(when string) {
+		t.Helper()
+		v, _ := w.cloud.Soracom.VPG(w.vpgID)
+		if v.Inspection == nil || !v.Inspection.Enabled || v.Mirroring == nil || v.Mirroring.Peers["10.0.1.50"].Description != "capture" {
+			t.Fatalf("%s: inspection %+v, mirroring %+v", when, v.Inspection, v.Mirroring)
+		}
+		if st := w.env.Status.Junction; st == nil || st.Inspection == nil || !*st.Inspection || len(st.MirroringPeers) != 1 {
+			t.Fatalf("%s: status.junction %+v", when, st)
+		}
+	}
+	check("converged")
+	w.must("inspection off by hand", w.sor.UnsetInspection(w.ctx, w.vpgID))
+	w.must("mirroring peer removed by hand", w.sor.DeleteMirroringPeer(w.ctx, w.vpgID, "10.0.1.50"))
+	w.ready(w.chain()...)
+	check("after drift correction")
+}

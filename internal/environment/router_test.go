@@ -120,3 +120,48 @@ func TestRouterTerminatedIsReplacedAndRoutesFollow(t *testing.T) {
 		t.Fatalf("launches %d; want 2", now.Launches)
 	}
 }
+
+// EC2 reports the router impaired: it is replaced.
+func TestRouterImpairedIsReplaced(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.converge(10)
+	old := w.env.Status.Routers[0]
+	w.must("impairing", w.cloud.AWS.SetInstanceImpaired(old.InstanceID, true))
+	w.converge(10)
+	if now := w.env.Status.Routers[0]; now.InstanceID == old.InstanceID || len(w.liveRouters()) != 1 {
+		t.Fatalf("router %s still in use after it was impaired (live: %+v)", now.InstanceID, w.liveRouters())
+	}
+	if c := w.condition(accessv1alpha1.ConditionNetworkReady); c == nil || c.Status != metav1.ConditionTrue {
+		t.Fatalf("NetworkReady = %+v", c)
+	}
+}
+
+// Two routers in two availability zones: each fleet subnet routes to the
+// router in its zone, and both paths check out (operator and walker).
+func TestTwoRoutersInTwoZones(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	const subnetC, rtbC = "subnet-0c0c0c0c", "rtb-0c0c0c0c"
+	w.cloud.AWS.AddSubnet(subnetC, w.seed.VPCID, "10.0.2.0/24", "ap-northeast-1c")
+	w.cloud.AWS.AddRouteTable(rtbC, w.seed.VPCID, subnetC)
+	w.env.Spec.AppStream.Fleet.SubnetIDs = []string{w.seed.SubnetID, subnetC}
+	w.env.Spec.Router = &accessv1alpha1.RouterSpec{Managed: &accessv1alpha1.ManagedRouterSpec{SubnetIDs: []string{w.seed.SubnetID, subnetC}}}
+	w.converge(10)
+	if c := w.condition(accessv1alpha1.ConditionNetworkReady); c == nil || c.Status != metav1.ConditionTrue {
+		t.Fatalf("NetworkReady = %+v", c)
+	}
+	rs := w.env.Status.Routers
+	if len(rs) != 2 || len(w.liveRouters()) != 2 || rs[0].AvailabilityZone == rs[1].AvailabilityZone {
+		t.Fatalf("routers %+v; want two, one per zone", rs)
+	}
+	for i, rtb := range []string{w.seed.RouteTableID, rtbC} {
+		if got := w.routeVia(rtb, "10.128.0.0/9"); got != rs[i].NetworkInterfaceID {
+			t.Errorf("%s routes the device subnet to %q; want the router in its zone, %s", rtb, got, rs[i].NetworkInterfaceID)
+		}
+		// The tunnel's underlay is routed in each router's subnet.
+		if got := w.routeVia(rtb, w.env.Status.Gateway.VPGSubnetCIDRRange); got != w.env.Status.Peering.ID {
+			t.Errorf("%s routes %s via %q; want the peering", rtb, w.env.Status.Gateway.VPGSubnetCIDRRange, got)
+		}
+	}
+}
