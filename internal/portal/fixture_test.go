@@ -181,6 +181,13 @@ func buildWorld(t *testing.T) (*world, error) {
 	if err := addGroup(ctx, nsA, "line-a", "factory-floor", map[string]bool{"raspi-1": true, "plc-7": false}); err != nil {
 		return nil, err
 	}
+	// line-c: meter-3 is online, but a hop between the fleet and it is broken.
+	if err := addGroup(ctx, nsA, "line-c", "factory-floor", map[string]bool{"meter-3": true}); err != nil {
+		return nil, err
+	}
+	if err := breakPath(ctx, nsA, "line-c", "meter-3", meterBrokenHop); err != nil {
+		return nil, err
+	}
 	if err := w.addEnv(ctx, nsA, "lab", false, "AppStream fleet lab-fleet is STARTING (1 of 2 instances)", []string{"teraterm"}); err != nil {
 		return nil, err
 	}
@@ -349,6 +356,23 @@ func addGroup(ctx context.Context, ns, name, envName string, devices map[string]
 		g.Status.Devices = append(g.Status.Devices, accessv1alpha1.DeviceStatus{Name: d, SIMID: g.Spec.SIMs[i], Online: devices[d], Reachable: devices[d], Address: fmt.Sprintf("10.128.3.%d", i+7)})
 	}
 	meta.SetStatusCondition(&g.Status.Conditions, metav1.Condition{Type: accessv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Synced", Message: "ok"})
+	return env.Client.Status().Update(ctx, &g)
+}
+
+// meterBrokenHop is meter-3's path as the environment reports it.
+const meterBrokenHop = "route table rtb-0abc1234 of fleet subnet subnet-0a1b2c3d has no route to 10.128.3.7/32"
+
+// breakPath marks a device unreachable, as the environment's path check would.
+func breakPath(ctx context.Context, ns, group, device, why string) error {
+	var g accessv1alpha1.DeviceGroup
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: group}, &g); err != nil {
+		return err
+	}
+	for i := range g.Status.Devices {
+		if g.Status.Devices[i].Name == device {
+			g.Status.Devices[i].Reachable, g.Status.Devices[i].Path = false, why
+		}
+	}
 	return env.Client.Status().Update(ctx, &g)
 }
 

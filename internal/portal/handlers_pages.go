@@ -79,6 +79,22 @@ func deviceOnline(g *accessv1alpha1.DeviceGroup, name string) bool {
 	return false
 }
 
+func reachable(g *accessv1alpha1.DeviceGroup, name string) bool {
+	ok, _ := deviceReach(g, name)
+	return ok
+}
+
+// deviceReach is whether the fleet can reach the device, hop by hop, and
+// otherwise the broken hop (as the DeviceGroup reports it).
+func deviceReach(g *accessv1alpha1.DeviceGroup, name string) (bool, string) {
+	for _, d := range g.Status.Devices {
+		if d.Name == name {
+			return d.Reachable, d.Path
+		}
+	}
+	return false, "not checked yet"
+}
+
 func (s *Server) kubeDown(w http.ResponseWriter, r *http.Request, ps *portalSession, err error) {
 	s.log.Error(err, "Kubernetes API call failed", "path", r.URL.Path)
 	s.fail(w, r, ps, http.StatusBadGateway, errorView{Heading: "Kubernetes is not answering", Message: "The portal could not reach the Kubernetes API. Try again in a minute."})
@@ -154,6 +170,9 @@ func (s *Server) devices(w http.ResponseWriter, r *http.Request) {
 				dv.Why = "Not available: the environment is not ready."
 			case !dv.Online:
 				dv.Why = "Offline: the device's SIM has no data session right now."
+			case !reachable(g, d.Name):
+				_, why := deviceReach(g, d.Name)
+				dv.Why = "Unreachable from the streaming fleet: " + why
 			case len(apps) == 0:
 				dv.Why = "The environment offers no applications."
 			default:
@@ -287,6 +306,14 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 			Heading: "Device offline",
 			Message: fmt.Sprintf("%s is offline: its SIM has no data session, so it cannot be reached now.", a.Device),
 			Hint:    "Check that the device is powered and has coverage, then try again.",
+		})
+		return
+	}
+	if ok, why := deviceReach(&g, a.Device); !ok {
+		refuse(resultUnavailable, http.StatusConflict, errorView{
+			Heading: "Device unreachable",
+			Message: fmt.Sprintf("%s cannot be reached from the streaming fleet: %s", a.Device, why),
+			Hint:    "Your platform team sees the broken hop with kubectl get dg -o wide; try again once it is fixed.",
 		})
 		return
 	}

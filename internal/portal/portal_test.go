@@ -360,6 +360,8 @@ func TestErrorPages(t *testing.T) {
 	wantStatus(t, b.post(t, "/connect", connectForm(csrf, nsA, "bench", "bench-1", "teraterm", "")), http.StatusConflict,
 		"Environment not ready", "STARTING")
 	wantStatus(t, b.post(t, "/connect", connectForm(csrf, nsA, "line-a", "plc-7", "teraterm", "")), http.StatusConflict, "Device offline", "plc-7")
+	wantStatus(t, b.post(t, "/connect", connectForm(csrf, nsA, "line-c", "meter-3", "teraterm", "")), http.StatusConflict, "Device unreachable", "meter-3", "rtb-0abc1234")
+	wantStatus(t, b.get(t, "/"), http.StatusOK, "Unreachable from the streaming fleet", "rtb-0abc1234")
 	wantStatus(t, b.post(t, "/connect", connectForm(csrf, nsA, "line-a", "nope", "teraterm", "")), http.StatusNotFound, "Device not found")
 	wantStatus(t, b.post(t, "/connect", connectForm(csrf, nsA, "line-a", "raspi-1", "solitaire", "")), http.StatusBadRequest, "Unknown application")
 	wantStatus(t, b.post(t, "/connect", connectForm(csrf, nsA, "line-a", "raspi-1", "teraterm", "telnet")), http.StatusBadRequest, "Unknown port")
