@@ -133,7 +133,7 @@ func newDGWorld(t testing.TB, o dgWorldOptions) *dgWorld {
 	w.mgr = testenv.RunManager(t, env, mopts, func(m *manager.Manager) error {
 		w.r = &controllers.DeviceGroupReconciler{
 			Client:             m.GetClient(),
-			Clients:            clients.New(m.GetAPIReader(), clients.Options{SoracomCallsPerSecond: 1e6}),
+			Clients:            clients.New(m.GetAPIReader(), clients.Options{SoracomCallsPerSecond: 1e6, AllowedEndpoints: emulatorEndpoints}),
 			Recorder:           m.GetEventRecorder("gatestream-devicegroup"),
 			PollInterval:       o.PollInterval,
 			SkipNameValidation: true,

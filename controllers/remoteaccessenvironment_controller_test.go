@@ -92,6 +92,7 @@ func (h *raeHarness) start() {
 			Clients: clients.New(m.GetAPIReader(), clients.Options{
 				SoracomCallsPerSecond: 1000, AWSCallsPerSecond: 1000,
 				SoracomMaxRetryWait: 50 * time.Millisecond, AWSRetryMaxBackoff: 50 * time.Millisecond,
+				AllowedEndpoints: emulatorEndpoints,
 			}),
 			Recorder:                m.GetEventRecorder("gatestream-remoteaccessenvironment"),
 			Clock:                   clock.RealClock{},
@@ -1133,5 +1134,26 @@ func TestEnvironmentAdoptedGatewayDeletionUndoesOnlyOurs(t *testing.T) {
 	}
 	if live := liveInstances(h); len(live) != 0 {
 		t.Errorf("routers left: %+v", live)
+	}
+}
+
+// An endpoint override the manager does not allow: nothing is sent there,
+// and the environment says why.
+func TestEnvironmentEndpointOverrideNotAllowed(t *testing.T) {
+	h := newRAEHarness(t, time.Hour, emulator.Options{})
+	h.start()
+	rae := h.sampleEnv("exfil")
+	rae.Spec.Soracom.Endpoint = "https://collector.example.com"
+	h.create(rae)
+	testenv.Eventually(t, 30*time.Second, "Synced=False EndpointNotAllowed", func() error {
+		c := h.condition("exfil", accessv1alpha1.ConditionSynced)
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != accessv1alpha1.ReasonEndpointNotAllowed ||
+			!strings.Contains(c.Message, "spec.soracom.endpoint") || !strings.Contains(c.Message, "--allowed-endpoints") {
+			return fmt.Errorf("Synced = %+v", c)
+		}
+		return nil
+	})
+	if n := h.cloud.Soracom.VPGsEverCreated(); n != 0 {
+		t.Fatalf("%d VPGs created", n)
 	}
 }

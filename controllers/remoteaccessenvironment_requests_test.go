@@ -27,7 +27,7 @@ func TestEnvironmentInSyncPassMakesNoAPIRequestAndReadsEachObjectOnce(t *testing
 	opts := manager.DefaultOptions()
 	opts.WatchNamespaces = []string{h.ns}
 	h.mgr = testenv.RunManager(t, testenv.Counting(env, requests), opts, func(m *manager.Manager) error {
-		factory, err := clients.ForManager(m, opts.WatchNamespaces, clients.Options{SoracomCallsPerSecond: 1000, AWSCallsPerSecond: 1000})
+		factory, err := clients.ForManager(m, opts.WatchNamespaces, clients.Options{SoracomCallsPerSecond: 1000, AWSCallsPerSecond: 1000, AllowedEndpoints: emulatorEndpoints})
 		if err != nil {
 			return err
 		}

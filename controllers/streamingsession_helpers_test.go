@@ -200,7 +200,7 @@ func (w *ssWorld) start(log *logr.Logger) {
 	setup := func(m *manager.Manager) error {
 		// The manager's wiring: credential Secrets labelled in use come from
 		// their own informer, others from the API server.
-		factory, err := clients.ForManager(m, opts.WatchNamespaces, clients.Options{AWSCallsPerSecond: 1000, AWSRetryMaxBackoff: time.Millisecond})
+		factory, err := clients.ForManager(m, opts.WatchNamespaces, clients.Options{AWSCallsPerSecond: 1000, AWSRetryMaxBackoff: time.Millisecond, AllowedEndpoints: emulatorEndpoints})
 		if err != nil {
 			return err
 		}

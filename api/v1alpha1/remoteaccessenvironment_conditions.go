@@ -61,6 +61,9 @@ const (
 	ReasonWaitingForIdle = "WaitingForIdle"
 	// ReasonNameConflict: an AppStream object of that name exists and belongs to someone else.
 	ReasonNameConflict = "NameConflict"
+	// ReasonEndpointNotAllowed: spec.soracom.endpoint or spec.aws.endpoints names a
+	// server the manager's --allowed-endpoints does not list; no credential was sent.
+	ReasonEndpointNotAllowed = "EndpointNotAllowed"
 	// ReasonGateClosed: the spec switches Gate off, so no router can tunnel to the gateway.
 	ReasonGateClosed = "GateClosed"
 	// ReasonRouterImpaired: EC2 reports a router impaired (a managed one is replaced).

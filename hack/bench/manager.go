@@ -53,7 +53,9 @@ func startManager(bin, kubeconfig string, flags []string, logPath string) (*mana
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{"--kubeconfig=" + kubeconfig, "--health-probe-bind-address=" + probe, "--metrics-bind-address=" + metrics}, flags...)
+	// The emulators listen on 127.0.0.1: the manager may send credentials there.
+	args := append([]string{"--kubeconfig=" + kubeconfig, "--health-probe-bind-address=" + probe, "--metrics-bind-address=" + metrics,
+		"--allowed-endpoints=http://127.0.0.1"}, flags...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Its own process group: Ctrl-C reaches only the bench, which stops it in order.

@@ -257,6 +257,7 @@ func run(ctx context.Context, opts options, stdout io.Writer) (res *result, err 
 	mopts.LeaderElect = false
 	mopts.LogFormat = "console"
 	mopts.GracefulShutdownTime = 5 * time.Second
+	mopts.AllowedEndpoints = []string{"http://127.0.0.1"} // the emulators
 	mopts.SkipControllerNameValidation = true
 	mgr, err := manager.New(managerCfg, mopts, log)
 	if err != nil {

@@ -52,7 +52,7 @@ func TestAWSClientsShareOneAdaptiveRate(t *testing.T) {
 
 	// No fixed cap by default: 50 calls in a row, none waits (the old default
 	// of 10/s with a burst of 20 would need 3 s).
-	b0, err := clients.New(env.Client, clients.Options{}).AWS(ctx, ns, accB.spec)
+	b0, err := clients.New(env.Client, clients.Options{AllowedEndpoints: []string{"http://127.0.0.1"}}).AWS(ctx, ns, accB.spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestAWSClientsShareOneAdaptiveRate(t *testing.T) {
 
 	// A factory that has sent nothing yet (the adaptive rate measures the
 	// calls: after a burst, a first throttle would leave it fast).
-	f := clients.New(env.Client, clients.Options{AWSRetryMaxBackoff: time.Millisecond})
+	f := clients.New(env.Client, clients.Options{AWSRetryMaxBackoff: time.Millisecond, AllowedEndpoints: []string{"http://127.0.0.1"}})
 	a, err := f.AWS(ctx, ns, accA.spec)
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +103,7 @@ func TestAWSClientsShareOneAdaptiveRate(t *testing.T) {
 	// Another factory has its own rate; AWSCallsPerSecond still caps on top:
 	// one call a thousand seconds (a burst of 1) refuses the second call at
 	// once, before sending it.
-	capped := clients.New(env.Client, clients.Options{AWSCallsPerSecond: 0.001, AWSRetryMaxBackoff: time.Millisecond})
+	capped := clients.New(env.Client, clients.Options{AWSCallsPerSecond: 0.001, AWSRetryMaxBackoff: time.Millisecond, AllowedEndpoints: []string{"http://127.0.0.1"}})
 	c, err := capped.AWS(ctx, ns, accB.spec)
 	if err != nil {
 		t.Fatal(err)

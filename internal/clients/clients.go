@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -77,6 +78,10 @@ type Options struct {
 	// informer over the Secrets labelled LabelCredentials, see ForManager);
 	// a Secret it does not hold yet is read from the API server.
 	CredentialsCache client.Reader
+	// AllowedEndpoints are the endpoint overrides (spec.soracom.endpoint,
+	// spec.aws.endpoints) the manager may send credentials to:
+	// scheme://host[:port] (see ParseAllowedEndpoints). Empty: none.
+	AllowedEndpoints []string
 }
 
 // LabelCredentials marks a credential Secret an environment uses (with
@@ -129,6 +134,7 @@ type Factory struct {
 	awsLimiter  *rate.Limiter // nil: no fixed cap
 	awsRetryers *aws.Retryers // one adaptive rate per service for every AWS client
 	awsCache    *aws.Cache
+	allowed     []*url.URL // endpoint overrides that may be used
 }
 
 // New returns a factory reading Secrets through reader (use the manager's APIReader).
@@ -138,6 +144,8 @@ func New(reader client.Reader, opts Options) *Factory {
 	}
 	f := &Factory{reader: reader, opts: opts, awsCache: aws.NewCache(),
 		awsRetryers: aws.NewRetryers(0, opts.AWSRetryMaxBackoff)}
+	// Entries that do not parse allow nothing (the manager validates its flag first).
+	f.allowed, _ = ParseAllowedEndpoints(opts.AllowedEndpoints)
 	f.soracom.limiter = rate.NewLimiter(rate.Limit(opts.SoracomCallsPerSecond), burst(opts.SoracomCallsPerSecond))
 	f.soracom.byKey = map[string]*soracom.Client{}
 	if opts.AWSCallsPerSecond > 0 {
@@ -191,6 +199,9 @@ func (f *Factory) secret(ctx context.Context, namespace, name string, keys ...st
 
 // Soracom returns a SORACOM client for the environment's settings.
 func (f *Factory) Soracom(ctx context.Context, namespace string, spec accessv1alpha1.SoracomSpec) (*soracom.Client, error) {
+	if err := f.checkEndpoint("spec.soracom.endpoint", spec.Endpoint); err != nil {
+		return nil, err
+	}
 	data, err := f.secret(ctx, namespace, spec.CredentialsSecretRef.Name, KeySoracomAuthKeyID, KeySoracomAuthKey)
 	if err != nil {
 		return nil, err
@@ -231,6 +242,14 @@ func (f *Factory) Soracom(ctx context.Context, namespace string, spec accessv1al
 
 // AWS returns AppStream and EC2 clients for the environment's settings.
 func (f *Factory) AWS(ctx context.Context, namespace string, spec accessv1alpha1.AWSSpec) (*aws.Clients, error) {
+	if e := spec.Endpoints; e != nil {
+		if err := f.checkEndpoint("spec.aws.endpoints.appStream", e.AppStream); err != nil {
+			return nil, err
+		}
+		if err := f.checkEndpoint("spec.aws.endpoints.ec2", e.EC2); err != nil {
+			return nil, err
+		}
+	}
 	cfg := aws.Config{
 		Region:   spec.Region,
 		RoleARN:  spec.RoleARN,

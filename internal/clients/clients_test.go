@@ -34,7 +34,7 @@ func TestFactoryReadsSecretsAndCachesClients(t *testing.T) {
 	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
 	}
-	f := clients.New(env.Client, clients.Options{})
+	f := clients.New(env.Client, clients.Options{AllowedEndpoints: []string{"http://127.0.0.1"}})
 	spec := accessv1alpha1.SoracomSpec{Endpoint: "http://127.0.0.1:1", CredentialsSecretRef: accessv1alpha1.SecretReference{Name: "soracom-auth"}}
 
 	// Missing Secret, then a Secret without authKey: CredentialsError naming it.

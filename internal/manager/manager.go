@@ -161,6 +161,7 @@ func RegisterControllers(mgr *Manager, opts Options) error {
 	factory, err := clients.ForManager(mgr, opts.WatchNamespaces, clients.Options{
 		SoracomCallsPerSecond: opts.SoracomCallsPerSec,
 		AWSCallsPerSecond:     opts.AWSCallsPerSec,
+		AllowedEndpoints:      opts.AllowedEndpoints,
 	})
 	if err != nil {
 		return err

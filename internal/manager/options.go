@@ -11,24 +11,28 @@ import (
 	"time"
 
 	crzap "sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/gatestream/gatestream/internal/clients"
 )
 
 // Options are the manager's settings, one flag each.
 type Options struct {
-	MetricsAddr          string
-	MetricsSecure        bool
-	ProbeAddr            string
-	EnableHTTP2          bool
-	LeaderElect          bool
-	LeaderElectionID     string
-	LeaderElectionNS     string
-	PollInterval         time.Duration
-	MaxConcurrent        int
-	WatchNamespaces      []string
-	LogFormat            string
-	LogLevel             string
-	SoracomCallsPerSec   float64
-	AWSCallsPerSec       float64
+	MetricsAddr        string
+	MetricsSecure      bool
+	ProbeAddr          string
+	EnableHTTP2        bool
+	LeaderElect        bool
+	LeaderElectionID   string
+	LeaderElectionNS   string
+	PollInterval       time.Duration
+	MaxConcurrent      int
+	WatchNamespaces    []string
+	LogFormat          string
+	LogLevel           string
+	SoracomCallsPerSec float64
+	AWSCallsPerSec     float64
+	// AllowedEndpoints are the endpoint overrides credentials may be sent to (--allowed-endpoints).
+	AllowedEndpoints     []string
 	GracefulShutdownTime time.Duration
 	// SkipControllerNameValidation lets tests start several managers in one
 	// process (controller names are metric labels and must be unique otherwise).
@@ -76,6 +80,11 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&o.SoracomCallsPerSec, "soracom-calls-per-second", o.SoracomCallsPerSec, "Outbound budget for SORACOM API calls, shared by all controllers.")
 	fs.Float64Var(&o.AWSCallsPerSec, "aws-calls-per-second", o.AWSCallsPerSec, "Optional fixed cap on AWS API calls per second, shared by all controllers; 0 (default) sets none: "+
 		"each AWS service's calls follow the SDK's adaptive rate, which slows down when AWS throttles and speeds up when it does not.")
+	fs.Func("allowed-endpoints", "Comma-separated endpoint overrides (scheme://host or scheme://host:port) that spec.soracom.endpoint and spec.aws.endpoints may name; "+
+		"the manager sends credentials there. Default: none (only the clouds' own endpoints).", func(s string) error {
+		o.AllowedEndpoints = splitList(s)
+		return nil
+	})
 	fs.DurationVar(&o.GracefulShutdownTime, "graceful-shutdown-timeout", o.GracefulShutdownTime, "How long running reconciles get to finish on shutdown.")
 }
 
@@ -93,6 +102,9 @@ func (o *Options) Validate() error {
 	}
 	if o.SoracomCallsPerSec <= 0 {
 		errs = append(errs, errors.New("--soracom-calls-per-second must be positive"))
+	}
+	if _, err := clients.ParseAllowedEndpoints(o.AllowedEndpoints); err != nil {
+		errs = append(errs, err)
 	}
 	if o.AWSCallsPerSec < 0 {
 		errs = append(errs, errors.New("--aws-calls-per-second must be 0 (no fixed cap) or positive"))

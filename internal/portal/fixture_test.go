@@ -291,7 +291,7 @@ func runSessionController() error {
 	if err := (&controllers.StreamingSessionReconciler{
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),
-		Clients:                 clients.New(mgr.GetAPIReader(), clients.Options{AWSCallsPerSecond: 1000}),
+		Clients:                 clients.New(mgr.GetAPIReader(), clients.Options{AWSCallsPerSecond: 1000, AllowedEndpoints: []string{"http://127.0.0.1"}}),
 		Recorder:                mgr.GetEventRecorder(controllers.StreamingSessionRecorderName),
 		MaxConcurrentReconciles: 4,
 	}).SetupWithManager(mgr); err != nil {

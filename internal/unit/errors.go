@@ -77,6 +77,8 @@ func Classify(err error) Verdict {
 		v.Reason, v.Terminal, v.After = ue.Reason, ue.Terminal, ue.After
 	case clients.IsCredentialsError(err):
 		v.Reason, v.Terminal = accessv1alpha1.ReasonCredentialsUnavailable, true
+	case clients.IsEndpointError(err):
+		v.Reason, v.Terminal = accessv1alpha1.ReasonEndpointNotAllowed, true
 	case soracom.IsUnauthorized(err) || soracom.StatusCode(err) == http.StatusForbidden:
 		v.Reason, v.Terminal = accessv1alpha1.ReasonCredentialsUnavailable, true
 		v.Message = "SORACOM rejected the credentials: " + v.Message

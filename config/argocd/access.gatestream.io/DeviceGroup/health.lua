@@ -13,6 +13,7 @@ local TERMINAL = {
   SIMNotFound = true,
   SIMConflict = true,
   DeletionBlocked = true,
+  EndpointNotAllowed = true,
 }
 
 -- Synced=False means the last pass failed; Degraded unless the reason says it

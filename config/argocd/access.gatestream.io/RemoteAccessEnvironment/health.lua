@@ -19,6 +19,7 @@ local TERMINAL = {
   RouterNotFound = true,
   RouterStopped = true,
   GateClosed = true,
+  EndpointNotAllowed = true,
   FleetErrors = true,
   NameConflict = true,
   UpdateRequiresStop = true,
