@@ -40,7 +40,7 @@ func TestStreamingSessionLifecycle(t *testing.T) {
 
 	s := w.newSession("tera-1", "user-a")
 	s.Spec.SecretTemplate = &accessv1alpha1.SecretTemplate{
-		Labels:      map[string]string{"team": "line-a", "app.kubernetes.io/instance": "argo-app"},
+		Labels:      map[string]accessv1alpha1.LabelValue{"team": "line-a", "app.kubernetes.io/instance": "argo-app"},
 		Annotations: map[string]string{"note": "for the night shift", "argocd.argoproj.io/tracking-id": "app:access.gatestream.io/StreamingSession:x/tera-1"},
 	}
 	w.must(userA.Create(w.ctx, s))
@@ -430,7 +430,7 @@ func TestStreamingSessionSecretRepair(t *testing.T) {
 	w := newSSWorld(t)
 	w.start(nil)
 	s := w.newSession("repair", "user-a")
-	s.Spec.SecretTemplate = &accessv1alpha1.SecretTemplate{Labels: map[string]string{"team": "line-a"}}
+	s.Spec.SecretTemplate = &accessv1alpha1.SecretTemplate{Labels: map[string]accessv1alpha1.LabelValue{"team": "line-a"}}
 	w.must(w.user("user-a").Create(w.ctx, s))
 	s = w.waitPhase("repair", accessv1alpha1.SessionReady, "")
 	sec, err := w.secret("repair")
@@ -668,4 +668,29 @@ func keysOf(m map[string][]byte) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// A URL Secret the API server refuses (here: secretTemplate annotations over
+// the 256 KiB metadata limit, which admission of the session cannot see)
+// fails the session with the reason instead of minting again and again.
+func TestStreamingSessionSecretRefusedFails(t *testing.T) {
+	w := newSSWorld(t)
+	w.start(nil)
+	s := w.newSession("too-big", "user-a")
+	big := map[string]string{}
+	for i := range 10 {
+		big[fmt.Sprintf("example.com/note-%d", i)] = strings.Repeat("x", 30*1024)
+	}
+	s.Spec.SecretTemplate = &accessv1alpha1.SecretTemplate{Annotations: big}
+	w.must(w.user("user-a").Create(w.ctx, s))
+	got := w.waitPhase("too-big", accessv1alpha1.SessionFailed, accessv1alpha1.SessionReasonSecretRefused)
+	if c := conditions.Get(got.Status.Conditions, accessv1alpha1.ConditionReady); c == nil || !strings.Contains(c.Message, "secretTemplate") {
+		t.Fatalf("Ready = %+v; want the refusal explained", c)
+	}
+	testenv.Consistently(t, time.Second, "no mint loop", func() error {
+		if n := w.mints(); n != 1 {
+			return fmt.Errorf("%d mints; want the one whose Secret was refused", n)
+		}
+		return nil
+	})
 }

@@ -178,6 +178,20 @@ var createCases = []admissionCase{
 	{"application name pattern", raeSample, set([]any{"tera term"}, "spec", "appStream", "applications"), "spec.appStream.applications[0]", ""},
 
 	// DeviceGroup
+	// Hardening (issue 15): host bits, overlaps, region typos, Secret metadata, names.
+	{"device subnet with host bits", raeSample, set("10.128.0.1/9", "spec", "soracom", "gateway", "deviceSubnetCidrRange"), "spec.soracom.gateway.deviceSubnetCidrRange", "10.128.0.1/9 has host bits set"},
+	{"canal destination with host bits", raeSample, set("10.0.0.1/16", "spec", "soracom", "canal", "destinationCidrBlock"), "spec.soracom.canal.destinationCidrBlock", "10.0.0.1/16 has host bits set"},
+	{"device subnet overlaps the VPC", raeSample, set("10.0.0.0/9", "spec", "soracom", "gateway", "deviceSubnetCidrRange"), "spec.soracom.canal.destinationCidrBlock", "overlaps gateway.deviceSubnetCidrRange 10.0.0.0/9"},
+	{"AWS region typo", raeSample, set("ap-northest-1", "spec", "aws", "region"), "spec.aws.region", "Unsupported value"},
+	{"LAN route with host bits", dgSample, set("192.168.1.5/24", "spec", "lanRoutes", 0, "cidr"), "spec.lanRoutes[0].cidr", "192.168.1.5/24 has host bits set"},
+	{"LAN routes overlap", dgSample, func(t *testing.T, o map[string]any) {
+		routes := o["spec"].(map[string]any)["lanRoutes"].([]any)
+		o["spec"].(map[string]any)["lanRoutes"] = append(routes, map[string]any{"simId": "8981100000000000001", "cidr": "192.168.0.0/16"})
+	}, "spec.lanRoutes", "overlap"},
+	{"secretTemplate label key", ssSample, set("x", "spec", "secretTemplate", "labels", "bad key!"), "spec.secretTemplate.labels", "label key"},
+	{"secretTemplate label value", ssSample, set("line a", "spec", "secretTemplate", "labels", "team"), "spec.secretTemplate.labels.team", ""},
+	{"secretTemplate annotation key", ssSample, set(map[string]any{"bad key!": "x"}, "spec", "secretTemplate", "annotations"), "spec.secretTemplate.annotations", "annotation key"},
+	{"target device group is a name", ssSample, set("other/line-a", "spec", "target", "deviceGroup"), "spec.target.deviceGroup", ""},
 	{"device group environment required", dgSample, del("spec", "environmentRef"), "spec.environmentRef", "Required value"},
 	{"sim id pattern", dgSample, set([]any{"abc"}, "spec", "sims"), "spec.sims[0]", ""},
 	{"sims or selector required", dgSample, func(t *testing.T, o map[string]any) {
@@ -271,6 +285,15 @@ var updateCases = []updateCase{
 	{"fleet type is immutable", raeSample, nil, set("ALWAYS_ON", "spec", "appStream", "fleet", "fleetType"), "spec.appStream.fleet.fleetType", "immutable"},
 	{"stack name cannot change", raeSample, set("stack-1", "spec", "appStream", "stack", "name"), set("stack-2", "spec", "appStream", "stack", "name"), "spec.appStream.stack.name", "immutable"},
 	{"group id cannot change", dgSample, set("grp-1", "spec", "group", "id"), set("grp-2", "spec", "group", "id"), "spec.group.id", "cannot be set, changed or removed"},
+	{"stack name cannot be set later (no stack at creation)", raeSample, del("spec", "appStream", "stack"), set(map[string]any{"name": "stack-2"}, "spec", "appStream", "stack"), "spec.appStream.stack.name", "cannot be set, changed or removed"},
+	{"stack name cannot be removed with the stack", raeSample, set("stack-1", "spec", "appStream", "stack", "name"), del("spec", "appStream", "stack"), "spec.appStream.stack.name", "cannot be set, changed or removed"},
+	{"stack name cannot be removed", raeSample, set("stack-1", "spec", "appStream", "stack", "name"), del("spec", "appStream", "stack", "name"), "spec.appStream.stack.name", ""},
+	{"fleet name cannot be removed", raeSample, set("fleet-1", "spec", "appStream", "fleet", "name"), del("spec", "appStream", "fleet", "name"), "spec.appStream.fleet.name", "immutable"},
+	{"gateway region cannot be set later", raeSample, del("spec", "soracom", "gateway", "region"), set("eu-central-1", "spec", "soracom", "gateway", "region"), "spec.soracom.gateway.region", "cannot be set or removed"},
+	{"gateway region cannot be removed", raeSample, nil, del("spec", "soracom", "gateway", "region"), "spec.soracom.gateway.region", "cannot be set or removed"},
+	{"gateway id cannot be removed", raeSample, set("vpg-abc", "spec", "soracom", "gateway", "id"), del("spec", "soracom", "gateway", "id"), "spec.soracom.gateway.id", "cannot be set, changed or removed"},
+	{"group id cannot be set later (no group at creation)", dgSample, del("spec", "group"), set(map[string]any{"id": "grp-1"}, "spec", "group"), "spec.group.id", "cannot be set, changed or removed"},
+	{"group id cannot be removed with the group", dgSample, set("grp-1", "spec", "group", "id"), del("spec", "group"), "spec.group.id", "cannot be set, changed or removed"},
 	{"streaming session spec is immutable", ssSample, nil, set("user-b", "spec", "userId"), "spec", "immutable; delete it and create a new one"},
 }
 

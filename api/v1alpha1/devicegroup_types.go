@@ -10,6 +10,8 @@ import (
 // +kubebuilder:validation:XValidation:rule="!has(self.devices) || self.devices.all(d, !has(d.address) || (has(self.lanRoutes) && self.lanRoutes.exists(r, r.simId == d.simId && cidr(r.cidr).containsIP(d.address))))",fieldPath=".devices",message="a device with an address sits behind a router: add a lanRoutes entry for its simId whose cidr contains the address"
 // +kubebuilder:validation:XValidation:rule="!has(self.devices) || !has(self.sims) || has(self.simSelector) || self.devices.all(d, d.simId in self.sims)",fieldPath=".devices",message="every device's simId must be one of the group's sims"
 // +kubebuilder:validation:XValidation:rule="!has(self.lanRoutes) || !has(self.sims) || has(self.simSelector) || self.lanRoutes.all(r, r.simId in self.sims)",fieldPath=".lanRoutes",message="every lanRoutes simId must be one of the group's sims"
+// +kubebuilder:validation:XValidation:rule="!has(self.lanRoutes) || self.lanRoutes.all(a, self.lanRoutes.all(b, a.simId == b.simId || !isCIDR(a.cidr) || !isCIDR(b.cidr) || !(cidr(a.cidr).containsIP(cidr(b.cidr).ip()) || cidr(b.cidr).containsIP(cidr(a.cidr).ip()))))",fieldPath=".lanRoutes",message="two lanRoutes overlap: each LAN needs its own range (a gateway routes an address to one SIM)"
+// +kubebuilder:validation:XValidation:rule="(has(self.group) && has(self.group.id)) == (has(oldSelf.group) && has(oldSelf.group.id))",fieldPath=".group.id",message="group.id cannot be set, changed or removed after creation; create a new DeviceGroup to use another SORACOM group"
 type DeviceGroupSpec struct {
 	// EnvironmentRef names the RemoteAccessEnvironment (same namespace) whose gateway the SIMs use.
 	// +required
@@ -145,6 +147,7 @@ type LANRoute struct {
 	// +required
 	// +kubebuilder:validation:MaxLength=18
 	// +kubebuilder:validation:XValidation:rule="isCIDR(self) && cidr(self).ip().family() == 4",message="lanRoutes cidr must be an IPv4 CIDR such as 192.168.1.0/24"
+	// +kubebuilder:validation:XValidation:rule="!isCIDR(self) || string(cidr(self).masked()) == self",messageExpression="'lanRoutes cidr ' + self + ' has host bits set: write the network address of the LAN, such as 192.168.1.0/24 (not 192.168.1.5/24)'"
 	CIDR string `json:"cidr"`
 }
 

@@ -75,6 +75,9 @@ const (
 	// ReasonRouteConflict: a fleet route table already routes a destination somewhere
 	// else, with a route gatestream did not make (it is never overwritten).
 	ReasonRouteConflict = "RouteConflict"
+	// ReasonCIDROverlap: a DeviceGroup's LAN overlaps the device subnet or another
+	// DeviceGroup's LAN on the same environment; it is not routed (the message names both).
+	ReasonCIDROverlap = "CIDROverlap"
 	// ReasonUnreachable: a hop of the path is broken (the message names the hop and the object to fix).
 	ReasonUnreachable = "Unreachable"
 	// ReasonUnverified: every observable hop lets traffic through, but a hop could

@@ -150,6 +150,7 @@ type ExistingRouter struct {
 type Coverage string
 
 // SoracomSpec configures the SORACOM account and objects.
+// +kubebuilder:validation:XValidation:rule="!has(self.gateway.deviceSubnetCidrRange) || !isCIDR(self.gateway.deviceSubnetCidrRange) || !isCIDR(self.canal.destinationCidrBlock) || !(cidr(self.gateway.deviceSubnetCidrRange).containsIP(cidr(self.canal.destinationCidrBlock).ip()) || cidr(self.canal.destinationCidrBlock).containsIP(cidr(self.gateway.deviceSubnetCidrRange).ip()))",fieldPath=".canal.destinationCidrBlock",messageExpression="'canal.destinationCidrBlock ' + self.canal.destinationCidrBlock + ' overlaps gateway.deviceSubnetCidrRange ' + self.gateway.deviceSubnetCidrRange + ': the VPC and the devices need separate ranges (the default device subnet is 10.128.0.0/9)'"
 type SoracomSpec struct {
 	// Coverage selects the API endpoint: jp (api.soracom.io) or g (g.api.soracom.io).
 	// +optional
@@ -238,6 +239,7 @@ type GatewayType string
 
 // GatewaySpec is the SORACOM Virtual Private Gateway.
 // +kubebuilder:validation:XValidation:rule="has(self.id) == has(oldSelf.id) && (!has(self.id) || self.id == oldSelf.id)",fieldPath=".id",message="gateway.id cannot be set, changed or removed after creation; create a new RemoteAccessEnvironment to use another gateway"
+// +kubebuilder:validation:XValidation:rule="has(self.region) == has(oldSelf.region)",fieldPath=".region",message="gateway.region cannot be set or removed after creation (the gateway stays where it was placed); create a new RemoteAccessEnvironment to move the gateway"
 // +kubebuilder:validation:XValidation:rule="!has(self.gate) || !has(self.gate.peers) || self.gate.peers.all(p, !has(p.innerIpAddress) || cidr(self.deviceSubnetCidrRange).containsIP(p.innerIpAddress))",fieldPath=".gate.peers",message="each Gate peer's innerIpAddress must lie inside gateway.deviceSubnetCidrRange"
 type GatewaySpec struct {
 	// ID adopts an existing VPG (vpg-…) instead of creating one. An adopted
@@ -260,6 +262,7 @@ type GatewaySpec struct {
 	// +kubebuilder:validation:MaxLength=43
 	// +kubebuilder:validation:XValidation:rule="isCIDR(self) && cidr(self).ip().family() == 4",message="gateway.deviceSubnetCidrRange must be an IPv4 CIDR such as 10.128.0.0/9"
 	// +kubebuilder:validation:XValidation:rule="!isCIDR(self) || !(cidr('100.64.0.0/10').containsIP(cidr(self).ip()) || cidr(self).containsIP('100.64.0.0') || cidr('198.18.0.0/15').containsIP(cidr(self).ip()) || cidr(self).containsIP('198.18.0.0'))",message="gateway.deviceSubnetCidrRange must not overlap 100.64.0.0/10 or 198.18.0.0/15, which SORACOM reserves"
+	// +kubebuilder:validation:XValidation:rule="!isCIDR(self) || string(cidr(self).masked()) == self",messageExpression="'gateway.deviceSubnetCidrRange ' + self + ' has host bits set: write the network address of the range, such as 10.128.0.0/9 (not 10.128.0.1/9)'"
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="gateway.deviceSubnetCidrRange is immutable after creation; create a new RemoteAccessEnvironment to change it"
 	DeviceSubnetCIDRRange string `json:"deviceSubnetCidrRange,omitempty"`
 
@@ -332,14 +335,16 @@ type CanalSpec struct {
 	// +kubebuilder:validation:MaxLength=18
 	// +kubebuilder:validation:XValidation:rule="isCIDR(self) && cidr(self).ip().family() == 4",message="canal.destinationCidrBlock must be an IPv4 CIDR such as 10.0.0.0/16"
 	// +kubebuilder:validation:XValidation:rule="!isCIDR(self) || (cidr(self).prefixLength() >= 16 && (cidr('10.0.0.0/8').containsCIDR(self) || cidr('172.16.0.0/12').containsCIDR(self) || cidr('192.168.0.0/16').containsCIDR(self)))",message="canal.destinationCidrBlock must be a private (RFC 1918) range of /16 or longer, such as 10.0.0.0/16"
+	// +kubebuilder:validation:XValidation:rule="!isCIDR(self) || string(cidr(self).masked()) == self",messageExpression="'canal.destinationCidrBlock ' + self + ' has host bits set: write the network address of the range, such as 10.0.0.0/16 (not 10.0.0.1/16)'"
 	DestinationCIDRBlock string `json:"destinationCidrBlock"`
 }
 
 // AWSSpec is the customer's AWS account and VPC.
 type AWSSpec struct {
-	// Region of the VPC and the AppStream fleet.
+	// Region of the VPC and the AppStream fleet: one of the regions where
+	// AppStream 2.0 (WorkSpaces Applications) exists (AWS documentation, 2026).
 	// +required
-	// +kubebuilder:validation:Pattern=`^[a-z]{2}(-gov)?-[a-z]+-[0-9]$`
+	// +kubebuilder:validation:Enum=us-east-1;us-east-2;us-west-2;ap-south-1;ap-northeast-1;ap-northeast-2;ap-northeast-3;ap-southeast-1;ap-southeast-2;ap-southeast-5;ca-central-1;ca-west-1;eu-central-1;eu-central-2;eu-west-1;eu-west-2;eu-west-3;eu-south-1;eu-south-2;il-central-1;sa-east-1;us-gov-east-1;us-gov-west-1;cn-north-1
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="aws.region is immutable: the peering, fleet and stack live there; create a new RemoteAccessEnvironment for another region"
 	Region string `json:"region"`
 
@@ -393,6 +398,7 @@ type AWSEndpoints struct {
 }
 
 // AppStreamSpec is the AppStream 2.0 fleet and stack.
+// +kubebuilder:validation:XValidation:rule="(has(self.stack) && has(self.stack.name)) == (has(oldSelf.stack) && has(oldSelf.stack.name)) && (!has(self.stack) || !has(self.stack.name) || self.stack.name == oldSelf.stack.name)",fieldPath=".stack.name",message="stack.name cannot be set, changed or removed after creation: AppStream cannot rename a stack; create a new RemoteAccessEnvironment to use another stack"
 type AppStreamSpec struct {
 	// Fleet streams the applications.
 	// +required

@@ -24,6 +24,9 @@ const (
 	SessionReasonDeviceOffline = "DeviceOffline"
 	// SessionReasonDeviceUnreachable: a hop between the fleet and the device is broken (the DeviceGroup's status names it). Pending.
 	SessionReasonDeviceUnreachable = "DeviceUnreachable"
+	// SessionReasonSecretRefused: the API server refused the URL Secret (e.g. spec.secretTemplate
+	// annotations over the 256 KiB limit); no URL was delivered. Failed.
+	SessionReasonSecretRefused = "SecretRefused"
 	// SessionReasonPortNotFound: target.port names a port the device does not list. Failed.
 	SessionReasonPortNotFound = "PortNotFound"
 	// SessionReasonSecretConflict: a Secret with the session's name exists and

@@ -65,6 +65,7 @@ type SessionTarget struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	DeviceGroup string `json:"deviceGroup"`
 	// Device name in the DeviceGroup's spec.devices.
 	// +required
@@ -80,13 +81,24 @@ type SessionTarget struct {
 
 // SecretTemplate is metadata copied to the Secret.
 type SecretTemplate struct {
+	// Labels: Kubernetes label keys and values (the API server refuses others
+	// when the Secret is written, so they are refused here, at admission).
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32
-	Labels map[string]string `json:"labels,omitempty"`
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !format.qualifiedName().validate(k).hasValue())",message="every secretTemplate.labels key must be a Kubernetes label key: an optional DNS prefix and /, then up to 63 letters, digits, -, _ or . starting and ending with a letter or digit, such as team or example.com/team"
+	Labels map[string]LabelValue `json:"labels,omitempty"`
+	// Annotations: Kubernetes annotation keys (any value).
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !format.qualifiedName().validate(k).hasValue())",message="every secretTemplate.annotations key must be a Kubernetes annotation key: an optional DNS prefix and /, then up to 63 letters, digits, -, _ or . starting and ending with a letter or digit, such as example.com/ticket"
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
+
+// LabelValue is a Kubernetes label value: up to 63 letters, digits, -, _ or
+// ., starting and ending with a letter or digit (or empty).
+// +kubebuilder:validation:MaxLength=63
+// +kubebuilder:validation:Pattern=`^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$`
+type LabelValue string
 
 // SessionPhase is where a StreamingSession is in its life.
 // +kubebuilder:validation:Enum=Pending;Ready;Active;Expired;Ended;Revoked;Failed

@@ -50,7 +50,7 @@ func (c *cluster) newSession(batch string, i, environments int) *accessv1alpha1.
 			Application:    "teraterm",
 			URLValidity:    metav1.Duration{Duration: urlValidity},
 			AccessWindow:   metav1.Duration{Duration: accessWindow},
-			SecretTemplate: &accessv1alpha1.SecretTemplate{Labels: labels},
+			SecretTemplate: &accessv1alpha1.SecretTemplate{Labels: map[string]accessv1alpha1.LabelValue{benchLabel: accessv1alpha1.LabelValue(batch)}},
 		},
 	}
 }

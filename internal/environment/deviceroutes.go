@@ -3,6 +3,7 @@ package environment
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -32,14 +33,51 @@ type deviceRoutePlan struct {
 
 func (*DeviceRoutes) Condition() string { return accessv1alpha1.ConditionDeviceRoutesReady }
 
-// destinations are the device subnet and the LAN CIDRs, sorted.
+// destinations are the device subnet and the LAN CIDRs, sorted; a LAN that
+// overlaps the device subnet or another DeviceGroup's LAN is left out (an
+// address can be routed to one place only) and reported by overlaps.
 func destinations(p *Pass) []string {
 	out := []string{p.vpg.DeviceSubnetCIDRRange}
-	for _, r := range p.LANRoutes {
-		out = append(out, r.CIDR.String())
+	bad := overlapping(p)
+	for i, r := range p.LANRoutes {
+		if _, skip := bad[i]; !skip {
+			out = append(out, r.CIDR.String())
+		}
 	}
 	slices.Sort(out[1:])
 	return slices.Compact(out)
+}
+
+// overlapping returns, by index in p.LANRoutes, why a LAN cannot be routed.
+// Of two DeviceGroups' overlapping LANs the one already routed keeps its
+// route (a new group must not cut off devices that work), else the first by
+// name; a LAN inside the device subnet is never routed.
+func overlapping(p *Pass) map[int]string {
+	bad := map[int]string{}
+	dev, err := netip.ParsePrefix(p.vpg.DeviceSubnetCIDRRange)
+	routed := map[string]bool{}
+	for _, r := range p.Env.Status.DeviceRoutes {
+		routed[r.DestinationCIDRBlock] = true
+	}
+	junior := func(a, b LANRoute) bool {
+		if ra, rb := routed[a.CIDR.String()], routed[b.CIDR.String()]; ra != rb {
+			return rb
+		}
+		return a.DeviceGroup > b.DeviceGroup
+	}
+	for i, a := range p.LANRoutes {
+		if err == nil && a.CIDR.Overlaps(dev) {
+			bad[i] = fmt.Sprintf("LAN %s of DeviceGroup %s overlaps the gateway's device subnet %s", a.CIDR, a.DeviceGroup, dev)
+			continue
+		}
+		for _, b := range p.LANRoutes {
+			if a.DeviceGroup != b.DeviceGroup && a.CIDR.Overlaps(b.CIDR) && junior(a, b) {
+				bad[i] = fmt.Sprintf("LAN %s of DeviceGroup %s overlaps LAN %s of DeviceGroup %s", a.CIDR, a.DeviceGroup, b.CIDR, b.DeviceGroup)
+				break
+			}
+		}
+	}
+	return bad
 }
 
 // wanted is every route the fleet subnets need: table -> destination -> interface.
@@ -131,6 +169,14 @@ func (d *DeviceRoutes) Observe(ctx context.Context, p *Pass) (Observation, error
 		return Observation{Exists: true, UpToDate: false, Ready: true, Message: d.plan.String()}, nil
 	}
 	p.Env.Status.DeviceRoutes = keep
+	if bad := overlapping(p); len(bad) > 0 {
+		var why []string
+		for _, i := range slices.Sorted(maps.Keys(bad)) {
+			why = append(why, bad[i])
+		}
+		return Observation{Exists: true, UpToDate: true, Ready: true, Reason: accessv1alpha1.ReasonCIDROverlap, Wait: -1,
+			Message: "not routed, fix one of the DeviceGroups: " + strings.Join(why, "; ")}, nil
+	}
 	if len(d.plan.conflicts) > 0 {
 		return Observation{Exists: true, UpToDate: true, Ready: false, Reason: accessv1alpha1.ReasonRouteConflict, Wait: -1,
 			Message: "routes gatestream did not make are in the way (remove them, or route to the router yourself): " + strings.Join(d.plan.conflicts, "; ")}, nil

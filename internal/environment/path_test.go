@@ -10,8 +10,8 @@ import (
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	"github.com/gatestream/gatestream/internal/emulator"
-	"github.com/gatestream/gatestream/internal/emulator/fault"
 	awsemu "github.com/gatestream/gatestream/internal/emulator/aws"
+	"github.com/gatestream/gatestream/internal/emulator/fault"
 	"github.com/gatestream/gatestream/internal/emulator/reach"
 	"github.com/gatestream/gatestream/internal/environment"
 	"github.com/gatestream/gatestream/internal/pathcheck"
@@ -425,4 +425,32 @@ func TestJunctionFromSpecIsDriftCorrected(t *testing.T) {
 	w.must("mirroring peer removed by hand", w.sor.DeleteMirroringPeer(w.ctx, w.vpgID, "10.0.1.50"))
 	w.ready(w.chain()...)
 	check("after drift correction")
+}
+
+// Overlaps admission cannot see (they span objects): a LAN inside the device
+// subnet, or two DeviceGroups' LANs over each other, are not routed, and the
+// condition names both objects.
+func TestOverlappingLANsAreReportedNotRouted(t *testing.T) {
+	t.Parallel()
+	w := newPathWorld(t, nil)
+	w.lanRoutes = append(w.lanRoutes,
+		environment.LANRoute{DeviceGroup: "line-b", SIMID: "8981100000000000003", CIDR: netip.MustParsePrefix("192.168.0.0/16")},
+		environment.LANRoute{DeviceGroup: "line-c", SIMID: "8981100000000000004", CIDR: netip.MustParsePrefix("10.200.0.0/16")})
+	p := w.pass()
+	var obs environment.Observation
+	for _, u := range environment.SoracomChain(w.env) {
+		if obs = w.observe(u, p); u.Condition() == accessv1alpha1.ConditionDeviceRoutesReady {
+			break
+		}
+	}
+	for _, want := range []string{"CIDROverlap", "line-a", "line-b", "10.200.0.0/16", "line-c", "device subnet"} {
+		if !strings.Contains(obs.Reason+" "+obs.Message, want) {
+			t.Fatalf("DeviceRoutes observed %+v; want it to name %s", obs, want)
+		}
+	}
+	for _, cidr := range []string{"192.168.0.0/16", "10.200.0.0/16"} {
+		if got := w.routeVia(w.seed.RouteTableID, cidr); got != "" {
+			t.Errorf("%s is routed to %s; an overlapping LAN must not be routed", cidr, got)
+		}
+	}
 }

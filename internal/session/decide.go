@@ -341,6 +341,10 @@ func readyMessage(s *accessv1alpha1.StreamingSession) string {
 	if stripped := StrippedMetadata(s); len(stripped) > 0 {
 		msg += fmt.Sprintf("; not copied from secretTemplate (Argo CD tracking): %v", stripped)
 	}
+	if asked := URLValidity(&s.Spec); !st.URLExpiresAt.Time.Before(st.AccessEndsAt.Time) {
+		// MintValidity shortened the URL to the end of access: say so.
+		msg += fmt.Sprintf("; the URL is valid for less than spec.urlValidity (%s): it expires when access ends (spec.accessWindow)", asked)
+	}
 	return msg
 }
 

@@ -488,3 +488,18 @@ func TestObserveSecret(t *testing.T) {
 		t.Fatalf("foreign: %+v", o)
 	}
 }
+
+// A URL shortened to the end of access says so (issue 15 item 7: the spec's
+// urlValidity is not silently cut).
+func TestReadyMessageSaysWhenTheURLWasShortened(t *testing.T) {
+	s := newSession()
+	s.Status.SecretName = "s1"
+	s.Status.URLExpiresAt, s.Status.AccessEndsAt = &metav1.Time{Time: t0.Add(time.Minute)}, &metav1.Time{Time: t0.Add(time.Minute)}
+	if msg := readyMessage(s); !strings.Contains(msg, "valid for less than spec.urlValidity") {
+		t.Fatalf("shortened URL: %q", msg)
+	}
+	s.Status.AccessEndsAt = &metav1.Time{Time: t0.Add(time.Hour)}
+	if msg := readyMessage(s); strings.Contains(msg, "valid for less") {
+		t.Fatalf("a URL valid for its whole urlValidity: %q", msg)
+	}
+}

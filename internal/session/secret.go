@@ -65,7 +65,9 @@ func isAlnum(b byte) bool {
 func Labels(s *accessv1alpha1.StreamingSession) map[string]string {
 	out := map[string]string{}
 	if s.Spec.SecretTemplate != nil {
-		maps.Copy(out, s.Spec.SecretTemplate.Labels)
+		for k, v := range s.Spec.SecretTemplate.Labels {
+			out[k] = string(v)
+		}
 	}
 	maps.DeleteFunc(out, func(k, _ string) bool { return stripped(k, strippedLabels) })
 	out[accessv1alpha1.LabelManagedBy] = accessv1alpha1.LabelManagedByValue

@@ -217,7 +217,7 @@ func TestNeedsRevocation(t *testing.T) {
 func TestSecretMetadata(t *testing.T) {
 	s := newSession()
 	s.Spec.SecretTemplate = &accessv1alpha1.SecretTemplate{
-		Labels: map[string]string{
+		Labels: map[string]accessv1alpha1.LabelValue{
 			"team":                               "a",
 			"app.kubernetes.io/instance":         "argo-app",
 			accessv1alpha1.LabelManagedBy:        "someone-else",
@@ -391,7 +391,7 @@ func TestRedact(t *testing.T) {
 func TestSecretMetadataStripsEveryArgoCDKey(t *testing.T) {
 	s := newSession()
 	s.Spec.SecretTemplate = &accessv1alpha1.SecretTemplate{
-		Labels: map[string]string{
+		Labels: map[string]accessv1alpha1.LabelValue{
 			"team":                           "a",
 			"argocd.argoproj.io/secret-type": "repository",
 			"argocd.argoproj.io/managed-by":  "argocd",

@@ -81,6 +81,13 @@ func mayBeHidden(s *accessv1alpha1.StreamingSession) bool {
 // Errors never contain the URL.
 func (u Secrets) Create(ctx context.Context, s *accessv1alpha1.StreamingSession, url string, expiresAt time.Time, target string) (time.Time, error) {
 	err := u.Client.Create(ctx, NewSecret(s, url, expiresAt, target), client.FieldOwner(FieldOwner))
+	if secretRefused(err) {
+		// The API server will refuse this Secret on every retry (its
+		// metadata, from spec.secretTemplate, is invalid): fail the session
+		// with the reason instead of minting again in a loop.
+		return time.Time{}, &unit.Error{Reason: accessv1alpha1.SessionReasonSecretRefused, Terminal: true,
+			Err: &refusedError{fmt.Errorf("the API server refused the URL Secret %s (check spec.secretTemplate): %w", SecretName(s), RedactError(err, url))}}
+	}
 	if !apierrors.IsAlreadyExists(err) {
 		return expiresAt, RedactError(err, url)
 	}
@@ -175,3 +182,6 @@ func (u UserSessions) Delete(ctx context.Context, ids []string) error {
 	logf.FromContext(ctx).Info("ended the user's AppStream sessions", "user", u.UserID, "sessions", len(ids))
 	return nil
 }
+
+// secretRefused: the API server refuses the Secret as it is (422), which no retry changes.
+func secretRefused(err error) bool { return apierrors.IsInvalid(err) }

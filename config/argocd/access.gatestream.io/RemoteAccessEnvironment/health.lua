@@ -20,6 +20,7 @@ local TERMINAL = {
   RouterStopped = true,
   GateClosed = true,
   EndpointNotAllowed = true,
+  CIDROverlap = true,
   FleetErrors = true,
   NameConflict = true,
   UpdateRequiresStop = true,
