@@ -165,6 +165,9 @@ func (r *DeviceGroupReconciler) waitForEnvironment(ctx context.Context, p *devic
 // finish writes status once if it changed and picks the requeue.
 func (r *DeviceGroupReconciler) finish(ctx context.Context, p *devicegroup.Pass, out unit.Outcome) (ctrl.Result, error) {
 	devicegroup.SetReady(p.DG, out)
+	if msg := poll.Problem(p.DG.Annotations, r.PollInterval); msg != "" && r.Recorder != nil {
+		r.Recorder.Eventf(p.DG, nil, corev1.EventTypeWarning, "PollIntervalIgnored", "Reconcile", "%s", msg)
+	}
 	if out.Err != nil {
 		log.FromContext(ctx).Info("pass failed", "reason", unit.Reason(out.Err), "error", out.Err.Error())
 	}

@@ -120,6 +120,9 @@ func (r *RemoteAccessEnvironmentReconciler) newPass(ctx context.Context, env *ac
 func (r *RemoteAccessEnvironmentReconciler) finish(ctx context.Context, p *environment.Pass, out unit.Outcome) (ctrl.Result, error) {
 	environment.SetReady(p.Env, out)
 	changed := func() bool { return !equality.Semantic.DeepEqual(p.Orig, &p.Env.Status) }
+	if msg := poll.Problem(p.Env.Annotations, r.PollInterval); msg != "" {
+		r.Recorder.Eventf(p.Env, nil, corev1.EventTypeWarning, "PollIntervalIgnored", "Reconcile", "%s", msg)
+	}
 	return unit.Finish(ctx, r.Client, p.Env, p.UnitBase(), &p.Env.Status.ObservedGeneration, changed, out, poll.Next(p.Env.Annotations, r.PollInterval))
 }
 

@@ -191,6 +191,10 @@ var createCases = []admissionCase{
 	{"secretTemplate label key", ssSample, set("x", "spec", "secretTemplate", "labels", "bad key!"), "spec.secretTemplate.labels", "label key"},
 	{"secretTemplate label value", ssSample, set("line a", "spec", "secretTemplate", "labels", "team"), "spec.secretTemplate.labels.team", ""},
 	{"secretTemplate annotation key", ssSample, set(map[string]any{"bad key!": "x"}, "spec", "secretTemplate", "annotations"), "spec.secretTemplate.annotations", "annotation key"},
+	{"urlValidity in days", ssSample, set("8d", "spec", "urlValidity"), "spec.urlValidity", "8d is not a duration"},
+	{"urlValidity in words", ssSample, set("5 minutes", "spec", "urlValidity"), "spec.urlValidity", "5 minutes is not a duration"},
+	{"accessWindow in days", ssSample, set("2d", "spec", "accessWindow"), "spec.accessWindow", "2d is not a duration"},
+	{"ttlAfterFinished negative", ssSample, set("-1h", "spec", "ttlAfterFinished"), "spec.ttlAfterFinished", "is not a duration"},
 	{"target device group is a name", ssSample, set("other/line-a", "spec", "target", "deviceGroup"), "spec.target.deviceGroup", ""},
 	{"device group environment required", dgSample, del("spec", "environmentRef"), "spec.environmentRef", "Required value"},
 	{"sim id pattern", dgSample, set([]any{"abc"}, "spec", "sims"), "spec.sims[0]", ""},
@@ -381,6 +385,40 @@ func TestDefaultsAreApplied(t *testing.T) {
 		got, found, err := unstructured.NestedFieldNoCopy(obj.Object, strings.Split(path, ".")...)
 		if err != nil || !found || got != v {
 			t.Errorf("%s = %v (found %v, err %v); want default %v", path, got, found, err, v)
+		}
+	}
+}
+
+// A bad value gets exactly one message, naming the field and the value (not a
+// CEL type-conversion error from another rule on the same field).
+func TestAdmissionGivesOneMessagePerBadValue(t *testing.T) {
+	ensureNamespace(t)
+	for i, tc := range []struct {
+		file  string
+		edit  edit
+		field string
+	}{
+		{ssSample, set("8d", "spec", "urlValidity"), "spec.urlValidity"},
+		{ssSample, set("5 minutes", "spec", "accessWindow"), "spec.accessWindow"},
+		{raeSample, set("10.128.0.1/9", "spec", "soracom", "gateway", "deviceSubnetCidrRange"), "spec.soracom.gateway.deviceSubnetCidrRange"},
+		{raeSample, set("10.0.0.1/16", "spec", "soracom", "canal", "destinationCidrBlock"), "spec.soracom.canal.destinationCidrBlock"},
+	} {
+		obj := sample(t, tc.file)
+		obj.SetName(fmt.Sprintf("one-message-%d", i))
+		tc.edit(t, obj.Object)
+		err := env.Client.Create(context.Background(), obj)
+		if !apierrors.IsInvalid(err) {
+			t.Fatalf("%s: want 422, got %v", tc.field, err)
+		}
+		var msgs []string
+		for _, c := range err.(apierrors.APIStatus).Status().Details.Causes {
+			msgs = append(msgs, c.Field+": "+c.Message)
+			if strings.Contains(c.Message, "conversion") || strings.Contains(c.Message, "no such overload") {
+				t.Errorf("%s: a raw CEL error: %s", tc.field, c.Message)
+			}
+		}
+		if len(msgs) != 1 {
+			t.Errorf("%s: %d messages, want exactly 1: %q", tc.field, len(msgs), msgs)
 		}
 	}
 }

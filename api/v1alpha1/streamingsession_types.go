@@ -36,7 +36,9 @@ type StreamingSessionSpec struct {
 	// +optional
 	// +kubebuilder:default="5m"
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('168h')",message="urlValidity must be between 1s and 168h (7 days), e.g. 5m"
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(h|m|s|ms))+$')",messageExpression="'urlValidity ' + self + ' is not a duration: write hours, minutes and seconds with the units h, m, s, such as 5m or 1h30m'"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+([.][0-9]+)?(h|m|s|ms))+$') || (duration(self) >= duration('1s') && duration(self) <= duration('168h'))",messageExpression="'urlValidity ' + self + ' must be between 1s and 168h (7 days), such as 5m'"
 	URLValidity metav1.Duration `json:"urlValidity,omitempty"`
 
 	// AccessWindow is how long access lasts from when the URL is issued; at its
@@ -44,14 +46,17 @@ type StreamingSessionSpec struct {
 	// +optional
 	// +kubebuilder:default="1h"
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('120h')",message="accessWindow must be between 1m and 120h, e.g. 1h"
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(h|m|s|ms))+$')",messageExpression="'accessWindow ' + self + ' is not a duration: write hours, minutes and seconds with the units h, m, s, such as 1h or 8h'"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+([.][0-9]+)?(h|m|s|ms))+$') || (duration(self) >= duration('1m') && duration(self) <= duration('120h'))",messageExpression="'accessWindow ' + self + ' must be between 1m and 120h (5 days), such as 1h'"
 	AccessWindow metav1.Duration `json:"accessWindow,omitempty"`
 
 	// TTLAfterFinished deletes the session (and its Secret) this long after it
 	// finished (Expired, Ended, Revoked or Failed). Unset keeps it.
 	// +optional
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="ttlAfterFinished must not be negative"
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(h|m|s|ms))+$')",messageExpression="'ttlAfterFinished ' + self + ' is not a duration: write hours, minutes and seconds with the units h, m, s, such as 24h or 30m'"
 	TTLAfterFinished *metav1.Duration `json:"ttlAfterFinished,omitempty"`
 
 	// SecretTemplate adds labels and annotations to the Secret that holds the URL.

@@ -247,3 +247,20 @@ func Result(err error) string {
 		return "error"
 	}
 }
+
+// IsRegionError reports whether AWS refused the request because of its
+// region: the account has not opted in to it, or the credentials' scope names
+// a region the service does not accept there. A person fixes spec.aws.region.
+func IsRegionError(err error) bool {
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	switch ae.ErrorCode() {
+	case "OptInRequired", "InvalidRegion", "InvalidRegionException":
+		return true
+	}
+	msg := strings.ToLower(ae.ErrorMessage())
+	return strings.Contains(msg, "scoped to a valid region") || strings.Contains(msg, "credential scope") ||
+		(strings.Contains(msg, "region") && strings.Contains(msg, "not enabled"))
+}

@@ -5,6 +5,7 @@
 package poll
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -22,6 +23,23 @@ func Interval(annotations map[string]string, def time.Duration) time.Duration {
 		}
 	}
 	return def
+}
+
+// Problem says why the object's poll-interval annotation is ignored ("" when
+// it is absent or used), so that a value such as 1ms is not dropped silently.
+func Problem(annotations map[string]string, def time.Duration) string {
+	v, ok := annotations[accessv1alpha1.AnnotationPollInterval]
+	if !ok {
+		return ""
+	}
+	d, err := time.ParseDuration(v)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("annotation %s=%q is not a duration (such as 2m); the manager's poll interval %s applies", accessv1alpha1.AnnotationPollInterval, v, def)
+	case d < MinInterval:
+		return fmt.Sprintf("annotation %s=%q is shorter than %s, which would load the clouds; the manager's poll interval %s applies", accessv1alpha1.AnnotationPollInterval, v, MinInterval, def)
+	}
+	return ""
 }
 
 // Jittered returns d plus up to 10% random jitter.

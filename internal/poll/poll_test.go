@@ -1,6 +1,7 @@
 package poll
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -41,5 +42,18 @@ func TestJitterStaysWithinTenPercent(t *testing.T) {
 	}
 	if Jittered(0) != 0 {
 		t.Fatal("Jittered(0) != 0")
+	}
+}
+
+func TestProblemNamesAnIgnoredAnnotation(t *testing.T) {
+	def := 5 * time.Minute
+	for v, want := range map[string]string{"1ms": "shorter than 10s", "often": "not a duration", "2m": ""} {
+		got := Problem(map[string]string{accessv1alpha1.AnnotationPollInterval: v}, def)
+		if want == "" && got != "" || want != "" && !strings.Contains(got, want) {
+			t.Errorf("%q: %q; want %q", v, got, want)
+		}
+	}
+	if Problem(nil, def) != "" {
+		t.Error("no annotation is no problem")
 	}
 }

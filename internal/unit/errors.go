@@ -89,6 +89,9 @@ func Classify(err error) Verdict {
 		}
 	case aws.IsThrottled(err):
 		v.Reason = accessv1alpha1.ReasonThrottled
+	case aws.IsRegionError(err):
+		v.Reason, v.Terminal = accessv1alpha1.ReasonInvalidConfiguration, true
+		v.Message = "spec.aws.region: AWS refused the region (is the account opted in to it, and is AppStream 2.0 offered there?): " + v.Message
 	case soracom.StatusCode(err) >= 400 && !soracom.Retryable(err):
 		v.Reason, v.Terminal = accessv1alpha1.ReasonInvalidConfiguration, true
 	case aws.IsTerminal(err):

@@ -3,6 +3,7 @@ package unit
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,6 +90,19 @@ func TestNothingCreated(t *testing.T) {
 	} {
 		if got := NothingCreated(err); got != want {
 			t.Errorf("NothingCreated(%v) = %v; want %v", err, got, want)
+		}
+	}
+}
+
+// A region AWS refuses (opt-in region not enabled, credential scope) names spec.aws.region.
+func TestClassifyNamesTheRegionField(t *testing.T) {
+	for _, err := range []error{
+		&smithy.GenericAPIError{Code: "OptInRequired", Message: "You are not subscribed to this service in this region."},
+		&smithy.GenericAPIError{Code: "InvalidSignatureException", Message: "Credential should be scoped to a valid region."},
+	} {
+		v := Classify(fmt.Errorf("creating fleet: %w", err))
+		if v.Reason != accessv1alpha1.ReasonInvalidConfiguration || !v.Terminal || !strings.Contains(v.Message, "spec.aws.region") {
+			t.Errorf("%v: %+v; want a terminal InvalidConfiguration naming spec.aws.region", err, v)
 		}
 	}
 }
