@@ -168,7 +168,7 @@ func (d *DeviceRoutes) Observe(ctx context.Context, p *Pass) (Observation, error
 	if len(d.plan.create)+len(d.plan.replace)+len(d.plan.remove) > 0 {
 		return Observation{Exists: true, UpToDate: false, Ready: true, Message: d.plan.String()}, nil
 	}
-	p.Env.Status.DeviceRoutes = keep
+	p.Env.Status.DeviceRoutes = sortRoutes(keep)
 	if bad := overlapping(p); len(bad) > 0 {
 		var why []string
 		for _, i := range slices.Sorted(maps.Keys(bad)) {
@@ -228,7 +228,7 @@ func (d *DeviceRoutes) Update(ctx context.Context, p *Pass) error {
 		})
 		made = append(made, r)
 	}
-	defer func() { p.Env.Status.DeviceRoutes = made }()
+	defer func() { p.Env.Status.DeviceRoutes = sortRoutes(made) }()
 	for _, r := range d.plan.create {
 		err := p.AWS.EC2.CreateRouteTo(ctx, r.RouteTableID, r.DestinationCIDRBlock, aws.RouteTarget{NetworkInterfaceID: r.NetworkInterfaceID})
 		if err != nil && !aws.IsAlreadyExists(err) {
@@ -284,4 +284,13 @@ func lanPrefixes(p *Pass) []netip.Prefix {
 		out = append(out, r.CIDR)
 	}
 	return out
+}
+
+// sortRoutes orders the recorded routes (table, destination), so that the
+// status of an in-sync pass is the one already written.
+func sortRoutes(rs []accessv1alpha1.DeviceRoute) []accessv1alpha1.DeviceRoute {
+	slices.SortFunc(rs, func(a, b accessv1alpha1.DeviceRoute) int {
+		return strings.Compare(a.RouteTableID+" "+a.DestinationCIDRBlock, b.RouteTableID+" "+b.DestinationCIDRBlock)
+	})
+	return rs
 }
