@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -48,7 +49,7 @@ func TestStreamingSessionLifecycle(t *testing.T) {
 
 	s = w.waitPhase("tera-1", accessv1alpha1.SessionReady, accessv1alpha1.SessionReasonURLIssued)
 	st := s.Status
-	if st.SecretName != "tera-1" || st.Target == nil || st.Target.Address != "10.128.3.7" || st.Target.Port != 22 {
+	if st.SecretName != "tera-1-url" || st.Target == nil || st.Target.Address != "10.128.3.7" || st.Target.Port != 22 {
 		t.Fatalf("status: %+v", st)
 	}
 	if st.URLExpiresAt == nil || st.URLExpiresAt.Sub(minted.Add(ssValidity)).Abs() > time.Second ||
@@ -189,12 +190,12 @@ func TestStreamingSessionExpiresUnusedAndTTL(t *testing.T) {
 	if s.Status.FinishedAt == nil {
 		t.Fatal("no finishedAt")
 	}
-	if _, err := w.secret("unused"); err != nil {
+	if _, err := w.urlSecret("unused"); err != nil {
 		t.Fatalf("the Secret goes with the session, not before: %v", err)
 	}
 	w.step(10*time.Minute + time.Second)
 	w.waitGone("unused")
-	if _, err := w.secret("unused"); !apierrors.IsNotFound(err) {
+	if _, err := w.urlSecret("unused"); !apierrors.IsNotFound(err) {
 		t.Fatalf("Secret after deletion: %v", err)
 	}
 }
@@ -207,7 +208,7 @@ func TestStreamingSessionRevokedOnDelete(t *testing.T) {
 	userA := w.user("user-a")
 	w.must(userA.Create(w.ctx, w.newSession("revoke-me", "user-a")))
 	s := w.waitPhase("revoke-me", accessv1alpha1.SessionReady, "")
-	sec, err := w.secret("revoke-me")
+	sec, err := w.urlSecret("revoke-me")
 	w.must(err)
 	if code, _ := w.open(string(sec.Data["url"])); code != 200 {
 		t.Fatalf("open: %d", code)
@@ -223,7 +224,7 @@ func TestStreamingSessionRevokedOnDelete(t *testing.T) {
 	if live := w.liveSessions("user-a"); len(live) != 0 {
 		t.Fatalf("AppStream session not ended on delete: %+v", live)
 	}
-	if _, err := w.secret("revoke-me"); !apierrors.IsNotFound(err) {
+	if _, err := w.urlSecret("revoke-me"); !apierrors.IsNotFound(err) {
 		t.Fatalf("Secret after deletion: %v", err)
 	}
 	w.waitEvent("revoke-me", accessv1alpha1.SessionReasonRevoked)
@@ -409,7 +410,7 @@ func TestStreamingSessionRestartMidMint(t *testing.T) {
 	if !old.Status.AccessEndsAt.Time.Equal(now.Add(-10*time.Minute + ssWindow)) {
 		t.Fatalf("A-old's access window ends %s, want %s", old.Status.AccessEndsAt, now.Add(-10*time.Minute+ssWindow))
 	}
-	secA, err := w.secret(a.Name)
+	secA, err := w.urlSecret(a.Name)
 	w.must(err)
 	if code, _ := w.open(string(secA.Data["url"])); code != 200 {
 		t.Fatalf("A's URL: %d", code)
@@ -433,7 +434,7 @@ func TestStreamingSessionSecretRepair(t *testing.T) {
 	s.Spec.SecretTemplate = &accessv1alpha1.SecretTemplate{Labels: map[string]accessv1alpha1.LabelValue{"team": "line-a"}}
 	w.must(w.user("user-a").Create(w.ctx, s))
 	s = w.waitPhase("repair", accessv1alpha1.SessionReady, "")
-	sec, err := w.secret("repair")
+	sec, err := w.urlSecret("repair")
 	w.must(err)
 	url := string(sec.Data["url"])
 
@@ -445,7 +446,7 @@ func TestStreamingSessionSecretRepair(t *testing.T) {
 	w.must(env.Client.Patch(w.ctx, sec, client.MergeFrom(orig)))
 	w.poke("repair")
 	testenv.Eventually(t, ssWait, "Secret repaired", func() error {
-		sec, err := w.secret("repair")
+		sec, err := w.urlSecret("repair")
 		if err != nil {
 			return err
 		}
@@ -471,7 +472,7 @@ func TestStreamingSessionSecretRepair(t *testing.T) {
 		t.Fatalf("mints: %d, want 2", n)
 	}
 	w.singleValidURL(ssValidity)
-	sec, err = w.secret("repair")
+	sec, err = w.urlSecret("repair")
 	w.must(err)
 	if string(sec.Data["url"]) == url || sec.Labels["team"] != "line-a" {
 		t.Fatalf("replacement Secret: labels %v", sec.Labels)
@@ -507,8 +508,12 @@ func TestStreamingSessionResolution(t *testing.T) {
 	badPort.Spec.Target.Port = port(intstr.FromString("rdp"))
 	byNumber := w.newSession("by-number", "user-a")
 	byNumber.Spec.Target.Port = port(intstr.FromInt32(8022))
-	// A session named like an existing Secret (here the AWS credentials) never writes into it.
-	taken := w.newSession(ssCredentials, "user-a")
+	// A session whose URL Secret name someone else's Secret already holds never writes into it.
+	w.must(k.Create(w.ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: session.URLSecretName("taken"), Labels: map[string]string{"owner": "admin"}},
+		StringData: map[string]string{"password": "hunter2"},
+	}))
+	taken := w.newSession("taken", "user-b") // user-b: user-a's live sessions stay within spec.sessionLimits.perUser
 	for _, s := range []*accessv1alpha1.StreamingSession{noEnv, noGroup, offline, badApp, badDevice, badPort, byNumber, taken} {
 		w.must(k.Create(w.ctx, s))
 	}
@@ -532,11 +537,11 @@ func TestStreamingSessionResolution(t *testing.T) {
 		}
 		w.waitEvent(name, reason)
 	}
-	w.waitPhase(ssCredentials, accessv1alpha1.SessionPending, accessv1alpha1.SessionReasonSecretConflict)
-	creds, err := w.secret(ssCredentials)
+	w.waitPhase("taken", accessv1alpha1.SessionPending, accessv1alpha1.SessionReasonSecretConflict)
+	foreign, err := w.urlSecret("taken")
 	w.must(err)
-	if len(creds.Data) != 2 || len(creds.Labels) != 0 || len(creds.OwnerReferences) != 0 || string(creds.Data["secretAccessKey"]) != ssSecretKey {
-		t.Fatalf("the credentials Secret was written into: labels %v, owners %v, keys %v", creds.Labels, creds.OwnerReferences, keysOf(creds.Data))
+	if len(foreign.Data) != 1 || len(foreign.Labels) != 1 || len(foreign.OwnerReferences) != 0 || string(foreign.Data["password"]) != "hunter2" {
+		t.Fatalf("the foreign Secret was written into: labels %v, owners %v, keys %v", foreign.Labels, foreign.OwnerReferences, keysOf(foreign.Data))
 	}
 	if byNumber := w.get("by-number"); byNumber.Status.Target == nil || byNumber.Status.Target.Port != 8022 {
 		t.Fatalf("port by number: %+v", byNumber.Status.Target)
@@ -545,7 +550,7 @@ func TestStreamingSessionResolution(t *testing.T) {
 	// name a foreign Secret holds: nothing is read from the API server
 	// before a first mint, so its create found the name taken (that URL
 	// reached nobody). It does not mint again, however often it looks.
-	w.poke(ssCredentials)
+	w.poke("taken")
 	testenv.Consistently(t, time.Second, "no second mint for the conflicting session", func() error {
 		if n := w.mints(); n != 3 {
 			return fmt.Errorf("mints: %d, want 3", n)
@@ -573,12 +578,84 @@ func TestStreamingSessionResolution(t *testing.T) {
 	}
 
 	// Deleting the conflicting session never deletes the foreign Secret.
-	w.must(k.Delete(w.ctx, w.get(ssCredentials)))
-	w.waitGone(ssCredentials)
-	after, err := w.secret(ssCredentials)
+	w.must(k.Delete(w.ctx, w.get("taken")))
+	w.waitGone("taken")
+	after, err := w.urlSecret("taken")
 	w.must(err)
-	if after.UID != creds.UID || after.ResourceVersion != creds.ResourceVersion {
-		t.Fatalf("the foreign Secret was changed or replaced: %s/%s, was %s/%s", after.UID, after.ResourceVersion, creds.UID, creds.ResourceVersion)
+	if after.UID != foreign.UID || after.ResourceVersion != foreign.ResourceVersion {
+		t.Fatalf("the foreign Secret was changed or replaced: %s/%s, was %s/%s", after.UID, after.ResourceVersion, foreign.UID, foreign.ResourceVersion)
+	}
+}
+
+// An admin's Secret named like a session (what the URL Secret was named
+// before it took the "-url" suffix) is never the session's: created before
+// the session, or applied after the session's Secret exists, it is not
+// written into, and it outlives the session. The session's own Secret is
+// <name>-url.
+func TestStreamingSessionAdminSecretNamedLikeSession(t *testing.T) {
+	w := newSSWorld(t)
+	w.start(nil)
+	k, userA, userB := env.Client, w.user("user-a"), w.user("user-b")
+	adminSecret := func(name string) *corev1ac.SecretApplyConfiguration {
+		return corev1ac.Secret(name, w.ns).WithLabels(map[string]string{"owner": "admin"}).
+			WithStringData(map[string]string{"password": "hunter2"})
+	}
+	apply := func(name string) { // kubectl apply --server-side
+		w.must(k.Apply(w.ctx, adminSecret(name), client.FieldOwner("kubectl"), client.ForceOwnership))
+	}
+	checkAdmin := func(name string) *corev1.Secret {
+		t.Helper()
+		sec, err := w.secret(name)
+		w.must(err)
+		if len(sec.OwnerReferences) != 0 || len(sec.Labels) != 1 || sec.Labels["owner"] != "admin" ||
+			len(sec.Data) != 1 || string(sec.Data["password"]) != "hunter2" {
+			t.Fatalf("the admin's Secret %s is not theirs alone: owners %+v, labels %v, keys %v", name, sec.OwnerReferences, sec.Labels, keysOf(sec.Data))
+		}
+		return sec
+	}
+
+	// The admin's Secret first, then a session of the same name: no conflict.
+	apply("early")
+	early := checkAdmin("early")
+	w.must(userB.Create(w.ctx, w.newSession("early", "user-b")))
+	if s := w.waitPhase("early", accessv1alpha1.SessionReady, accessv1alpha1.SessionReasonURLIssued); s.Status.SecretName != "early-url" {
+		t.Fatalf("status.secretName %q, want early-url", s.Status.SecretName)
+	}
+
+	// The session first; the admin applies a Secret of the session's name
+	// afterwards: it is a Secret of its own, not a merge into the session's.
+	w.must(userA.Create(w.ctx, w.newSession("late", "user-a")))
+	late := w.waitPhase("late", accessv1alpha1.SessionReady, accessv1alpha1.SessionReasonURLIssued)
+	own, err := w.secret(late.Status.SecretName)
+	w.must(err)
+	if late.Status.SecretName != "late-url" || !metav1.IsControlledBy(own, late) {
+		t.Fatalf("the session's Secret: status.secretName %q, owners %+v", late.Status.SecretName, own.OwnerReferences)
+	}
+	apply("late")
+	lateAdmin := checkAdmin("late")
+	if after, err := w.urlSecret("late"); err != nil || after.ResourceVersion != own.ResourceVersion {
+		t.Fatalf("the session's Secret changed when the admin applied theirs: %v", err)
+	}
+
+	// Through the sessions' lives (late used, early expired) and deletion.
+	if code, _ := w.open(string(own.Data["url"])); code != 200 {
+		t.Fatalf("open: %d", code)
+	}
+	w.stepTo(session.URLSettledAt(late))
+	w.waitPhase("late", accessv1alpha1.SessionActive, accessv1alpha1.SessionReasonSessionActive)
+	w.waitPhase("early", accessv1alpha1.SessionExpired, accessv1alpha1.SessionReasonURLExpired)
+	for _, name := range []string{"early", "late"} {
+		w.must(k.Delete(w.ctx, w.get(name)))
+		w.waitGone(name)
+		if _, err := w.urlSecret(name); !apierrors.IsNotFound(err) {
+			t.Fatalf("%s: the session's Secret after deletion: %v", name, err)
+		}
+	}
+	for _, was := range []*corev1.Secret{early, lateAdmin} {
+		sec := checkAdmin(was.Name)
+		if sec.UID != was.UID || sec.ResourceVersion != was.ResourceVersion {
+			t.Fatalf("the admin's Secret %s was changed or replaced: %s/%s, was %s/%s", was.Name, sec.UID, sec.ResourceVersion, was.UID, was.ResourceVersion)
+		}
 	}
 }
 
@@ -599,13 +676,13 @@ func TestStreamingSessionSecretsStaySecret(t *testing.T) {
 	s1 := w.waitPhase("scan-1", accessv1alpha1.SessionReady, "")
 	w.must(w.user("user-b").Create(w.ctx, w.newSession("scan-2", "user-b")))
 	w.waitPhase("scan-2", accessv1alpha1.SessionReady, "")
-	sec, err := w.secret("scan-1")
+	sec, err := w.urlSecret("scan-1")
 	w.must(err)
 	orig := sec.DeepCopy()
 	sec.Data["expiresAt"] = []byte("edited")
 	w.must(env.Client.Patch(w.ctx, sec, client.MergeFrom(orig)))
 	testenv.Eventually(t, ssWait, "repair", func() error {
-		sec, err := w.secret("scan-1")
+		sec, err := w.urlSecret("scan-1")
 		if err != nil || string(sec.Data["expiresAt"]) == "edited" {
 			return fmt.Errorf("not repaired (%v)", err)
 		}

@@ -49,6 +49,7 @@ import (
 	awsemu "github.com/gatestream/gatestream/internal/emulator/aws"
 	"github.com/gatestream/gatestream/internal/emulator/fault"
 	"github.com/gatestream/gatestream/internal/manager"
+	"github.com/gatestream/gatestream/internal/session"
 	"github.com/gatestream/gatestream/internal/testenv"
 )
 
@@ -295,6 +296,11 @@ func (w *ssWorld) secret(name string) (*corev1.Secret, error) {
 	return &sec, err
 }
 
+// urlSecret reads the URL Secret of the session named name (its name + "-url").
+func (w *ssWorld) urlSecret(name string) (*corev1.Secret, error) {
+	return w.secret(session.URLSecretName(name))
+}
+
 func ssDescribe(s *accessv1alpha1.StreamingSession) string {
 	c := conditions.Get(s.Status.Conditions, accessv1alpha1.ConditionReady)
 	if c == nil {
@@ -318,15 +324,15 @@ func (w *ssWorld) waitPhase(name string, phase accessv1alpha1.SessionPhase, reas
 	return s
 }
 
-// deliveredURLs watches the Secret name from now on and returns a function
-// that reports every URL the Secret has held, in order (each once), as far as
+// deliveredURLs watches the URL Secret of the session named name from now
+// on and returns a function that reports every URL the Secret has held, in order (each once), as far as
 // the watch has delivered them. The one-URL invariant is that it never holds
 // a second URL while its session lives.
 func (w *ssWorld) deliveredURLs(name string) func() []string {
 	w.t.Helper()
 	wc, err := client.NewWithWatch(env.Config, client.Options{Scheme: manager.Scheme()})
 	w.must(err)
-	watcher, err := wc.Watch(w.ctx, &corev1.SecretList{}, client.InNamespace(w.ns), client.MatchingFields{"metadata.name": name})
+	watcher, err := wc.Watch(w.ctx, &corev1.SecretList{}, client.InNamespace(w.ns), client.MatchingFields{"metadata.name": session.URLSecretName(name)})
 	w.must(err)
 	w.t.Cleanup(watcher.Stop)
 	var mu sync.Mutex
@@ -349,11 +355,11 @@ func (w *ssWorld) deliveredURLs(name string) func() []string {
 	}
 }
 
-// oneDeliveredURL waits until the watch has seen the Secret's current URL
-// and checks that it is the only URL the Secret ever held.
+// oneDeliveredURL waits until the watch has seen the current URL of the
+// session's Secret and checks that it is the only URL the Secret ever held.
 func (w *ssWorld) oneDeliveredURL(name string, delivered func() []string) string {
 	w.t.Helper()
-	sec, err := w.secret(name)
+	sec, err := w.urlSecret(name)
 	w.must(err)
 	url := string(sec.Data["url"])
 	testenv.Eventually(w.t, ssWait, "the watch sees the URL of Secret "+name, func() error {

@@ -12,7 +12,8 @@ const (
 	DeletionPolicyOrphan DeletionPolicy = "Orphan"
 )
 
-// LocalObjectReference names an object in the same namespace. References never cross namespaces.
+// LocalObjectReference names an object in the same namespace. Such references never cross namespaces
+// (only a SecretReference to credentials may, with the Secret's consent).
 type LocalObjectReference struct {
 	// Name of the object in the same namespace.
 	// +required
@@ -22,14 +23,28 @@ type LocalObjectReference struct {
 	Name string `json:"name"`
 }
 
-// SecretReference names a Secret in the same namespace as the referring object.
+// SecretReference names a Secret: in the referring object's namespace, or in
+// another namespace whose Secret allows it (the Secret's annotation
+// access.gatestream.io/allowed-namespaces lists the referring namespace, like
+// a Gateway API ReferenceGrant kept on the Secret itself).
 type SecretReference struct {
-	// Name of the Secret in the same namespace.
+	// Name of the Secret.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
 	Name string `json:"name"`
+	// Namespace of the Secret; empty (the default) is the referring object's
+	// namespace. A Secret in another namespace is used only while its
+	// annotation access.gatestream.io/allowed-namespaces (a comma-separated
+	// list of namespaces; "*" is not accepted) names the referring object's
+	// namespace, so credentials can live in a namespace the team cannot read
+	// and only those who may edit Secrets there decide who uses them.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Namespace string `json:"namespace,omitempty"`
 }
 
 // Condition types shared by the kinds.
@@ -48,6 +63,11 @@ const (
 	AnnotationReconcileRequestedAt = "access.gatestream.io/reconcile-requested-at"
 	// AnnotationPollInterval overrides the drift poll interval for one object (a Go duration, e.g. "2m").
 	AnnotationPollInterval = "access.gatestream.io/poll-interval"
+	// AnnotationAllowedNamespaces, on a Secret, lists (comma-separated) the
+	// other namespaces whose objects may reference it as credentials
+	// (SecretReference.Namespace). Only someone who may edit Secrets in the
+	// Secret's namespace can set it; "*" is not accepted.
+	AnnotationAllowedNamespaces = "access.gatestream.io/allowed-namespaces"
 )
 
 // Labels written by the controllers.

@@ -35,6 +35,31 @@ type RemoteAccessEnvironmentSpec struct {
 	// +optional
 	// +kubebuilder:default={managed:{}}
 	Router *RouterSpec `json:"router,omitempty"`
+
+	// SessionLimits bound the live StreamingSessions (Pending, Ready or
+	// Active) on this environment, so that one person or one script cannot
+	// take every instance of the fleet or starve the others' sessions. A
+	// session over a limit fails at once (reason SessionLimitReached), before
+	// any cloud call; the oldest sessions keep their place.
+	// +optional
+	// +kubebuilder:default={}
+	SessionLimits *SessionLimits `json:"sessionLimits,omitempty"`
+}
+
+// SessionLimits are the most live sessions an environment serves.
+type SessionLimits struct {
+	// PerUser is the most live sessions of one spec.userId.
+	// +optional
+	// +kubebuilder:default=5
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	PerUser int32 `json:"perUser,omitempty"`
+	// Total is the most live sessions of all users together.
+	// +optional
+	// +kubebuilder:default=200
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100000
+	Total int32 `json:"total,omitempty"`
 }
 
 // ReturnPath is how replies from devices find their way back to the fleet.

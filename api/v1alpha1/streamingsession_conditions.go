@@ -24,13 +24,16 @@ const (
 	SessionReasonDeviceOffline = "DeviceOffline"
 	// SessionReasonDeviceUnreachable: a hop between the fleet and the device is broken (the DeviceGroup's status names it). Pending.
 	SessionReasonDeviceUnreachable = "DeviceUnreachable"
+	// SessionReasonLimitReached: the environment's spec.sessionLimits (per user or in total) is reached. Failed.
+	SessionReasonLimitReached = "SessionLimitReached"
 	// SessionReasonSecretRefused: the API server refused the URL Secret (e.g. spec.secretTemplate
 	// annotations over the 256 KiB limit); no URL was delivered. Failed.
 	SessionReasonSecretRefused = "SecretRefused"
 	// SessionReasonPortNotFound: target.port names a port the device does not list. Failed.
 	SessionReasonPortNotFound = "PortNotFound"
-	// SessionReasonSecretConflict: a Secret with the session's name exists and
-	// is not controlled by the session; gatestream never writes into it. Pending.
+	// SessionReasonSecretConflict: a Secret named like the session's URL Secret
+	// (<name>-url) exists and is not controlled by the session; gatestream never
+	// writes into it or deletes it. Pending.
 	SessionReasonSecretConflict = "SecretConflict"
 	// SessionReasonMinting: CreateStreamingURL is being called. Not recorded by
 	// this version (the URL is minted and recorded in one pass); an older one

@@ -182,6 +182,10 @@ func (c *cluster) createEnvironments(ctx context.Context, from, to int) error {
 			return err
 		}
 		unstructured.RemoveNestedField(e.Object, append(gw, "gate", "peers")...)
+		// The bench is one flood on purpose: no limit on live sessions.
+		if err := unstructured.SetNestedMap(e.Object, map[string]any{"perUser": int64(1000), "total": int64(100000)}, "spec", "sessionLimits"); err != nil {
+			return err
+		}
 		if err := controlplane.Apply(ctx, c.admin, fieldOwner, e); err != nil {
 			return err
 		}

@@ -566,10 +566,10 @@ func printSummary(p *printer, res *result, root string, took time.Duration) {
 	fmt.Fprintf(&b, "  %s get rae,dg,ss\n", admin)
 	fmt.Fprintf(&b, "  %s describe rae %s\n", admin, environmentName)
 	fmt.Fprintf(&b, "  %s get dg %s -o jsonpath='{.status.devices}'\n", admin, deviceGroupName)
-	fmt.Fprintf(&b, "  # another session, as %s; its URL lands in a Secret of the same name\n", demoUser)
+	fmt.Fprintf(&b, "  # another session, as %s; its URL lands in the Secret named in status.secretName (<session>-url)\n", demoUser)
 	fmt.Fprintf(&b, "  sed 's/name: user-a-raspi-1/name: user-a-raspi-1-b/' %s | %s create -f -\n", sample, user)
 	fmt.Fprintf(&b, "  %s get ss user-a-raspi-1-b -w\n", user)
-	fmt.Fprintf(&b, "  %s get secret user-a-raspi-1-b -o jsonpath='{.data.url}' | base64 -d; echo\n", user)
+	fmt.Fprintf(&b, "  %s get secret user-a-raspi-1-b-url -o jsonpath='{.data.url}' | base64 -d; echo\n", user)
 	fmt.Fprintf(&b, "  # a session for someone else, as %s: refused by the admission policy\n", demoUser)
 	fmt.Fprintf(&b, "  sed -e 's/name: user-a-raspi-1/name: for-user-b/' -e 's/userId: user-a/userId: user-b/' %s | %s create -f -\n", sample, user)
 	if _, err := os.Stat(filepath.Join(root, "cmd", "kubectl-gatestream")); err == nil {

@@ -42,10 +42,13 @@ const (
 	maxSoracomClientsCache = 256
 )
 
-// CredentialsError says a credential Secret is missing or incomplete; the
+// CredentialsError says a credential Secret is missing, incomplete or (in
+// another namespace) does not allow the referring namespace to use it; the
 // controllers report it as a condition (reason CredentialsUnavailable) and
 // wait for the Secret instead of retrying hot.
 type CredentialsError struct {
+	// Secret is the Secret's name, namespace/name when it is in another
+	// namespace than the referring object.
 	Secret string
 	Reason string
 }
@@ -119,7 +122,17 @@ func ForManager(mgr manager.Manager, namespaces []string, opts Options) (*Factor
 		return nil, fmt.Errorf("adding the credentials cache: %w", err)
 	}
 	opts.CredentialsCache = c
-	return New(mgr.GetAPIReader(), opts), nil
+	f := New(mgr.GetAPIReader(), opts)
+	if len(namespaces) > 0 {
+		// The cache only knows these namespaces: a credentials namespace
+		// outside them is read from the API server (add it to
+		// --watch-namespaces to have it cached too).
+		f.cachedNamespaces = map[string]bool{}
+		for _, ns := range namespaces {
+			f.cachedNamespaces[ns] = true
+		}
+	}
+	return f, nil
 }
 
 // Factory builds and caches clients. Safe for concurrent use.
@@ -135,6 +148,8 @@ type Factory struct {
 	awsRetryers *aws.Retryers // one adaptive rate per service for every AWS client
 	awsCache    *aws.Cache
 	allowed     []*url.URL // endpoint overrides that may be used
+	// cachedNamespaces are those CredentialsCache covers (nil: all).
+	cachedNamespaces map[string]bool
 }
 
 // New returns a factory reading Secrets through reader (use the manager's APIReader).
@@ -166,7 +181,7 @@ func burst(perSecond float64) int {
 func (f *Factory) Secret(ctx context.Context, namespace, name string) (*corev1.Secret, error) {
 	key := types.NamespacedName{Namespace: namespace, Name: name}
 	var s corev1.Secret
-	if f.opts.CredentialsCache != nil {
+	if f.opts.CredentialsCache != nil && (f.cachedNamespaces == nil || f.cachedNamespaces[namespace]) {
 		err := f.opts.CredentialsCache.Get(ctx, key, &s)
 		if err == nil {
 			return &s, nil
@@ -181,17 +196,35 @@ func (f *Factory) Secret(ctx context.Context, namespace, name string) (*corev1.S
 	return &s, nil
 }
 
-func (f *Factory) secret(ctx context.Context, namespace, name string, keys ...string) (map[string][]byte, error) {
-	s, err := f.Secret(ctx, namespace, name)
+// CredentialsSecret reads the Secret ref names for an object in namespace
+// referrer, and refuses one in another namespace unless the Secret allows
+// referrer (AnnotationAllowedNamespaces): a *CredentialsError then, as for a
+// missing Secret. The grant is checked on every call, before any client is
+// built or taken from the factory's caches, so removing it takes effect on
+// the next pass.
+func (f *Factory) CredentialsSecret(ctx context.Context, referrer string, ref accessv1alpha1.SecretReference) (*corev1.Secret, error) {
+	key := SecretKey(referrer, ref)
+	s, err := f.Secret(ctx, key.Namespace, key.Name)
 	if err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, &CredentialsError{Secret: name, Reason: "not found in namespace " + namespace}
+			return nil, &CredentialsError{Secret: displayName(referrer, key), Reason: "not found in namespace " + key.Namespace}
 		}
-		return nil, fmt.Errorf("reading credentials Secret %q: %w", name, err)
+		return nil, fmt.Errorf("reading credentials Secret %q: %w", displayName(referrer, key), err)
+	}
+	if err := CheckGrant(s, referrer); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (f *Factory) secret(ctx context.Context, referrer string, ref accessv1alpha1.SecretReference, keys ...string) (map[string][]byte, error) {
+	s, err := f.CredentialsSecret(ctx, referrer, ref)
+	if err != nil {
+		return nil, err
 	}
 	for _, k := range keys {
 		if len(s.Data[k]) == 0 {
-			return nil, &CredentialsError{Secret: name, Reason: "has no key " + k}
+			return nil, &CredentialsError{Secret: displayName(referrer, SecretKey(referrer, ref)), Reason: "has no key " + k}
 		}
 	}
 	return s.Data, nil
@@ -202,7 +235,7 @@ func (f *Factory) Soracom(ctx context.Context, namespace string, spec accessv1al
 	if err := f.checkEndpoint("spec.soracom.endpoint", spec.Endpoint); err != nil {
 		return nil, err
 	}
-	data, err := f.secret(ctx, namespace, spec.CredentialsSecretRef.Name, KeySoracomAuthKeyID, KeySoracomAuthKey)
+	data, err := f.secret(ctx, namespace, spec.CredentialsSecretRef, KeySoracomAuthKeyID, KeySoracomAuthKey)
 	if err != nil {
 		return nil, err
 	}
@@ -265,7 +298,7 @@ func (f *Factory) AWS(ctx context.Context, namespace string, spec accessv1alpha1
 		cfg.EC2Endpoint = spec.Endpoints.EC2
 	}
 	if spec.CredentialsSecretRef != nil {
-		data, err := f.secret(ctx, namespace, spec.CredentialsSecretRef.Name, KeyAWSAccessKeyID, KeyAWSSecretAccessKey)
+		data, err := f.secret(ctx, namespace, *spec.CredentialsSecretRef, KeyAWSAccessKeyID, KeyAWSSecretAccessKey)
 		if err != nil {
 			return nil, err
 		}

@@ -69,8 +69,29 @@ func TestChartPortalOIDC(t *testing.T) {
 	const ns = "portal-chart-oidc"
 	objs := helmTemplate(t, ns, "--values", portalValues)
 	po := portalObjects(objs)
-	if got, want := po.kinds(), map[string]int{"Deployment": 1, "Service": 1, "ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1}; !maps.Equal(got, want) {
-		t.Errorf("portal objects %v, want %v (no cookie Secret: cookie.existingSecret is set)", got, want)
+	if got, want := po.kinds(), map[string]int{"Deployment": 1, "Service": 1, "ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1, "Role": 1, "RoleBinding": 1}; !maps.Equal(got, want) {
+		t.Errorf("portal objects %v, want %v (no cookie Secret: cookie.existingSecret is set; a Role for the sign-out ConfigMap)", got, want)
+	}
+	// Sign-outs are kept in one ConfigMap of the release namespace: the
+	// portal may read and update that one only (create cannot be narrowed to a name).
+	checked := 0
+	for _, o := range objs {
+		if o.GetKind() != "Role" || !strings.Contains(o.GetName(), "portal") {
+			continue
+		}
+		checked++
+		r := convert[rbacv1.Role](t, o)
+		for _, rule := range r.Rules {
+			if !slices.Equal(rule.Resources, []string{"configmaps"}) {
+				t.Errorf("Role %s grants %v; want configmaps only", r.Name, rule.Resources)
+			}
+			if (slices.Contains(rule.Verbs, "get") || slices.Contains(rule.Verbs, "update")) && len(rule.ResourceNames) != 1 {
+				t.Errorf("Role %s: get/update not limited to the sign-out ConfigMap: %+v", r.Name, rule)
+			}
+		}
+	}
+	if checked != 1 {
+		t.Errorf("%d portal Roles; want the sign-out ConfigMap's", checked)
 	}
 
 	role := convert[rbacv1.ClusterRole](t, po.get(t, "ClusterRole", "gatestream-portal"))

@@ -58,7 +58,8 @@ func TestConnect(t *testing.T) {
 	})
 
 	secret := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: ss.Name}, // the controller names it after the session
+		// The controller names it <session>-url; the plugin reads whatever status.secretName says.
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: ss.Name + "-url"},
 		Data:       map[string][]byte{"url": []byte(testURL), "expiresAt": []byte(now.Add(2 * time.Minute).Format(time.RFC3339))},
 	}
 	if err := env.Client.Create(t.Context(), secret); err != nil {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -31,23 +33,50 @@ const maxGroups = 64
 // whose Kubernetes user name does not fit it cannot get a URL.
 var appStreamUserID = regexp.MustCompile(`^[\w+=,.@-]{2,32}$`)
 
+// checkName refuses a user or group name that could be read as someone
+// else's: leading or trailing whitespace, any space other than U+0020 (a
+// non-breaking space, say), control and invisible formatting characters, and
+// invalid UTF-8. Names are never trimmed or normalised into another one.
+func checkName(kind, s string) error {
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("the %s %q is not valid UTF-8; the portal does not act for it", kind, s)
+	}
+	if t := strings.TrimFunc(s, unicode.IsSpace); t != s {
+		return fmt.Errorf("the %s %q begins or ends with whitespace; the portal does not trim names into other names and does not act for it", kind, s)
+	}
+	for _, r := range s {
+		if (unicode.IsSpace(r) && r != ' ') || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError {
+			return fmt.Errorf("the %s %q contains the character %U (a non-ASCII space, control or invisible character); the portal does not act for it", kind, s, r)
+		}
+	}
+	return nil
+}
+
 // cleanIdentity refuses names the portal must never impersonate and drops
 // groups it must never assert. Names in the system: namespace belong to
 // Kubernetes itself (system:masters, system:serviceaccount:…, system:kube-*):
 // an identity provider or proxy that sends one is refused or filtered, since
-// the portal's right to impersonate groups is otherwise unbounded.
+// the portal's right to impersonate groups is otherwise unbounded. Names with
+// surrounding whitespace or unusual spaces are refused, never trimmed.
 func cleanIdentity(id identity) (identity, error) {
-	id.User = strings.TrimSpace(id.User)
 	if id.User == "" {
 		return id, errors.New("the identity has no user name")
+	}
+	if err := checkName("user name", id.User); err != nil {
+		return id, err
 	}
 	if strings.HasPrefix(id.User, "system:") {
 		return id, fmt.Errorf("the user name %q is in Kubernetes' reserved system: namespace; the portal never acts as such a user", id.User)
 	}
 	var groups []string
 	for _, g := range id.Groups {
-		g = strings.TrimSpace(g)
-		if g == "" || strings.HasPrefix(g, "system:") || slices.Contains(groups, g) {
+		if g == "" {
+			continue
+		}
+		if err := checkName("group", g); err != nil {
+			return id, err
+		}
+		if strings.HasPrefix(g, "system:") || slices.Contains(groups, g) {
 			continue
 		}
 		groups = append(groups, g)
@@ -146,6 +175,11 @@ func (a *oidcAuth) exchange(ctx context.Context, st *loginState, code string) (i
 	if user == "" {
 		return identity{}, fmt.Errorf("the ID token has no %q claim (--oidc-username-claim)", a.cfg.OIDCUsernameClaim)
 	}
+	// The claims as the provider sent them, before any prefix: a name with
+	// surrounding whitespace is refused, not trimmed (nor hidden inside a prefix).
+	if err := checkName("user name", user); err != nil {
+		return identity{}, err
+	}
 	if a.cfg.OIDCUsernameClaim == "email" {
 		// As the API server does: an email is a name only when verified;
 		// email_verified, when present, must be the boolean true.
@@ -157,15 +191,29 @@ func (a *oidcAuth) exchange(ctx context.Context, st *loginState, code string) (i
 	}
 	id := identity{User: a.cfg.usernamePrefix() + user}
 	id.Email, _ = claims["email"].(string)
+	var rawGroups []string
 	switch g := claims[a.cfg.OIDCGroupsClaim].(type) {
 	case string:
-		id.Groups = []string{a.cfg.OIDCGroupsPrefix + g}
+		rawGroups = []string{g}
 	case []any:
 		for _, v := range g {
 			if s, ok := v.(string); ok {
-				id.Groups = append(id.Groups, a.cfg.OIDCGroupsPrefix+s)
+				rawGroups = append(rawGroups, s)
 			}
 		}
+	}
+	// Every provider group gets the groups prefix (default "oidc:"), so that
+	// a provider group is never a Kubernetes group such as system:masters or
+	// the admission policy's admin group unless configured so on purpose.
+	prefix := a.cfg.groupsPrefix()
+	for _, g := range rawGroups {
+		if g == "" {
+			continue
+		}
+		if err := checkName("group", g); err != nil {
+			return identity{}, err
+		}
+		id.Groups = append(id.Groups, prefix+g)
 	}
 	return cleanIdentity(id)
 }
@@ -190,14 +238,32 @@ func proxyIdentity(cfg *Config, r *http.Request) (id identity, trusted bool, err
 	if !trusted {
 		return identity{}, false, fmt.Errorf("requests from %s do not come through the authenticating proxy", addr)
 	}
+	// An identity header given more than once is refused, not merged: the
+	// proxy sends each once, so a second one was added by someone else.
+	for _, h := range []string{cfg.ProxyUserHeader, cfg.ProxyGroupsHeader, cfg.ProxyEmailHeader} {
+		if h != "" && len(r.Header.Values(h)) > 1 {
+			return identity{}, true, &repeatedHeaderError{Header: http.CanonicalHeaderKey(h), N: len(r.Header.Values(h))}
+		}
+	}
 	id = identity{User: r.Header.Get(cfg.ProxyUserHeader), Email: r.Header.Get(cfg.ProxyEmailHeader)}
 	if cfg.ProxyGroupsHeader != "" {
-		for _, h := range r.Header.Values(cfg.ProxyGroupsHeader) {
-			id.Groups = append(id.Groups, strings.Split(h, ",")...)
+		if h := r.Header.Get(cfg.ProxyGroupsHeader); h != "" {
+			// Comma-separated, as oauth2-proxy sends them; no space is trimmed.
+			id.Groups = strings.Split(h, ",")
 		}
 	}
 	id, err = cleanIdentity(id)
 	return id, true, err
+}
+
+// repeatedHeaderError is an identity header that came more than once.
+type repeatedHeaderError struct {
+	Header string
+	N      int
+}
+
+func (e *repeatedHeaderError) Error() string {
+	return fmt.Sprintf("the request carries the identity header %s %d times; the portal takes it only once and does not merge them", e.Header, e.N)
 }
 
 // safeNext keeps a post-sign-in destination on this site: a path, never a

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/gatestream/gatestream/internal/testenv"
@@ -189,4 +191,47 @@ func TestChromiumSignInConnect(t *testing.T) {
 		}
 		return nil
 	})
+
+	// Sign out with the button; the session cookie from before, set again in
+	// the browser, does not show the device list: the sign-out is recorded
+	// on the server, not only by deleting the browser's cookie.
+	cookies, err := chromedp.Run(ctx, func(ctx context.Context, tg *chromedp.Target) (network.GetCookiesResult, error) {
+		return cdp.Call(ctx, tg, network.GetCookies, network.GetCookiesParams{URLs: []string{p.URL + "/"}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := ""
+	for _, c := range cookies.Cookies {
+		if c.Name == sessionCookie {
+			old = c.Value
+		}
+	}
+	if old == "" {
+		t.Fatalf("no session cookie in Chromium: %+v", cookies.Cookies)
+	}
+	if err := chromedp.Do(stepTimeout(20*time.Second),
+		chromedp.Navigate(p.URL+"/"),
+		chromedp.WaitVisible(raspi),
+		chromedp.Click(chromedp.CSS(`form[action="/signout"] button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.ID("signin")),
+		shot("portal-6-signed-out.png"),
+	); err != nil {
+		t.Fatalf("signing out in Chromium: %v", err)
+	}
+	if err := chromedp.Do(stepTimeout(20*time.Second),
+		func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+			httpOnly := true
+			_, err := cdp.Call(ctx, tg, network.SetCookie, network.SetCookieParams{Name: sessionCookie, Value: old, URL: p.URL + "/", Path: "/", HTTPOnly: &httpOnly})
+			return chromedp.Void{}, err
+		},
+		chromedp.Navigate(p.URL+"/"),
+		chromedp.WaitVisible(chromedp.ID("signin")),
+	); err != nil {
+		page, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
+		t.Fatalf("the old cookie after sign-out in Chromium: %v\n%s", err, page)
+	}
+	if where, body := location(), text("main"); !strings.Contains(where, "/signin?") || strings.Contains(body, "raspi-1") {
+		t.Errorf("the old cookie after sign-out: at %s\n%s", where, body)
+	}
 }

@@ -61,6 +61,9 @@ type Config struct {
 	CookieKeysReload time.Duration
 	SessionTTL       time.Duration
 	InsecureCookies  bool
+	// SignoutConfigMap is "<namespace>/<name>" of the ConfigMap that records
+	// sign-outs (OIDC mode), shared by every replica.
+	SignoutConfigMap string
 
 	URLValidity          time.Duration
 	AccessWindow         time.Duration
@@ -68,6 +71,7 @@ type Config struct {
 	ConnectTimeout       time.Duration
 	ConnectPerMinute     float64
 	ConnectBurst         int
+	LongPollsPerPerson   int
 	SecretReadFallback   bool
 	MaxRequestBodyBytes  int64
 	ShutdownGraceTimeout time.Duration
@@ -92,6 +96,7 @@ func DefaultConfig() Config {
 		OIDCScopes:           []string{"openid", "profile", "email"},
 		OIDCUsernameClaim:    "email",
 		OIDCGroupsClaim:      "groups",
+		OIDCGroupsPrefix:     "oidc:",
 		ProxyUserHeader:      "X-Forwarded-User",
 		ProxyGroupsHeader:    "X-Forwarded-Groups",
 		ProxyEmailHeader:     "X-Forwarded-Email",
@@ -103,6 +108,7 @@ func DefaultConfig() Config {
 		ConnectTimeout:       2 * time.Minute,
 		ConnectPerMinute:     6,
 		ConnectBurst:         3,
+		LongPollsPerPerson:   4,
 		MaxRequestBodyBytes:  16 << 10,
 		ShutdownGraceTimeout: 25 * time.Second,
 		KubeAPIQPS:           50,
@@ -148,7 +154,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.OIDCUsernameClaim, "oidc-username-claim", c.OIDCUsernameClaim, "ID token claim that is the Kubernetes user name; use the API server's --oidc-username-claim so that RBAC bindings match.")
 	fs.StringVar(&c.OIDCUsernamePrefix, "oidc-username-prefix", c.OIDCUsernamePrefix, "Prefix added to the user name, as the API server's --oidc-username-prefix: unset with a claim other than email means <issuer>#, \"-\" means none.")
 	fs.StringVar(&c.OIDCGroupsClaim, "oidc-groups-claim", c.OIDCGroupsClaim, "ID token claim with the person's groups (the API server's --oidc-groups-claim).")
-	fs.StringVar(&c.OIDCGroupsPrefix, "oidc-groups-prefix", c.OIDCGroupsPrefix, "Prefix added to each group (the API server's --oidc-groups-prefix).")
+	fs.StringVar(&c.OIDCGroupsPrefix, "oidc-groups-prefix", c.OIDCGroupsPrefix, "Prefix added to each group from the provider (the API server's --oidc-groups-prefix), so that no provider group can be a Kubernetes group such as an admin group of the admission policy; \"-\" means none (only on purpose).")
 
 	fs.Var(listFlag{&c.ProxyTrustedCIDRs}, "proxy-trusted-cidrs", "Comma-separated CIDRs whose requests may carry identity headers (proxy mode); others get 403.")
 	fs.StringVar(&c.ProxyUserHeader, "proxy-user-header", c.ProxyUserHeader, "Header with the user name (proxy mode).")
@@ -158,6 +164,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.CookieKeysFile, "cookie-keys-file", c.CookieKeysFile, "File with the cookie keys, one per line, at least 32 bytes each: the first signs, all verify (rotation). Re-read while running (see --cookie-keys-reload-interval). Else $"+EnvCookieKeys+" (comma-separated, read at start).")
 	fs.DurationVar(&c.CookieKeysReload, "cookie-keys-reload-interval", c.CookieKeysReload, "How often --cookie-keys-file is read again, so that rotated keys (a mounted Secret updated in place) apply without a restart.")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", c.SessionTTL, "How long a portal sign-in lasts.")
+	fs.StringVar(&c.SignoutConfigMap, "signout-configmap", c.SignoutConfigMap, "<namespace>/<name> of the ConfigMap where sign-outs are recorded (oidc mode; the portal needs get, update and create on it), so that a sign-out ends the sign-in on every replica.")
 	fs.BoolVar(&c.InsecureCookies, InsecureCookiesFlag, c.InsecureCookies, "DANGEROUS: send cookies without Secure so that tests can use http://127.0.0.1. Refused unless --public-url is http on a loopback address.")
 
 	fs.DurationVar(&c.URLValidity, "url-validity", c.URLValidity, "spec.urlValidity of the sessions the portal creates.")
@@ -166,6 +173,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", c.ConnectTimeout, "How long the progress page waits for a URL before it says so.")
 	fs.Float64Var(&c.ConnectPerMinute, "connects-per-minute", c.ConnectPerMinute, "Sustained Connect rate per person (429 beyond it).")
 	fs.IntVar(&c.ConnectBurst, "connect-burst", c.ConnectBurst, "Connects a person may make at once before the rate applies.")
+	fs.IntVar(&c.LongPollsPerPerson, "long-polls-per-person", c.LongPollsPerPerson, "Progress pages (/open long-polls) a person may have waiting at once (429 beyond it).")
 	fs.BoolVar(&c.SecretReadFallback, "secret-read-fallback", c.SecretReadFallback, "When a person may not read their session's Secret, read it with the portal's own identity (needs get on secrets) if the session's spec.userId is that person.")
 	fs.Int64Var(&c.MaxRequestBodyBytes, "max-request-body-bytes", c.MaxRequestBodyBytes, "Largest request body accepted.")
 	fs.DurationVar(&c.ShutdownGraceTimeout, "shutdown-grace-timeout", c.ShutdownGraceTimeout, "How long in-flight requests may finish on shutdown.")
@@ -216,6 +224,20 @@ func (c *Config) Validate() error {
 		if c.OIDCUsernameClaim == "" {
 			add("--oidc-username-claim must not be empty")
 		}
+		switch gp := c.OIDCGroupsPrefix; {
+		case gp == "":
+			add("--oidc-groups-prefix must not be empty: use a prefix such as \"oidc:\" (the default), or \"-\" for none, on purpose")
+		case gp != "-" && strings.HasPrefix(gp, "system:"):
+			add("--oidc-groups-prefix %q would make provider groups system: groups", gp)
+		case gp != "-" && checkName("--oidc-groups-prefix", gp) != nil:
+			add("%v", checkName("--oidc-groups-prefix", gp))
+		}
+		if up := c.OIDCUsernamePrefix; up != "" && up != "-" && checkName("--oidc-username-prefix", up) != nil {
+			add("%v", checkName("--oidc-username-prefix", up))
+		}
+		if _, _, err := c.signoutObject(); err != nil {
+			add("%v", err)
+		}
 	case AuthProxy:
 		if oidcSet {
 			add("--oidc-* flags are set but --auth-mode is proxy: the modes are never mixed; drop one")
@@ -228,6 +250,10 @@ func (c *Config) Validate() error {
 			p, err := netip.ParsePrefix(s)
 			if err != nil {
 				add("--proxy-trusted-cidrs: %q is not a CIDR: %v", s, err)
+				continue
+			}
+			if p.Bits() == 0 {
+				add("--proxy-trusted-cidrs: %q trusts every address, so anyone could send identity headers; name only the proxy's own addresses (e.g. 127.0.0.1/32 for a sidecar)", s)
 				continue
 			}
 			c.trusted = append(c.trusted, p.Masked())
@@ -263,6 +289,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ConnectPerMinute <= 0 || c.ConnectBurst < 1 {
 		add("--connects-per-minute must be positive and --connect-burst at least 1")
+	}
+	if c.LongPollsPerPerson < 1 {
+		add("--long-polls-per-person must be at least 1")
 	}
 	if c.MaxRequestBodyBytes < 1024 {
 		add("--max-request-body-bytes must be at least 1024")
@@ -368,6 +397,23 @@ func (c *Config) usernamePrefix() string {
 		return c.OIDCIssuerURL + "#"
 	}
 	return c.OIDCUsernamePrefix
+}
+
+// groupsPrefix is the prefix of OIDC groups; "-" means none.
+func (c *Config) groupsPrefix() string {
+	if c.OIDCGroupsPrefix == "-" {
+		return ""
+	}
+	return c.OIDCGroupsPrefix
+}
+
+// signoutObject splits --signout-configmap into namespace and name.
+func (c *Config) signoutObject() (string, string, error) {
+	ns, name, ok := strings.Cut(c.SignoutConfigMap, "/")
+	if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+		return "", "", fmt.Errorf("--signout-configmap %q must be <namespace>/<name> of the ConfigMap where sign-outs are recorded (oidc mode)", c.SignoutConfigMap)
+	}
+	return ns, name, nil
 }
 
 func (c *Config) redirectURL() string {

@@ -163,6 +163,9 @@ type portalSession struct {
 	CSRF    string   `json:"c"`
 	Issued  int64    `json:"i"`
 	Expires int64    `json:"x"`
+	// Gen is the person's sign-in generation when the cookie was issued
+	// (oidc mode): a sign-out raises it, and older cookies are refused.
+	Gen int64 `json:"n,omitempty"`
 }
 
 func (s *portalSession) identity() identity {

@@ -324,6 +324,8 @@ func (w *world) addEnv(ctx context.Context, ns, name string, ready bool, message
 	env_.Spec.AppStream.Stack.Name = stackName
 	env_.Spec.AWS.Endpoints = &accessv1alpha1.AWSEndpoints{AppStream: w.cloud.AppStreamURL, EC2: w.cloud.EC2URL}
 	env_.Spec.AWS.CredentialsSecretRef = &accessv1alpha1.SecretReference{Name: emulator.AWSSecretName}
+	// TestConnectLatency connects 20 times in a row as one person.
+	env_.Spec.SessionLimits = &accessv1alpha1.SessionLimits{PerUser: 100, Total: 1000}
 	if err := env.Client.Create(ctx, &env_); err != nil {
 		return fmt.Errorf("creating RemoteAccessEnvironment %s/%s: %w", ns, name, err)
 	}
@@ -441,7 +443,8 @@ func testSession(ns, user string) *accessv1alpha1.StreamingSession {
 	}
 }
 
-// chartRBAC renders the chart's portal ClusterRole and ClusterRoleBinding.
+// chartRBAC renders the chart's portal ClusterRole and ClusterRoleBinding,
+// and the Role and RoleBinding of its sign-out ConfigMap.
 func chartRBAC() ([]*unstructured.Unstructured, error) {
 	out, err := helmTemplateRaw(context.Background(), "--set", "portal.enabled=true",
 		"--set", "portal.publicURL=https://portal.example.com", "--set", "portal.oidc.issuerURL=https://idp.example.com",
@@ -455,12 +458,16 @@ func chartRBAC() ([]*unstructured.Unstructured, error) {
 	}
 	var rbac []*unstructured.Unstructured
 	for _, o := range objs {
-		if (o.GetKind() == "ClusterRole" || o.GetKind() == "ClusterRoleBinding") && strings.HasSuffix(o.GetName(), "-portal") {
-			rbac = append(rbac, o)
+		switch o.GetKind() {
+		case "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding":
+			if strings.HasSuffix(o.GetName(), "-portal") {
+				rbac = append(rbac, o)
+			}
 		}
 	}
-	if len(rbac) != 2 {
-		return nil, fmt.Errorf("the chart rendered %d portal ClusterRoles/Bindings, want 2", len(rbac))
+	// The cluster rights, and the rights on the sign-out ConfigMap in the portal's namespace.
+	if len(rbac) != 4 {
+		return nil, fmt.Errorf("the chart rendered %d portal (Cluster)Roles/Bindings, want 4", len(rbac))
 	}
 	return rbac, nil
 }
@@ -581,9 +588,19 @@ type portalUnderTest struct {
 
 var testCookieKey = []byte("0123456789abcdef0123456789abcdef-portal-test")
 
+// signoutConfigMap is the sign-out record of the test portals, as the chart
+// names it for release gatestream (the chart's Role grants it).
+const signoutConfigMap = "gatestream-portal-signouts"
+
 // startPortal runs a portal on 127.0.0.1 with the portal's identity, in OIDC
 // mode against the mock provider unless mutate changes it.
 func startPortal(t *testing.T, w *world, mutate func(*Config)) *portalUnderTest {
+	t.Helper()
+	return startPortalLongPoll(t, w, mutate, 5*time.Second)
+}
+
+// startPortalLongPoll is startPortal with the bound of one /open wait.
+func startPortalLongPoll(t *testing.T, w *world, mutate func(*Config), longPoll time.Duration) *portalUnderTest {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -600,6 +617,8 @@ func startPortal(t *testing.T, w *world, mutate func(*Config)) *portalUnderTest 
 	cfg.OIDCScopes = []string{"openid", "profile", "email", "groups"}
 	cfg.OIDCUsernameClaim = "preferred_username"
 	cfg.OIDCUsernamePrefix = "-" // as kube-apiserver: no prefix
+	cfg.OIDCGroupsPrefix = "-"   // the RoleBindings name the groups as they are
+	cfg.SignoutConfigMap = portalNS + "/" + signoutConfigMap
 	cfg.ConnectPerMinute, cfg.ConnectBurst = 600, 100
 	cfg.ConnectTimeout = 30 * time.Second
 	cfg.SetSecrets([][]byte{testCookieKey}, oc.ClientSecret)
@@ -632,7 +651,7 @@ func startPortal(t *testing.T, w *world, mutate func(*Config)) *portalUnderTest 
 	if os.Getenv("GATESTREAM_TEST_LOGS") == "1" {
 		log = logr.New(teeSink{log.GetSink(), t})
 	}
-	s, err := New(Options{Config: cfg, Log: log, REST: w.portalREST, Now: clock.now, LongPoll: 5 * time.Second, PollInterval: 20 * time.Millisecond})
+	s, err := New(Options{Config: cfg, Log: log, REST: w.portalREST, Now: clock.now, LongPoll: longPoll, PollInterval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -23,6 +24,16 @@ func (s *Server) person(w http.ResponseWriter, r *http.Request) (*portalSession,
 	now := s.now()
 	if s.cfg.AuthMode == AuthProxy {
 		id, trusted, err := proxyIdentity(&s.cfg, r)
+		var repeated *repeatedHeaderError
+		if trusted && errors.As(err, &repeated) {
+			s.log.Info("refused repeated identity headers", "remote", r.RemoteAddr, "path", r.URL.Path, "header", repeated.Header)
+			s.fail(w, r, nil, http.StatusBadRequest, errorView{
+				Heading: "Conflicting identity headers",
+				Message: "The request names who you are more than once, so the portal cannot tell who you are and refused it.",
+				Detail:  err.Error(),
+			})
+			return nil, false
+		}
 		if !trusted {
 			s.log.Info("refused identity headers from an untrusted address", "remote", r.RemoteAddr, "path", r.URL.Path)
 			s.fail(w, r, nil, http.StatusForbidden, errorView{
@@ -54,15 +65,14 @@ func (s *Server) person(w http.ResponseWriter, r *http.Request) (*portalSession,
 		return &ps, true
 	}
 
-	var ps portalSession
-	reason := ""
-	if err := s.codec.get(r, sessionCookie, &ps); err != nil {
-		reason = "required"
-	} else if now.Unix() >= ps.Expires {
-		reason = "expired"
+	ps, reason, err := s.signedIn(r)
+	if err != nil {
+		// Fail closed: without the sign-out record no sign-in is taken.
+		s.kubeDown(w, r, nil, err)
+		return nil, false
 	}
 	if reason == "" {
-		return &ps, true
+		return ps, true
 	}
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		next := r.URL.RequestURI()
@@ -70,11 +80,42 @@ func (s *Server) person(w http.ResponseWriter, r *http.Request) (*portalSession,
 		return nil, false
 	}
 	msg := "Sign in to continue."
-	if reason == "expired" {
+	switch reason {
+	case "expired":
 		msg = "Your portal session has expired. Sign in again; nothing was changed."
+	case "signedout":
+		msg = "This sign-in has ended (you signed out). Sign in again; nothing was changed."
 	}
 	s.fail(w, r, nil, http.StatusUnauthorized, errorView{Heading: "Not signed in", Message: msg})
 	return nil, false
+}
+
+// signedIn reads the session cookie (oidc mode): the sign-in, or why there
+// is none ("required", "expired" or "signedout"). A cookie issued before the
+// person's last sign-out (on any replica) is no sign-in; neither is one whose
+// groups lack the configured groups prefix (issued under another setting).
+func (s *Server) signedIn(r *http.Request) (*portalSession, string, error) {
+	var ps portalSession
+	if err := s.codec.get(r, sessionCookie, &ps); err != nil {
+		return nil, "required", nil
+	}
+	if s.now().Unix() >= ps.Expires {
+		return nil, "expired", nil
+	}
+	prefix := s.cfg.groupsPrefix()
+	for _, g := range ps.Groups {
+		if !strings.HasPrefix(g, prefix) {
+			return nil, "required", nil
+		}
+	}
+	gen, err := s.signinGeneration(r.Context(), ps.User)
+	if err != nil {
+		return nil, "", err
+	}
+	if ps.Gen < gen {
+		return nil, "signedout", nil
+	}
+	return &ps, "", nil
 }
 
 // checkForm guards every state-changing request: it refuses cross-site
@@ -118,8 +159,7 @@ func (s *Server) checkForm(w http.ResponseWriter, r *http.Request, ps *portalSes
 func (s *Server) signin(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	next := safeNext(q.Get("next"))
-	var ps portalSession
-	if err := s.codec.get(r, sessionCookie, &ps); err == nil && s.now().Unix() < ps.Expires {
+	if _, reason, err := s.signedIn(r); err == nil && reason == "" {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
@@ -178,7 +218,14 @@ func (s *Server) authCallback(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, nil, http.StatusUnauthorized, errorView{Heading: "Sign-in failed", Message: "The portal could not confirm who you are.", Detail: err.Error(), Links: restart})
 		return
 	}
+	gen, err := s.signinGeneration(r.Context(), id.User)
+	if err != nil {
+		s.log.Error(err, "sign-in: reading the sign-out record")
+		s.fail(w, r, nil, http.StatusBadGateway, errorView{Heading: "Sign-in unavailable", Message: "The portal could not reach the Kubernetes API to complete your sign-in. Try again in a minute.", Links: restart})
+		return
+	}
 	ps := s.newSession(id, s.now())
+	ps.Gen = gen
 	if err := s.codec.set(w, sessionCookie, &ps, s.cfg.SessionTTL); err != nil {
 		s.fail(w, r, nil, http.StatusBadRequest, errorView{Heading: "Cannot sign you in", Message: err.Error(), Links: restart})
 		return
@@ -197,5 +244,16 @@ func (s *Server) signout(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
+	// Recorded in the API server: copies of the cookie stop working on
+	// every replica, not just this browser's.
+	if err := s.recordSignout(r.Context(), ps.User, ps.Gen); err != nil {
+		s.log.Error(err, "recording a sign-out", "user", ps.User)
+		s.fail(w, r, nil, http.StatusBadGateway, errorView{
+			Heading: "Sign-out not recorded",
+			Message: "This browser is signed out, but the portal could not record the sign-out in Kubernetes, so a copy of this sign-in may still work until it expires. Try signing in and out again.",
+		})
+		return
+	}
+	s.log.Info("portal sign-out", "audit", true, "action", "signout", "user", ps.User)
 	http.Redirect(w, r, "/signin?reason=signedout", http.StatusSeeOther)
 }

@@ -215,6 +215,7 @@ func (s *Server) audit(action string, id identity, a auditRec) {
 
 func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 	clicked := time.Now()
+	now := s.now()
 	ps, ok := s.person(w, r)
 	if !ok || !s.checkForm(w, r, ps) {
 		return
@@ -237,9 +238,14 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 		refuse(resultInvalid, http.StatusBadRequest, errorView{Heading: "Incomplete request", Message: "Pick a device and an application on the devices page."})
 		return
 	}
-	if !s.limiter.allow(id.User, clicked) {
-		w.Header().Set("Retry-After", fmt.Sprint(int(60/s.cfg.ConnectPerMinute)+1))
-		refuse(resultRateLimited, http.StatusTooManyRequests, errorView{Heading: "Too many connections", Message: fmt.Sprintf("You may connect about %g times a minute. Wait a moment and try again.", s.cfg.ConnectPerMinute)})
+	if ok, wait := s.limiter.allow(id.User, now); !ok {
+		secs := int((wait + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", fmt.Sprint(secs))
+		refuse(resultRateLimited, http.StatusTooManyRequests, errorView{
+			Heading: "Too many connections",
+			Message: fmt.Sprintf("You may connect about %g times a minute (%d at once). Wait a moment and try again.", s.cfg.ConnectPerMinute, s.cfg.ConnectBurst),
+			Hint:    fmt.Sprintf("You can connect again in %d s.", secs),
+		})
 		return
 	}
 	if !appStreamUserID.MatchString(id.User) {
@@ -536,6 +542,22 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// Each person has at most --long-polls-per-person pages waiting here, so
+	// that one person's many tabs cannot slow everyone else's pages.
+	if !s.waits.acquire(ps.User) {
+		s.metrics.openLimited.Inc()
+		w.Header().Set("Retry-After", "2")
+		s.fail(w, r, ps, http.StatusTooManyRequests, errorView{
+			Heading: "Too many pages waiting",
+			Message: fmt.Sprintf("You already have %d pages waiting for a session's URL; the portal waits for at most %d at once per person.", s.cfg.LongPollsPerPerson, s.cfg.LongPollsPerPerson),
+			Hint:    "Close the other progress pages, or wait for them, then reload this one.",
+			Links:   []link{{sessionPath(r.PathValue("ns"), r.PathValue("name")), "Back to the session"}, {"/sessions", "My sessions"}},
+		})
+		return
+	}
+	defer s.waits.release(ps.User)
+	s.metrics.openWaits.Inc()
+	defer s.metrics.openWaits.Dec()
 	deadline := time.Now().Add(s.longPoll)
 	back := sessionPath(r.PathValue("ns"), r.PathValue("name"))
 	for {

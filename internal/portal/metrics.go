@@ -28,6 +28,8 @@ type metrics struct {
 	connects       *prometheus.CounterVec
 	ends           prometheus.Counter
 	connectSeconds prometheus.Histogram
+	openWaits      prometheus.Gauge
+	openLimited    prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -46,11 +48,19 @@ func newMetrics() *metrics {
 			Help:    "Time from a Connect click to the redirect to the streaming URL (observed by the replica that took the click).",
 			Buckets: []float64{0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120},
 		}),
+		openWaits: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gatestream_portal_open_waits",
+			Help: "Progress pages waiting for a URL (/open long-polls) on this replica.",
+		}),
+		openLimited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gatestream_portal_open_limited_total",
+			Help: "Progress-page waits refused (429) because the person had --long-polls-per-person waiting already.",
+		}),
 	}
 	for _, r := range allResults {
 		m.connects.WithLabelValues(r)
 	}
-	m.registry.MustRegister(m.connects, m.ends, m.connectSeconds,
+	m.registry.MustRegister(m.connects, m.ends, m.connectSeconds, m.openWaits, m.openLimited,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -102,7 +112,9 @@ func newUserLimiter(perMinute float64, burst int) *userLimiter {
 	return &userLimiter{limit: rate.Limit(perMinute / 60), burst: burst, m: map[string]*limiterEntry{}}
 }
 
-func (u *userLimiter) allow(user string, now time.Time) bool {
+// allow takes a token of the person's bucket at now; when there is none it
+// returns false and how long until there is.
+func (u *userLimiter) allow(user string, now time.Time) (bool, time.Duration) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if len(u.m) > 10000 {
@@ -118,5 +130,39 @@ func (u *userLimiter) allow(user string, now time.Time) bool {
 		u.m[user] = e
 	}
 	e.seen = now
-	return e.l.AllowN(now, 1)
+	r := e.l.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return false, d
+	}
+	return true, 0
+}
+
+// waitSlots bounds how many long-polls each person has waiting at once.
+type waitSlots struct {
+	mu  sync.Mutex
+	max int
+	m   map[string]int
+}
+
+// acquire takes one of the person's slots, if one is free.
+func (w *waitSlots) acquire(user string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.m == nil {
+		w.m = map[string]int{}
+	}
+	if w.m[user] >= w.max {
+		return false
+	}
+	w.m[user]++
+	return true
+}
+
+func (w *waitSlots) release(user string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.m[user]--; w.m[user] <= 0 {
+		delete(w.m, user)
+	}
 }

@@ -510,7 +510,7 @@ func TestProxyMode(t *testing.T) {
 
 	trusted := startPortal(t, w, proxyCfg("127.0.0.1/32"))
 	tb := newBrowser(t, w, trusted)
-	devices := as(tb, t, http.MethodGet, "/", nil, "user-b", "team-b, system:masters")
+	devices := as(tb, t, http.MethodGet, "/", nil, "user-b", "team-b,system:masters")
 	wantStatus(t, devices, http.StatusOK, "robot-9")
 	if strings.Contains(devices.Body, "raspi-1") || strings.Contains(devices.Body, "/signout") {
 		t.Error("proxy mode shows team A's devices or a sign-out form")
@@ -520,14 +520,14 @@ func TestProxyMode(t *testing.T) {
 	// The token is bound to the identity: another user behind the same cookie jar cannot use it.
 	wantStatus(t, as(tb, t, http.MethodPost, "/connect", connectForm(csrf, nsB, "line-b", "robot-9", "teraterm", ""), "user-a", ""), http.StatusForbidden, "Form expired")
 	// (That request re-bound the cookie to user-a: user-b gets a fresh token.)
-	csrf = csrfOf(t, as(tb, t, http.MethodGet, "/", nil, "user-b", "team-b, system:masters").Body)
-	ok := as(tb, t, http.MethodPost, "/connect", connectForm(csrf, nsB, "line-b", "robot-9", "teraterm", ""), "user-b", "team-b, system:masters")
+	csrf = csrfOf(t, as(tb, t, http.MethodGet, "/", nil, "user-b", "team-b,system:masters").Body)
+	ok := as(tb, t, http.MethodPost, "/connect", connectForm(csrf, nsB, "line-b", "robot-9", "teraterm", ""), "user-b", "team-b,system:masters")
 	wantStatus(t, ok, http.StatusOK, "Preparing your session")
 	mine := sessionsOf(t, nsB, "user-b")
 	if len(mine) != 1 {
 		t.Fatalf("%d sessions for user-b", len(mine))
 	}
-	wantStatus(t, as(tb, t, http.MethodPost, sessionPath(nsB, mine[0].Name)+"/end", url.Values{"csrf": {csrf}}, "user-b", "team-b, system:masters"), http.StatusOK)
+	wantStatus(t, as(tb, t, http.MethodPost, sessionPath(nsB, mine[0].Name)+"/end", url.Values{"csrf": {csrf}}, "user-b", "team-b,system:masters"), http.StatusOK)
 	// No identity from the proxy: not signed in.
 	wantStatus(t, as(tb, t, http.MethodGet, "/", nil, "", ""), http.StatusUnauthorized)
 	wantStatus(t, as(tb, t, http.MethodGet, "/", nil, "system:admin", ""), http.StatusUnauthorized, "system:")

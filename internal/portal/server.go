@@ -77,6 +77,7 @@ type Server struct {
 	pages    map[string]*template.Template
 	metrics  *metrics
 	limiter  *userLimiter
+	waits    *waitSlots
 	pending  pendingConnects
 	longPoll time.Duration
 	poll     time.Duration
@@ -111,6 +112,7 @@ func New(opts Options) (*Server, error) {
 		origins:  http.NewCrossOriginProtection(),
 		metrics:  newMetrics(),
 		limiter:  newUserLimiter(cfg.ConnectPerMinute, cfg.ConnectBurst),
+		waits:    &waitSlots{max: cfg.LongPollsPerPerson},
 		longPoll: opts.LongPoll,
 		poll:     opts.PollInterval,
 	}

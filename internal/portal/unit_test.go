@@ -53,9 +53,21 @@ func TestCookieCodecSignsAndRotates(t *testing.T) {
 }
 
 func TestCleanIdentity(t *testing.T) {
-	id, err := cleanIdentity(identity{User: " user-a ", Groups: []string{"a", "system:masters", "a", " b ", "", "system:authenticated"}})
+	id, err := cleanIdentity(identity{User: "user-a", Groups: []string{"a", "system:masters", "a", "b", "", "system:authenticated"}})
 	if err != nil || id.User != "user-a" || strings.Join(id.Groups, ",") != "a,b" {
 		t.Errorf("got %+v %v", id, err)
+	}
+	// Names are refused, never trimmed into another name.
+	for _, u := range []string{" user-a", "user-a ", "user-a\u00a0", "user\u00a0a", "user-a\u200b", "user-a\x00", "user-a\xff", "\u3000user-a"} {
+		if got, err := cleanIdentity(identity{User: u}); err == nil {
+			t.Errorf("user %q accepted as %q", u, got.User)
+		}
+		if got, err := cleanIdentity(identity{User: "user-a", Groups: []string{"a", u}}); err == nil {
+			t.Errorf("group %q accepted as %q", u, got.Groups)
+		}
+	}
+	if _, err := cleanIdentity(identity{User: "Jane Doe", Groups: []string{"Team A"}}); err != nil {
+		t.Errorf("a name with an inner ASCII space is refused: %v", err)
 	}
 	for _, u := range []string{"", "system:admin", "system:serviceaccount:kube-system:default"} {
 		if _, err := cleanIdentity(identity{User: u}); err == nil {
@@ -98,6 +110,7 @@ func TestConfigValidate(t *testing.T) {
 		c := DefaultConfig()
 		c.PublicURL, c.AuthMode = "https://portal.example.com", AuthOIDC
 		c.OIDCIssuerURL, c.OIDCClientID = "https://idp.example.com", "gatestream"
+		c.SignoutConfigMap = "gatestream-system/gatestream-portal-signouts"
 		return c
 	}
 	if c := oidc(); c.Validate() != nil {
@@ -122,6 +135,18 @@ func TestConfigValidate(t *testing.T) {
 		"http issuer":                   {func(c *Config) { c.OIDCIssuerURL = "http://idp.example.com" }, "must be an https URL"},
 		"foreign redirect":              {func(c *Config) { c.OIDCRedirectURL = "https://evil.example/cb" }, "own origin"},
 		"public url with path":          {func(c *Config) { c.PublicURL = "https://portal.example.com/x" }, "no path"},
+		"trust every IPv4 address": {func(c *Config) {
+			c.AuthMode, c.OIDCIssuerURL, c.OIDCClientID, c.SignoutConfigMap, c.ProxyTrustedCIDRs = AuthProxy, "", "", "", []string{"0.0.0.0/0"}
+		}, "trusts every address"},
+		"trust every IPv6 address": {func(c *Config) {
+			c.AuthMode, c.OIDCIssuerURL, c.OIDCClientID, c.SignoutConfigMap, c.ProxyTrustedCIDRs = AuthProxy, "", "", "", []string{"10.0.0.0/8", "::/0"}
+		}, "trusts every address"},
+		"empty groups prefix":   {func(c *Config) { c.OIDCGroupsPrefix = "" }, "--oidc-groups-prefix must not be empty"},
+		"system groups prefix":  {func(c *Config) { c.OIDCGroupsPrefix = "system:" }, "system: groups"},
+		"spacy groups prefix":   {func(c *Config) { c.OIDCGroupsPrefix = "oidc:\u00a0" }, "--oidc-groups-prefix"},
+		"no signout configmap":  {func(c *Config) { c.SignoutConfigMap = "" }, "--signout-configmap"},
+		"bad signout configmap": {func(c *Config) { c.SignoutConfigMap = "just-a-name" }, "<namespace>/<name>"},
+		"no long polls":         {func(c *Config) { c.LongPollsPerPerson = 0 }, "--long-polls-per-person"},
 	} {
 		c := oidc()
 		tc.mutate(&c)

@@ -27,6 +27,9 @@ type Input struct {
 	// UserSessionsRead (Decide asks with StepListUserSessions when it needs them).
 	UserSessions     []string
 	UserSessionsRead bool
+	// Ahead counts the live sessions on the environment created before this
+	// one (CountAhead), for spec.sessionLimits.
+	Ahead Ahead
 }
 
 // Action is what a Step does.
@@ -201,6 +204,9 @@ func (d *decision) mint() Step {
 		return d.step(StepWait)
 	case Fail:
 		return d.fail(res.Reason, "%s", res.Message)
+	}
+	if why := overLimit(s, res.Limits, d.in.Ahead); why != "" && res.Limits.PerUser > 0 {
+		return d.fail(accessv1alpha1.SessionReasonLimitReached, "%s", why)
 	}
 	ends := AccessEndsAt(s, now)
 	validity := MintValidity(&s.Spec, ends, now)

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	"github.com/gatestream/gatestream/internal/aws"
@@ -135,7 +136,7 @@ func TestDecide(t *testing.T) {
 			action: StepMint, phase: accessv1alpha1.SessionPending, reason: accessv1alpha1.SessionReasonMinting,
 			check: func(t *testing.T, s Step) {
 				want := MintRequest{Stack: "stack-1", Fleet: "fleet-1", UserID: "user-a", Application: "teraterm", SessionContext: "10.128.3.7:22", Validity: 5 * time.Minute}
-				if s.Mint != want || s.Status.SecretName != "s1" || s.Status.Target == nil || s.Status.Target.Port != 22 ||
+				if s.Mint != want || s.Status.SecretName != "s1-url" || s.Status.Target == nil || s.Status.Target.Port != 22 ||
 					s.Status.MintRequestedAt != nil || s.Status.URLExpiresAt != nil || s.Event != nil {
 					t.Fatalf("mint %+v, status %+v", s.Mint, s.Status)
 				}
@@ -165,7 +166,7 @@ func TestDecide(t *testing.T) {
 			at: settled,
 			check: func(t *testing.T, s Step) {
 				st := s.Status
-				if !st.URLExpiresAt.Time.Equal(urlExp) || !st.AccessEndsAt.Time.Equal(t0.Add(61*time.Minute)) || st.SecretName != "s1" ||
+				if !st.URLExpiresAt.Time.Equal(urlExp) || !st.AccessEndsAt.Time.Equal(t0.Add(61*time.Minute)) || st.SecretName != "s1-url" ||
 					st.Target == nil || st.Target.Address != "10.128.3.7" || s.Event != nil {
 					t.Fatalf("adopted status %+v", st)
 				}
@@ -501,5 +502,49 @@ func TestReadyMessageSaysWhenTheURLWasShortened(t *testing.T) {
 	s.Status.AccessEndsAt = &metav1.Time{Time: t0.Add(time.Hour)}
 	if msg := readyMessage(s); strings.Contains(msg, "valid for less") {
 		t.Fatalf("a URL valid for its whole urlValidity: %q", msg)
+	}
+}
+
+func TestSessionLimits(t *testing.T) {
+	for _, tc := range []struct {
+		ahead Ahead
+		want  Action
+	}{
+		{Ahead{User: 4, Total: 199}, StepMint},
+		{Ahead{User: 5, Total: 5}, StepFail},
+		{Ahead{User: 0, Total: 200}, StepFail},
+	} {
+		step := Decide(in(func(x *Input) { x.Ahead = tc.ahead }))
+		if step.Action != tc.want {
+			t.Errorf("%+v: %s; want %s", tc.ahead, step.Action, tc.want)
+		}
+		if tc.want == StepFail {
+			c := conditions.Get(step.Status.Conditions, accessv1alpha1.ConditionReady)
+			if c == nil || c.Reason != accessv1alpha1.SessionReasonLimitReached || !strings.Contains(c.Message, "spec.sessionLimits") {
+				t.Errorf("%+v: Ready %+v", tc.ahead, c)
+			}
+		}
+	}
+}
+
+func TestCountAheadKeepsTheOldestSessions(t *testing.T) {
+	mk := func(name, user string, created int, phase accessv1alpha1.SessionPhase) accessv1alpha1.StreamingSession {
+		s := *newSession()
+		s.Name, s.UID, s.Spec.UserID = name, types.UID(name), user
+		s.CreationTimestamp = metav1.NewTime(t0.Add(time.Duration(created) * time.Second))
+		s.Status.Phase = phase
+		return s
+	}
+	all := []accessv1alpha1.StreamingSession{
+		mk("a1", "a", 1, accessv1alpha1.SessionReady), mk("a2", "a", 2, accessv1alpha1.SessionPending),
+		mk("a3", "a", 3, accessv1alpha1.SessionEnded), mk("b1", "b", 1, accessv1alpha1.SessionActive),
+		mk("a4", "a", 4, ""), mk("a0", "a", 4, accessv1alpha1.SessionPending),
+	}
+	other := mk("x", "a", 0, accessv1alpha1.SessionReady)
+	other.Spec.EnvironmentRef.Name = "elsewhere"
+	all = append(all, other)
+	me := all[4] // a4: created at 4 s, after a1, a2 (live) and a0 (same time, smaller name)
+	if got := CountAhead(&me, all); got != (Ahead{User: 3, Total: 4}) {
+		t.Fatalf("ahead of a4: %+v; want 3 of user a (a1, a2, a0), 4 in total (and b1)", got)
 	}
 }

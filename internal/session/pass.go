@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -51,8 +52,31 @@ func (u Units) Observe(ctx context.Context, s *accessv1alpha1.StreamingSession, 
 		}
 	}
 	p.Resolution = Resolve(s, p.Env, dg)
+	if s.Status.URLExpiresAt == nil && p.Resolution.Outcome == Resolved {
+		// Only a session that is about to mint needs its place in line.
+		if p.Input.Ahead, err = u.ahead(ctx, s); err != nil {
+			return nil, err
+		}
+	}
 	p.Secret, p.Input.Secret, err = u.Secrets.Observe(ctx, s)
 	return p, err
+}
+
+// IndexEnvironment is the cache index of StreamingSessions by spec.environmentRef.name.
+const IndexEnvironment = ".spec.environmentRef.name"
+
+// ahead counts the live sessions before s on its environment, from the cache
+// (by the environment index when the reader has it).
+func (u Units) ahead(ctx context.Context, s *accessv1alpha1.StreamingSession) (Ahead, error) {
+	var list accessv1alpha1.StreamingSessionList
+	err := u.Client.List(ctx, &list, client.InNamespace(s.Namespace), client.MatchingFields{IndexEnvironment: s.Spec.EnvironmentRef.Name})
+	if err != nil {
+		// A reader without the index (tests, a plain client): the namespace.
+		if err = u.Client.List(ctx, &list, client.InNamespace(s.Namespace)); err != nil {
+			return Ahead{}, fmt.Errorf("listing the sessions of environment %s: %w", s.Spec.EnvironmentRef.Name, err)
+		}
+	}
+	return CountAhead(s, list.Items), nil
 }
 
 // getOptional reads an object; nil when it does not exist.

@@ -43,6 +43,8 @@ type Resolution struct {
 	Fleet, Stack string
 	// Target is the device's address and port (nil without spec.target).
 	Target *accessv1alpha1.ResolvedTarget
+	// Limits are the environment's spec.sessionLimits (defaults filled in).
+	Limits accessv1alpha1.SessionLimits
 }
 
 func wait(reason, format string, args ...any) Resolution {
@@ -104,7 +106,7 @@ func Resolve(s *accessv1alpha1.StreamingSession, env *accessv1alpha1.RemoteAcces
 		return res
 	}
 	t, tres := ResolveTarget(s, dg)
-	tres.Fleet, tres.Stack, tres.Target = res.Fleet, res.Stack, t
+	tres.Fleet, tres.Stack, tres.Target, tres.Limits = res.Fleet, res.Stack, t, limitsOf(env)
 	return tres
 }
 

@@ -38,8 +38,42 @@ func stripped(key string, exact []string) bool {
 	return strings.HasPrefix(key, argoCDPrefix) || slices.Contains(exact, key)
 }
 
-// SecretName is the name of the session's Secret: the session's own name.
-func SecretName(s *accessv1alpha1.StreamingSession) string { return s.Name }
+// SecretSuffix ends the name of every URL Secret: a Secret someone else
+// creates under a session's name (kubectl apply of their own Secret) never
+// meets the session's Secret.
+const SecretSuffix = "-url"
+
+// secretNameHashLen is the length of the hash a shortened name carries.
+const secretNameHashLen = 10
+
+// SecretName is the name of the session's Secret (status.secretName):
+// URLSecretName(session name), or the session's own name when an older
+// gatestream recorded that one (status.secretName == name), so that a
+// session created before the suffix keeps its Secret.
+func SecretName(s *accessv1alpha1.StreamingSession) string {
+	if s.Status.SecretName != "" && s.Status.SecretName == s.Name {
+		return s.Name // recorded by an older gatestream
+	}
+	return URLSecretName(s.Name)
+}
+
+// URLSecretName is the name of the URL Secret of a session named name:
+// name + "-url"; when that is longer than a Secret name may be (253), the
+// first 238 characters of name (without trailing dots and dashes), a dash,
+// the first 10 hex digits of the SHA-256 of the whole name, and "-url". The
+// result is a DNS subdomain whenever name is one, and the same name always
+// gives the same result.
+func URLSecretName(name string) string {
+	if len(name)+len(SecretSuffix) <= validation.DNS1123SubdomainMaxLength {
+		return name + SecretSuffix
+	}
+	sum := sha256.Sum256([]byte(name))
+	prefix := name[:validation.DNS1123SubdomainMaxLength-len(SecretSuffix)-1-secretNameHashLen]
+	for len(prefix) > 0 && !isAlnum(prefix[len(prefix)-1]) {
+		prefix = prefix[:len(prefix)-1]
+	}
+	return prefix + "-" + hex.EncodeToString(sum[:])[:secretNameHashLen] + SecretSuffix
+}
 
 // SessionLabelValue is the value of the access.gatestream.io/streaming-session
 // label: the session's name, or when it is longer than a label value may be
@@ -209,7 +243,7 @@ func InSync(sec *corev1.Secret, s *accessv1alpha1.StreamingSession, expiresAt ti
 // SecretObservation is what Decide needs to know of the session's Secret
 // (never the URL itself).
 type SecretObservation struct {
-	// Exists: a Secret of the session's name exists.
+	// Exists: a Secret named SecretName(session) exists.
 	Exists bool
 	// Foreign: it is not controlled by the session; gatestream never writes
 	// into it nor deletes it (the rest is then unknown).

@@ -242,7 +242,7 @@ func TestSecretMetadata(t *testing.T) {
 
 	exp := t0.Add(5 * time.Minute)
 	sec := NewSecret(s, "https://as.example/streaming/tok", exp, "10.128.3.7:22")
-	if sec.Name != "s1" || sec.Namespace != "team-a" || sec.Type != corev1.SecretTypeOpaque || string(sec.Data["url"]) == "" ||
+	if sec.Name != "s1-url" || sec.Namespace != "team-a" || sec.Type != corev1.SecretTypeOpaque || string(sec.Data["url"]) == "" ||
 		string(sec.Data["expiresAt"]) != "2026-09-01T09:05:00Z" || string(sec.Data["target"]) != "10.128.3.7:22" {
 		t.Fatalf("new Secret: %+v", sec)
 	}
@@ -431,5 +431,62 @@ func TestSecretMetadataStripsEveryArgoCDKey(t *testing.T) {
 		if strings.HasPrefix(k, "argocd.argoproj.io/") {
 			t.Fatalf("Secret annotation %s", k)
 		}
+	}
+}
+
+// The URL Secret is the session's name + "-url"; a name too long for that
+// is cut and carries a hash of the whole name, always a valid Secret name.
+func TestURLSecretName(t *testing.T) {
+	if got := URLSecretName("s1"); got != "s1-url" {
+		t.Fatalf("short name: %q", got)
+	}
+	fits := strings.Repeat("a", validation.DNS1123SubdomainMaxLength-len(SecretSuffix))
+	if got := URLSecretName(fits); got != fits+"-url" {
+		t.Fatalf("249 characters: %q", got)
+	}
+	long := func(n int, tail string) string { return strings.Repeat("a", n-len(tail)) + tail }
+	names := []string{
+		long(250, ""), long(253, ""), long(253, "b"),
+		// Dots and dashes at the cut (after 238 characters) are dropped.
+		strings.Repeat("a", 237) + ".b" + strings.Repeat("c", 14),
+		strings.Repeat("a", 236) + "--" + strings.Repeat("c", 15),
+		strings.Repeat("a.", 126) + "a",
+	}
+	seen := map[string]string{}
+	for _, name := range names {
+		got := URLSecretName(name)
+		if len(got) > validation.DNS1123SubdomainMaxLength || !strings.HasSuffix(got, SecretSuffix) {
+			t.Fatalf("%q: %q (%d characters)", name, got, len(got))
+		}
+		if errs := validation.IsDNS1123Subdomain(got); len(errs) != 0 {
+			t.Fatalf("%q: %q is not a Secret name: %v", name, got, errs)
+		}
+		if again := URLSecretName(name); again != got {
+			t.Fatalf("%q: %q then %q", name, got, again)
+		}
+		if other, dup := seen[got]; dup {
+			t.Fatalf("%q and %q both give %q", name, other, got)
+		}
+		seen[got] = name
+	}
+	if got := URLSecretName(long(253, "")); got != strings.Repeat("a", 238)+"-"+got[239:249]+"-url" {
+		t.Fatalf("253 characters: %q", got)
+	}
+}
+
+// status.secretName is trusted only for the name an older gatestream used
+// (the session's own): anything else gives the "-url" name.
+func TestSecretName(t *testing.T) {
+	s := newSession()
+	if got := SecretName(s); got != "s1-url" {
+		t.Fatalf("new session: %q", got)
+	}
+	s.Status.SecretName = "s1"
+	if got := SecretName(s); got != "s1" {
+		t.Fatalf("recorded by an older gatestream: %q", got)
+	}
+	s.Status.SecretName = "aws-credentials"
+	if got := SecretName(s); got != "s1-url" {
+		t.Fatalf("some other name in status: %q", got)
 	}
 }

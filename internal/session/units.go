@@ -18,10 +18,15 @@ import (
 	"github.com/gatestream/gatestream/internal/unit"
 )
 
-// Secrets is the unit of a session's Secret: Observe, Create (with the URL,
-// once), Update (repair) and Delete. It never writes into or deletes a
-// Secret the session does not control (ControlledBy is checked before every
-// write and delete; deletes carry a UID precondition).
+// Secrets is the unit of a session's Secret (named SecretName: the session's
+// name + "-url"): Observe, Create (with the URL, once), Update (repair) and
+// Delete. It never writes into or deletes a Secret the session does not
+// control: a Secret is created only by a plain create (which fails if the
+// name is taken); ControlledBy is checked on the Secret as read before every
+// update and delete, and each carries that read's UID and resourceVersion as
+// preconditions, so a Secret replaced or changed in between (its owner
+// reference removed, say) is neither overwritten nor deleted: the write
+// conflicts and the next pass reads it again.
 type Secrets struct {
 	// Client reads through the manager's cache, which holds only Secrets
 	// labelled app.kubernetes.io/managed-by=gatestream, and writes.
@@ -103,13 +108,27 @@ func (u Secrets) Create(ctx context.Context, s *accessv1alpha1.StreamingSession,
 		return o.ExpiresAt, nil
 	}
 	fill(&cur, s, url, expiresAt, target)
-	return expiresAt, RedactError(u.Client.Update(ctx, &cur, client.FieldOwner(FieldOwner)), url)
+	return expiresAt, RedactError(u.update(ctx, &cur), url)
+}
+
+// update writes sec, the session's own Secret as read and then changed,
+// with the read's resourceVersion (and UID, which the API server checks too
+// when set) as preconditions: a Secret replaced or changed since it was read
+// conflicts instead of being overwritten. A Secret without a resourceVersion
+// (not read from the API server) is never written: an update without it
+// would overwrite whatever holds the name.
+func (u Secrets) update(ctx context.Context, sec *corev1.Secret) error {
+	if sec.ResourceVersion == "" {
+		return fmt.Errorf("secret %s: refusing to write it without a resourceVersion precondition", sec.Name)
+	}
+	return u.Client.Update(ctx, sec, client.FieldOwner(FieldOwner))
 }
 
 // Update repairs the session's Secret sec: gatestream's labels, annotations,
 // expiresAt and target are put back for the URL recorded in status; the URL
-// and everything else on it stay. The write carries the resourceVersion that
-// was read (a conflict if it changed since).
+// and everything else on it stay. The write carries the UID and
+// resourceVersion that were read (a conflict if it was replaced or changed
+// since).
 func (u Secrets) Update(ctx context.Context, s *accessv1alpha1.StreamingSession, sec *corev1.Secret) error {
 	if sec == nil || !ControlledBy(sec, s) || s.Status.URLExpiresAt == nil {
 		return fmt.Errorf("secret %s: nothing to repair (not the session's, or no URL recorded)", SecretName(s))
@@ -118,17 +137,23 @@ func (u Secrets) Update(ctx context.Context, s *accessv1alpha1.StreamingSession,
 	url := URL(sec)
 	cur := sec.DeepCopy()
 	fill(cur, s, url, s.Status.URLExpiresAt.Time, TargetString(s.Status.Target))
-	return RedactError(u.Client.Update(ctx, cur, client.FieldOwner(FieldOwner)), url)
+	return RedactError(u.update(ctx, cur), url)
 }
 
-// Delete deletes the session's Secret sec (nil: none) with a UID
-// precondition; a Secret the session does not control is left alone. Gone
-// is success.
+// Delete deletes the session's Secret sec (nil: none) with UID and
+// resourceVersion preconditions: a Secret replaced or changed since it was
+// read (its owner reference removed, say) is not deleted; the conflict makes
+// the next pass read it again. A Secret the session does not control is left
+// alone. Gone is success.
 func (u Secrets) Delete(ctx context.Context, s *accessv1alpha1.StreamingSession, sec *corev1.Secret) error {
 	if sec == nil || !ControlledBy(sec, s) {
 		return nil
 	}
-	return client.IgnoreNotFound(u.Client.Delete(ctx, sec, client.Preconditions{UID: &sec.UID}))
+	if sec.ResourceVersion == "" {
+		return fmt.Errorf("secret %s: refusing to delete it without a resourceVersion precondition", sec.Name)
+	}
+	pre := client.Preconditions{UID: &sec.UID, ResourceVersion: &sec.ResourceVersion}
+	return client.IgnoreNotFound(u.Client.Delete(ctx, sec, pre))
 }
 
 // SecretConflictMessage says that a Secret the session does not control holds its name.

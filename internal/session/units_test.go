@@ -79,9 +79,10 @@ func (w *world) get(t *testing.T, name string) *corev1.Secret {
 	return &sec
 }
 
-func foreignSecret() *corev1.Secret {
+// foreignSecret is someone else's Secret named name (an admin's kubectl apply).
+func foreignSecret(name string) *corev1.Secret {
 	return &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "s1", Namespace: "team-a"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "team-a"},
 		Data:       map[string][]byte{"password": []byte("hunter2")},
 	}
 }
@@ -98,7 +99,7 @@ func TestSecretsCreate(t *testing.T) {
 	if err != nil || !exp.Equal(urlExp) {
 		t.Fatalf("create: %v %v", exp, err)
 	}
-	if sec := w.get(t, "s1"); URL(sec) != url1 || !ControlledBy(sec, s) || sec.Labels[accessv1alpha1.LabelManagedBy] != "gatestream" {
+	if sec := w.get(t, "s1-url"); URL(sec) != url1 || !ControlledBy(sec, s) || sec.Labels[accessv1alpha1.LabelManagedBy] != "gatestream" {
 		t.Fatalf("created %+v", sec)
 	}
 	if w.reads.n != 0 {
@@ -110,7 +111,7 @@ func TestSecretsCreate(t *testing.T) {
 	if err != nil || !exp.Equal(urlExp) {
 		t.Fatalf("adopt: %v %v", exp, err)
 	}
-	if URL(w.get(t, "s1")) != url1 {
+	if URL(w.get(t, "s1-url")) != url1 {
 		t.Fatal("the adopted Secret was overwritten")
 	}
 
@@ -121,17 +122,17 @@ func TestSecretsCreate(t *testing.T) {
 	if _, err := w.secrets.Create(ctx, s, url1, urlExp, "10.128.3.7:22"); err != nil {
 		t.Fatal(err)
 	}
-	if URL(w.get(t, "s1")) != url1 {
+	if URL(w.get(t, "s1-url")) != url1 {
 		t.Fatal("the URL did not go into the session's own Secret")
 	}
 
 	// A foreign Secret: SecretConflict, never written.
-	w = newWorld(t, foreignSecret())
+	w = newWorld(t, foreignSecret("s1-url"))
 	_, err = w.secrets.Create(ctx, s, url1, urlExp, "10.128.3.7:22")
 	if err == nil || !strings.Contains(err.Error(), "never writes into it") || strings.Contains(err.Error(), "token-one") {
 		t.Fatalf("foreign: %v", err)
 	}
-	if sec := w.get(t, "s1"); len(sec.Labels) != 0 || len(sec.OwnerReferences) != 0 || len(sec.Data) != 1 {
+	if sec := w.get(t, "s1-url"); len(sec.Labels) != 0 || len(sec.OwnerReferences) != 0 || len(sec.Data) != 1 {
 		t.Fatalf("the foreign Secret was written: %+v", sec)
 	}
 }
@@ -142,7 +143,7 @@ func TestSecretsObserveUpdateDelete(t *testing.T) {
 	s.UID = "uid-1"
 
 	// Before a first mint only the cache is asked.
-	w := newWorld(t, foreignSecret())
+	w := newWorld(t, foreignSecret("s1-url"))
 	if sec, o, err := w.secrets.Observe(ctx, s); err != nil || sec != nil || o.Exists || w.reads.n != 0 {
 		t.Fatalf("fresh session: %v %+v %v (reads %d)", sec, o, err, w.reads.n)
 	}
@@ -152,7 +153,7 @@ func TestSecretsObserveUpdateDelete(t *testing.T) {
 		t.Fatalf("conflict: %+v %v (reads %d)", o, err, w.reads.n)
 	}
 	// A foreign Secret is never written or deleted.
-	foreign := w.get(t, "s1")
+	foreign := w.get(t, "s1-url")
 	if err := w.secrets.Update(ctx, s, foreign); err == nil {
 		t.Fatal("repair of a foreign Secret")
 	}
@@ -176,7 +177,7 @@ func TestSecretsObserveUpdateDelete(t *testing.T) {
 	if err := w.secrets.Update(ctx, s, sec); err != nil {
 		t.Fatal(err)
 	}
-	fixed := w.get(t, "s1")
+	fixed := w.get(t, "s1-url")
 	if !InSync(fixed, s, urlExp, "10.128.3.7:22") || URL(fixed) != url1 || string(fixed.Data["other-tool"]) != "kept" {
 		t.Fatalf("repaired: %+v", fixed)
 	}
@@ -184,15 +185,126 @@ func TestSecretsObserveUpdateDelete(t *testing.T) {
 	if err := w.secrets.Update(ctx, s, sec); !apierrors.IsConflict(err) {
 		t.Fatalf("stale repair: %v", err)
 	}
-	// Delete carries a UID precondition; gone is success.
+	// Delete carries UID and resourceVersion preconditions; gone is success.
 	if err := w.secrets.Delete(ctx, s, fixed); err != nil {
 		t.Fatal(err)
 	}
-	if len(w.deletes) != 1 || w.deletes[0].Preconditions == nil || w.deletes[0].Preconditions.UID == nil || *w.deletes[0].Preconditions.UID != fixed.UID {
+	if len(w.deletes) != 1 || w.deletes[0].Preconditions == nil || w.deletes[0].Preconditions.UID == nil || *w.deletes[0].Preconditions.UID != fixed.UID ||
+		w.deletes[0].Preconditions.ResourceVersion == nil || *w.deletes[0].Preconditions.ResourceVersion != fixed.ResourceVersion {
 		t.Fatalf("delete options: %+v", w.deletes)
 	}
 	if err := w.secrets.Delete(ctx, s, fixed); err != nil {
 		t.Fatalf("second delete: %v", err)
+	}
+}
+
+// The session's Secret, read, then replaced by someone else's Secret of the
+// same name (or its owner reference removed) before the write: the repair
+// and the delete conflict, and the Secret now there is left as it is.
+func TestSecretsWritesCarryPreconditions(t *testing.T) {
+	ctx := context.Background()
+	s := newSession()
+	s.Status.URLExpiresAt = &metav1.Time{Time: urlExp}
+	own := NewSecret(s, url1, urlExp, "10.128.3.7:22")
+	own.UID = "uid-secret-1"
+	own.Data["expiresAt"] = []byte("never")
+	w := newWorld(t, own)
+	read, o, err := w.secrets.Observe(ctx, s)
+	if err != nil || !o.HoldsURL() || o.InSync {
+		t.Fatalf("observe: %+v %v", o, err)
+	}
+
+	// Replaced in between: deleted, and an admin's Secret created under the name.
+	w.must(t, w.api.Delete(ctx, w.get(t, "s1-url")))
+	admin := foreignSecret("s1-url")
+	admin.UID = "uid-admin"
+	if err := w.api.Create(ctx, admin); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.secrets.Update(ctx, s, read); !apierrors.IsConflict(err) {
+		t.Fatalf("repair of a replaced Secret: %v", err)
+	}
+	w.deletes = nil
+	if err := w.secrets.Delete(ctx, s, read); err == nil || !apierrors.IsConflict(err) {
+		t.Fatalf("delete of a replaced Secret: %v", err)
+	}
+	if sec := w.get(t, "s1-url"); len(sec.OwnerReferences) != 0 || len(sec.Labels) != 0 || len(sec.Data) != 1 {
+		t.Fatalf("the admin's Secret was written: %+v", sec)
+	}
+
+	// Its owner reference removed in between (same UID): not deleted either.
+	own = NewSecret(s, url1, urlExp, "10.128.3.7:22")
+	w = newWorld(t, own)
+	read, _, err = w.secrets.Observe(ctx, s)
+	if err != nil || read == nil {
+		t.Fatalf("observe: %v", err)
+	}
+	taken := w.get(t, "s1-url")
+	taken.OwnerReferences = nil
+	if err := w.api.Update(ctx, taken); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.secrets.Delete(ctx, s, read); !apierrors.IsConflict(err) {
+		t.Fatalf("delete of a Secret taken over since it was read: %v", err)
+	}
+	if err := w.secrets.Update(ctx, s, read); !apierrors.IsConflict(err) {
+		t.Fatalf("repair of a Secret taken over since it was read: %v", err)
+	}
+	if sec := w.get(t, "s1-url"); len(sec.OwnerReferences) != 0 {
+		t.Fatalf("the Secret was taken back: %+v", sec.OwnerReferences)
+	}
+
+	// A Secret not read from the API server (no resourceVersion) is never written.
+	unread := NewSecret(s, url1, urlExp, "10.128.3.7:22")
+	if err := w.secrets.Update(ctx, s, unread); err == nil {
+		t.Fatal("update without a resourceVersion")
+	}
+	if err := w.secrets.Delete(ctx, s, unread); err == nil {
+		t.Fatal("delete without a resourceVersion")
+	}
+}
+
+// An admin's Secret named like the session (the URL Secret's name before
+// the "-url" suffix) is not the session's: the session mints into its own
+// Secret, and neither the repair nor the deletion touches the admin's.
+func TestSecretsLeaveSecretNamedLikeSession(t *testing.T) {
+	ctx := context.Background()
+	x := in()
+	s := x.Session
+	w := newWorld(t, foreignSecret("s1"))
+	before := w.get(t, "s1")
+
+	out, err := Issue(ctx, &userAPI{mintURL: url1}, w.secrets, s, Decide(x), t0)
+	if err != nil || out.Status.SecretName != "s1-url" || URL(w.get(t, "s1-url")) != url1 {
+		t.Fatalf("issue next to the admin's Secret: %v, status.secretName %q", err, out.Status.SecretName)
+	}
+	s.Status = out.Status
+	own := w.get(t, "s1-url")
+	own.Data["expiresAt"] = []byte("edited")
+	if err := w.api.Update(ctx, own); err != nil {
+		t.Fatal(err)
+	}
+	sec, o, err := w.secrets.Observe(ctx, s)
+	if err != nil || sec == nil || sec.Name != "s1-url" || o.Foreign || o.InSync {
+		t.Fatalf("observe: %v %+v %v", sec, o, err)
+	}
+	w.must(t, w.secrets.Update(ctx, s, sec))
+	s.DeletionTimestamp = &metav1.Time{Time: t0}
+	sec, _, err = w.secrets.Observe(ctx, s)
+	w.must(t, err)
+	w.must(t, w.secrets.Delete(ctx, s, sec))
+	if err := w.api.Get(ctx, types.NamespacedName{Namespace: "team-a", Name: "s1-url"}, &corev1.Secret{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("the session's Secret after its deletion: %v", err)
+	}
+	if after := w.get(t, "s1"); after.ResourceVersion != before.ResourceVersion || len(after.OwnerReferences) != 0 || len(after.Data) != 1 {
+		t.Fatalf("the admin's Secret was touched: %+v", after)
+	}
+}
+
+func (w *world) must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -272,7 +384,7 @@ func TestIssue(t *testing.T) {
 	if out.Status.Phase != accessv1alpha1.SessionReady || !out.Status.URLExpiresAt.Time.Equal(urlExp) || !out.At.Equal(settled) {
 		t.Fatalf("issued: %+v at %v", out.Status, out.At)
 	}
-	if URL(w.get(t, "s1")) != url1 {
+	if URL(w.get(t, "s1-url")) != url1 {
 		t.Fatal("the URL is not in the Secret")
 	}
 	for _, c := range out.Status.Conditions {
@@ -293,12 +405,12 @@ func TestIssue(t *testing.T) {
 	}
 
 	// A foreign Secret: the minted URL reaches nobody, the Secret is untouched.
-	w = newWorld(t, foreignSecret())
+	w = newWorld(t, foreignSecret("s1-url"))
 	api = &userAPI{mintURL: url1}
 	if _, err := Issue(ctx, api, w.secrets, x.Session, step, t0); err == nil || strings.Contains(err.Error(), "token-one") {
 		t.Fatalf("foreign: %v", err)
 	}
-	if sec := w.get(t, "s1"); URL(sec) != "" || len(sec.OwnerReferences) != 0 {
+	if sec := w.get(t, "s1-url"); URL(sec) != "" || len(sec.OwnerReferences) != 0 {
 		t.Fatalf("foreign Secret written: %+v", sec)
 	}
 }

@@ -6,6 +6,10 @@ Helpers of the portal templates (portal-*.yaml). This file renders nothing.
 {{- printf "%s-portal" (include "gatestream.fullname" .) }}
 {{- end }}
 
+{{- define "gatestream.portal.signoutConfigMap" -}}
+{{- printf "%s-signouts" (include "gatestream.portal.fullname" .) }}
+{{- end }}
+
 {{- define "gatestream.portal.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "gatestream.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
