@@ -402,6 +402,12 @@ func TestAdmissionGivesOneMessagePerBadValue(t *testing.T) {
 		{ssSample, set("5 minutes", "spec", "accessWindow"), "spec.accessWindow"},
 		{raeSample, set("10.128.0.1/9", "spec", "soracom", "gateway", "deviceSubnetCidrRange"), "spec.soracom.gateway.deviceSubnetCidrRange"},
 		{raeSample, set("10.0.0.1/16", "spec", "soracom", "canal", "destinationCidrBlock"), "spec.soracom.canal.destinationCidrBlock"},
+		// Rules on other fields must not trip over a value that is not a CIDR or an IP.
+		{raeSample, func(t *testing.T, o map[string]any) {
+			set("10.128.0.0", "spec", "soracom", "gateway", "deviceSubnetCidrRange")(t, o)
+			set([]any{map[string]any{"outerIpAddress": "10.0.1.10", "innerIpAddress": "10.128.255.1"}}, "spec", "soracom", "gateway", "gate", "peers")(t, o)
+		}, "spec.soracom.gateway.deviceSubnetCidrRange"},
+		{dgSample, set("192.168.1", "spec", "devices", 1, "address"), "spec.devices[1].address"},
 	} {
 		obj := sample(t, tc.file)
 		obj.SetName(fmt.Sprintf("one-message-%d", i))

@@ -265,7 +265,7 @@ type GatewayType string
 // GatewaySpec is the SORACOM Virtual Private Gateway.
 // +kubebuilder:validation:XValidation:rule="has(self.id) == has(oldSelf.id) && (!has(self.id) || self.id == oldSelf.id)",fieldPath=".id",message="gateway.id cannot be set, changed or removed after creation; create a new RemoteAccessEnvironment to use another gateway"
 // +kubebuilder:validation:XValidation:rule="has(self.region) == has(oldSelf.region)",fieldPath=".region",message="gateway.region cannot be set or removed after creation (the gateway stays where it was placed); create a new RemoteAccessEnvironment to move the gateway"
-// +kubebuilder:validation:XValidation:rule="!has(self.gate) || !has(self.gate.peers) || self.gate.peers.all(p, !has(p.innerIpAddress) || cidr(self.deviceSubnetCidrRange).containsIP(p.innerIpAddress))",fieldPath=".gate.peers",message="each Gate peer's innerIpAddress must lie inside gateway.deviceSubnetCidrRange"
+// +kubebuilder:validation:XValidation:rule="!has(self.gate) || !has(self.gate.peers) || !has(self.deviceSubnetCidrRange) || !isCIDR(self.deviceSubnetCidrRange) || self.gate.peers.all(p, !has(p.innerIpAddress) || !isIP(p.innerIpAddress) || cidr(self.deviceSubnetCidrRange).containsIP(p.innerIpAddress))",fieldPath=".gate.peers",message="each Gate peer's innerIpAddress must lie inside gateway.deviceSubnetCidrRange"
 type GatewaySpec struct {
 	// ID adopts an existing VPG (vpg-…) instead of creating one. An adopted
 	// gateway is never terminated by gatestream, whatever the deletionPolicy.
