@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/client-go/rest"
+
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -1142,9 +1145,27 @@ func TestEnvironmentAdoptedGatewayDeletionUndoesOnlyOurs(t *testing.T) {
 func TestEnvironmentEndpointOverrideNotAllowed(t *testing.T) {
 	h := newRAEHarness(t, time.Hour, emulator.Options{})
 	h.start()
+	// Mallory may edit environments in the namespace but not read its Secrets.
+	h.create(&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "env-editor"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{accessv1alpha1.GroupVersion.Group}, Resources: []string{"remoteaccessenvironments"},
+			Verbs: []string{"create", "get", "update", "patch"}}}})
+	h.create(&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "env-editor"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "env-editor"},
+		Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: "User", Name: "mallory"}}})
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "mallory", Groups: []string{"system:authenticated"}}
+	mallory, err := client.New(cfg, client.Options{Scheme: manager.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mallory.Get(h.ctx, types.NamespacedName{Namespace: h.ns, Name: "soracom-auth"}, &corev1.Secret{}); !apierrors.IsForbidden(err) {
+		t.Fatalf("mallory reading the credentials: %v; want Forbidden", err)
+	}
 	rae := h.sampleEnv("exfil")
 	rae.Spec.Soracom.Endpoint = "https://collector.example.com"
-	h.create(rae)
+	if err := mallory.Create(h.ctx, rae); err != nil {
+		t.Fatalf("mallory creating the environment: %v", err)
+	}
 	testenv.Eventually(t, 30*time.Second, "Synced=False EndpointNotAllowed", func() error {
 		c := h.condition("exfil", accessv1alpha1.ConditionSynced)
 		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != accessv1alpha1.ReasonEndpointNotAllowed ||
