@@ -130,6 +130,8 @@ func newSSWorld(t testing.TB) *ssWorld {
 	rae.Namespace, rae.Name = w.ns, ssEnvName
 	rae.Spec.AWS.Endpoints = &accessv1alpha1.AWSEndpoints{AppStream: srv.URL, EC2: srv.URL}
 	rae.Spec.AWS.CredentialsSecretRef = &accessv1alpha1.SecretReference{Name: ssCredentials}
+	// The tests create many sessions for one user; TestStreamingSessionLimitPerUser sets the limit it tests.
+	rae.Spec.SessionLimits = &accessv1alpha1.SessionLimits{PerUser: 100, Total: 1000}
 	w.must(k.Create(w.ctx, rae))
 	w.setEnvReady(true)
 

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
+
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	"github.com/gatestream/gatestream/internal/emulator/fault"
 	"github.com/gatestream/gatestream/internal/testenv"
@@ -17,6 +19,10 @@ import (
 func TestStreamingSessionLimitPerUser(t *testing.T) {
 	w := newSSWorld(t)
 	w.start(nil)
+	var rae accessv1alpha1.RemoteAccessEnvironment
+	w.must(env.Client.Get(w.ctx, types.NamespacedName{Namespace: w.ns, Name: ssEnvName}, &rae))
+	rae.Spec.SessionLimits = &accessv1alpha1.SessionLimits{PerUser: 5, Total: 200} // the defaults
+	w.must(env.Client.Update(w.ctx, &rae))
 	flood := w.user("user-a")
 	const n = 8
 	for i := range n {

@@ -154,10 +154,10 @@ func TestValidationIsRendered(t *testing.T) {
 	_, md := generate(t)
 	s := string(md)
 	for _, want := range []string{
-		"| `deletionPolicy` | string | `Delete` |",                                 // default
-		"one of `Delete`, `Orphan`",                                                // enum
-		"pattern `^vpg-[A-Za-z0-9]+$`",                                             // pattern
-		"“urlValidity must be between 1s and 168h (7 days), e.g. 5m”",              // CEL message
+		"| `deletionPolicy` | string | `Delete` |", // default
+		"one of `Delete`, `Orphan`",                // enum
+		"pattern `^vpg-[A-Za-z0-9]+$`",             // pattern
+		"“each Gate peer's innerIpAddress must lie inside gateway.deviceSubnetCidrRange”", // CEL message
 		"`userId` **required** | string |",                                         // required
 		"list map keyed by `name`",                                                 // list type
 		"[DevicePort](#devicegroup-spec-devices-items-ports-items)",                // nested link
