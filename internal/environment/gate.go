@@ -131,7 +131,7 @@ func (g *Gate) Observe(ctx context.Context, p *Pass) (Observation, error) {
 	}
 	recordPeers(p, want) // every spec peer is registered: ours to take back
 	return Observation{Exists: true, UpToDate: true, Ready: true,
-		Message: fmt.Sprintf("Gate is open (VXLAN %d, privacy separator %v, %d peers)", want.vxlanID, want.privacy, len(want.peers))}, nil
+		Message: fmt.Sprintf("Gate is open (VXLAN %d, privacy separator %v)", want.vxlanID, want.privacy)}, nil
 }
 
 // peerDiff returns the outer addresses to register and to unregister (a peer

@@ -266,6 +266,11 @@ func registerRouter(ctx context.Context, p *Pass, st *accessv1alpha1.RouterStatu
 		return fmt.Errorf("registering router %s as a Gate peer: %w", st.InstanceID, err)
 	}
 	p.gatePeers = append(p.gatePeers, soracom.GatePeer{OuterIPAddress: st.PrivateIPAddress, InnerIPAddress: st.InnerIPAddress, OwnedByCustomer: true})
+	// Ours to take back (as the Gate unit records the peers it registers).
+	gs := gatewayStatus(p)
+	if !slices.Contains(gs.GatePeers, st.PrivateIPAddress) {
+		gs.GatePeers = sortedCopy(append(gs.GatePeers, st.PrivateIPAddress))
+	}
 	return nil
 }
 

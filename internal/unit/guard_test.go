@@ -103,3 +103,32 @@ func TestRemoveKeepsAGuardedUnitWhileItsCreateMayAppear(t *testing.T) {
 		t.Fatalf("gone %v err %v marker %v", gone, err, g.marker)
 	}
 }
+
+// movingMarker keeps its marker in a status that Persist replaces (as a
+// status write that re-reads the object after a conflict does).
+type movingMarker struct {
+	guardedUnit
+	status **metav1.Time
+}
+
+func (m *movingMarker) PendingMarker(*testPass) **metav1.Time { return *(&m.status) }
+
+// The marker is cleared in the status as it is after the writes, not in a
+// copy the first write replaced.
+func TestGuardedCreateClearsTheMarkerInTheCurrentStatus(t *testing.T) {
+	p := newPass()
+	first := new(*metav1.Time)
+	m := &movingMarker{guardedUnit: guardedUnit{fakeUnit: fakeUnit{cond: "Router"}}, status: first}
+	p.Persist = func(context.Context) error {
+		moved := new(*metav1.Time) // the re-read status, carrying what the pass had
+		*moved = *m.status
+		m.status = moved
+		return nil
+	}
+	if out := Converge[*testPass](context.Background(), p, m); !out.Ready || m.creates != 1 {
+		t.Fatalf("outcome %+v creates %d", out, m.creates)
+	}
+	if *m.status != nil {
+		t.Fatalf("the create-pending marker %v survived in the status written after the create", *m.status)
+	}
+}

@@ -224,19 +224,20 @@ func converge[P Passer](ctx context.Context, p P, u Unit[P]) (Observation, bool,
 // the created object's ID (recorded in status by Create) right after it.
 func guardedCreate[P Passer](ctx context.Context, p P, g Guarded[P]) error {
 	b := p.UnitBase()
-	marker := g.PendingMarker(p)
 	now := metav1.NewTime(b.Now.Truncate(time.Second))
-	*marker = &now
+	// The marker is looked up again after every write: Persist may replace
+	// the status it points into (a conflict re-reads the object).
+	*g.PendingMarker(p) = &now
 	if err := b.Persist(ctx); err != nil {
 		return fmt.Errorf("recording the intent to create (%s): %w", g.Condition(), err)
 	}
 	if err := g.Create(ctx, p); err != nil {
 		if NothingCreated(err) {
-			*marker = nil
+			*g.PendingMarker(p) = nil
 		}
 		return err
 	}
-	*marker = nil
+	*g.PendingMarker(p) = nil
 	if err := b.Persist(ctx); err != nil {
 		// The lookup by owner tag finds it next pass; nothing is lost.
 		return fmt.Errorf("recording the created object (%s): %w", g.Condition(), err)
