@@ -93,6 +93,8 @@ func TestHelmTemplateDefaults(t *testing.T) {
 		// The policy that adds the StreamingSession finalizer at create, and its binding.
 		"MutatingAdmissionPolicy":        1,
 		"MutatingAdmissionPolicyBinding": 1,
+		// Two replicas by default: one stays through voluntary disruptions.
+		"PodDisruptionBudget": 1,
 	}
 	if got := objs.kinds(); !maps.Equal(got, wantKinds) {
 		t.Errorf("rendered kinds %v, want %v (no Secret, no ServiceMonitor by default)", got, wantKinds)
@@ -102,10 +104,13 @@ func TestHelmTemplateDefaults(t *testing.T) {
 
 	const sa = "gatestream-controller-manager"
 	d := checkDeployment(t, objs, deploymentWant{
-		name: "gatestream-controller-manager", namespace: ns, serviceAccount: sa, replicas: 1,
+		name: "gatestream-controller-manager", namespace: ns, serviceAccount: sa, replicas: 2,
 		image: "ghcr.io/gatestream/gatestream:0.1.0",
 		check: func(t *testing.T, opts manager.Options) {
 			def := manager.DefaultOptions()
+			if opts.LeaseDuration != def.LeaseDuration || opts.RenewDeadline != def.RenewDeadline || opts.RetryPeriod != def.RetryPeriod {
+				t.Errorf("lease timings %s/%s/%s, want the manager's defaults", opts.LeaseDuration, opts.RenewDeadline, opts.RetryPeriod)
+			}
 			if opts.PollInterval != def.PollInterval || opts.MaxConcurrent != def.MaxConcurrent ||
 				opts.LogFormat != "json" || opts.LogLevel != "info" || len(opts.WatchNamespaces) != 0 ||
 				opts.SoracomCallsPerSec != def.SoracomCallsPerSec || opts.AWSCallsPerSec != def.AWSCallsPerSec {

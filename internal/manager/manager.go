@@ -97,6 +97,9 @@ func New(cfg *rest.Config, opts Options, log logr.Logger) (*Manager, error) {
 		// Releasing the lease on a clean shutdown lets the next replica take
 		// over at once; safe because Run returns only after the manager stopped.
 		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 &opts.LeaseDuration,
+		RenewDeadline:                 &opts.RenewDeadline,
+		RetryPeriod:                   &opts.RetryPeriod,
 		Cache:                         cacheOpts,
 		GracefulShutdownTimeout:       &gracefulShutdown,
 		Controller:                    config.Controller{SkipNameValidation: &opts.SkipControllerNameValidation},

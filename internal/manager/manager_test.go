@@ -294,3 +294,58 @@ func TestLogFlags(t *testing.T) {
 		t.Errorf("%d of 300 identical lines written", n)
 	}
 }
+
+// A leader that stops (a rolling update) hands the lease over: the standby
+// leads within about one retry period instead of a lease duration. The
+// figure is logged (docs/remoteaccessenvironment.md quotes it); the bound is
+// only a liveness check.
+func TestLeaderHandsOverOnStop(t *testing.T) {
+	ctx := context.Background()
+	const leaseNS = "handover"
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: leaseNS}}); err != nil {
+		t.Fatal(err)
+	}
+	start := func() (*manager.Manager, context.CancelFunc, chan error) {
+		opts := manager.DefaultOptions()
+		opts.MetricsAddr, opts.ProbeAddr = "0", "127.0.0.1:0"
+		opts.LeaderElect, opts.LeaderElectionNS, opts.LeaderElectionID = true, leaseNS, "handover"
+		opts.LeaseDuration, opts.RenewDeadline, opts.RetryPeriod = 4*time.Second, 3*time.Second, 250*time.Millisecond
+		log, err := manager.NewLogger("json", "error", &testenv.SyncBuffer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := manager.New(env.Config, opts, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- m.Start(runCtx) }()
+		return m, stop, done
+	}
+	a, stopA, doneA := start()
+	testenv.Eventually(t, 20*time.Second, "the first manager leads", func() error {
+		select {
+		case <-a.Elected():
+			return nil
+		default:
+			return errors.New("not elected")
+		}
+	})
+	b, stopB, doneB := start()
+	defer func() { stopB(); <-doneB }()
+	stopped := time.Now()
+	stopA()
+	if err := <-doneA; err != nil {
+		t.Fatalf("the leader's stop: %v", err)
+	}
+	testenv.Eventually(t, 20*time.Second, "the standby leads", func() error {
+		select {
+		case <-b.Elected():
+			return nil
+		default:
+			return errors.New("not elected")
+		}
+	})
+	t.Logf("takeover after a clean stop: %s (lease duration 4s, retry period 250ms)", time.Since(stopped).Round(10*time.Millisecond))
+}

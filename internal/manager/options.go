@@ -17,20 +17,24 @@ import (
 
 // Options are the manager's settings, one flag each.
 type Options struct {
-	MetricsAddr        string
-	MetricsSecure      bool
-	ProbeAddr          string
-	EnableHTTP2        bool
-	LeaderElect        bool
-	LeaderElectionID   string
-	LeaderElectionNS   string
-	PollInterval       time.Duration
-	MaxConcurrent      int
-	WatchNamespaces    []string
-	LogFormat          string
-	LogLevel           string
-	SoracomCallsPerSec float64
-	AWSCallsPerSec     float64
+	MetricsAddr      string
+	MetricsSecure    bool
+	ProbeAddr        string
+	EnableHTTP2      bool
+	LeaderElect      bool
+	LeaderElectionID string
+	LeaderElectionNS string
+	// Lease timings of leader election (client-go's leaderelection): a
+	// standby takes over at most LeaseDuration after the leader died, and
+	// within a RetryPeriod after it stopped cleanly and released the lease.
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+	PollInterval                              time.Duration
+	MaxConcurrent                             int
+	WatchNamespaces                           []string
+	LogFormat                                 string
+	LogLevel                                  string
+	SoracomCallsPerSec                        float64
+	AWSCallsPerSec                            float64
 	// AllowedEndpoints are the endpoint overrides credentials may be sent to (--allowed-endpoints).
 	AllowedEndpoints     []string
 	GracefulShutdownTime time.Duration
@@ -49,6 +53,9 @@ func DefaultOptions() Options {
 		MetricsSecure:        true,
 		ProbeAddr:            ":8081",
 		LeaderElectionID:     "gatestream.access.gatestream.io",
+		LeaseDuration:        15 * time.Second,
+		RenewDeadline:        10 * time.Second,
+		RetryPeriod:          2 * time.Second,
 		PollInterval:         5 * time.Minute,
 		MaxConcurrent:        4,
 		LogFormat:            "json",
@@ -67,6 +74,9 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.EnableHTTP2, "enable-http2", o.EnableHTTP2, "Serve metrics over HTTP/2 (off by default: HTTP/2 Rapid Reset, CVE-2023-44487).")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Elect a leader so that only one replica reconciles.")
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.LeaderElectionID, "Name of the leader election Lease.")
+	fs.DurationVar(&o.LeaseDuration, "leader-elect-lease-duration", o.LeaseDuration, "How long a standby waits before taking over from a leader that stopped renewing (a crashed leader is replaced within this).")
+	fs.DurationVar(&o.RenewDeadline, "leader-elect-renew-deadline", o.RenewDeadline, "How long the leader keeps trying to renew before it gives up leading (an API server outage longer than this stops the manager; shorter than the lease duration).")
+	fs.DurationVar(&o.RetryPeriod, "leader-elect-retry-period", o.RetryPeriod, "How often candidates try to acquire or renew the lease (a released lease is taken within this).")
 	fs.StringVar(&o.LeaderElectionNS, "leader-election-namespace", o.LeaderElectionNS, "Namespace of the leader election Lease (default: the pod's namespace).")
 	fs.DurationVar(&o.PollInterval, "poll-interval", o.PollInterval, "How often an in-sync resource is re-observed to correct drift (jittered; per-object annotation access.gatestream.io/poll-interval overrides).")
 	fs.IntVar(&o.MaxConcurrent, "max-concurrent-reconciles", o.MaxConcurrent, "Reconciles that run at once per controller.")
@@ -93,6 +103,10 @@ func (o *Options) Validate() error {
 	var errs []error
 	if o.PollInterval < 10*time.Second {
 		errs = append(errs, fmt.Errorf("--poll-interval %s is too short: use 10s or more", o.PollInterval))
+	}
+	if o.RetryPeriod <= 0 || o.RenewDeadline <= o.RetryPeriod || o.LeaseDuration <= o.RenewDeadline {
+		errs = append(errs, fmt.Errorf("leader election needs 0 < --leader-elect-retry-period (%s) < --leader-elect-renew-deadline (%s) < --leader-elect-lease-duration (%s)",
+			o.RetryPeriod, o.RenewDeadline, o.LeaseDuration))
 	}
 	if o.MaxConcurrent < 1 {
 		errs = append(errs, fmt.Errorf("--max-concurrent-reconciles must be at least 1, got %d", o.MaxConcurrent))
