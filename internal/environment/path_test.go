@@ -34,6 +34,8 @@ var fleetSource = netip.MustParseAddr("10.0.1.200")
 
 type pathWorld struct {
 	*world
+	// network is the NetworkReady observation of the last observed pass.
+	network environment.Observation
 	vpgID string
 	// addrs are the devices' addresses as the sessions carried them (a SIM's
 	// address is gone from SORACOM while it is offline; the URL still has it).
@@ -107,8 +109,12 @@ func (w *pathWorld) observed() map[string]accessv1alpha1.DevicePath {
 	w.t.Helper()
 	p := w.pass()
 	for _, u := range environment.SoracomChain(w.env) {
-		if _, err := u.Observe(w.ctx, p); err != nil {
+		obs, err := u.Observe(w.ctx, p)
+		if err != nil {
 			w.t.Fatalf("%s: Observe: %v", u.Condition(), err)
+		}
+		if u.Condition() == accessv1alpha1.ConditionNetworkReady {
+			w.network = obs
 		}
 	}
 	out := map[string]accessv1alpha1.DevicePath{}
@@ -307,6 +313,17 @@ func TestPathExistingRouterWithTheWrongVXLANID(t *testing.T) {
 	if obs.Ready || obs.Reason != accessv1alpha1.ReasonUnreachable || !strings.Contains(obs.Message, mine.ID) {
 		t.Fatalf("NetworkReady observed %+v; want Unreachable naming %s", obs, mine.ID)
 	}
+	// The fix: the customer relaunches the router with the gateway's VXLAN id.
+	res, err = w.cloud.AWS.RunInstances(&awsemu.RunInstancesInput{ImageID: awsemu.AMIAL2023X8664, InstanceType: "t3.nano", MinCount: ptr.To(1), MaxCount: ptr.To(1),
+		SubnetID: w.seed.SubnetID, SecurityGroupIDs: []string{emulator.DemoSecurityGroupID},
+		UserData: base64.StdEncoding.EncodeToString([]byte(strings.NewReplacer("type vxlan id 11 ", "type vxlan id 10 ", inner+"/", "10.255.255.249/").Replace(script)))})
+	w.must("relaunching the customer's router", err)
+	fixed := res.Instances[0]
+	w.must("source/dest check off", w.cloud.AWS.SetSourceDestCheck(fixed.NetworkInterfaceID, false))
+	w.must("terminating the wrong one", w.cloud.AWS.TerminateInstance(mine.ID))
+	w.env.Spec.Router.Existing[0] = accessv1alpha1.ExistingRouter{InstanceID: fixed.ID, InnerIPAddress: "10.255.255.249"}
+	w.ready(w.chain()...)
+	w.wantReachable(t, "after the customer's fix")
 }
 
 func (w *pathWorld) securityGroup(id string) awsemu.SecurityGroup {
@@ -348,6 +365,14 @@ func (w *pathWorld) compare(t *testing.T, want map[string]accessv1alpha1.Hop) {
 		}
 		if h.Object != "" && !strings.Contains(c.Path, h.Object) {
 			t.Errorf("%s: the path check's message %q does not name %s", name, c.Path, h.Object)
+		}
+		// A hop every device shares is the environment's NetworkReady too,
+		// False with the hop and the object named (the device-level hops,
+		// LAN route and SIM, are the DeviceGroup's).
+		if len(want) == len(devicePorts) && h.Kind != pathcheck.KindLANRoute && h.Kind != pathcheck.KindSIM && h.Object != "" {
+			if n := w.network; n.Ready || n.Reason != accessv1alpha1.ReasonUnreachable || !strings.Contains(n.Message, h.Kind) || !strings.Contains(n.Message, h.Object) {
+				t.Errorf("%s: NetworkReady observed %+v; want Unreachable naming %s and %s", name, n, h.Kind, h.Object)
+			}
 		}
 	}
 }
