@@ -36,7 +36,7 @@ type pathWorld struct {
 	*world
 	// network is the NetworkReady observation of the last observed pass.
 	network environment.Observation
-	vpgID string
+	vpgID   string
 	// addrs are the devices' addresses as the sessions carried them (a SIM's
 	// address is gone from SORACOM while it is offline; the URL still has it).
 	addrs map[string]netip.Addr
