@@ -222,12 +222,12 @@ func (d *DeviceRoutes) Create(context.Context, *Pass) error { return nil } // Ob
 func (d *DeviceRoutes) Update(ctx context.Context, p *Pass) error {
 	defer p.routesChanged()
 	made := slices.Clone(p.Env.Status.DeviceRoutes)
-	record := func(r accessv1alpha1.DeviceRoute) {
+	forget := func(r accessv1alpha1.DeviceRoute) {
 		made = slices.DeleteFunc(made, func(o accessv1alpha1.DeviceRoute) bool {
 			return o.RouteTableID == r.RouteTableID && o.DestinationCIDRBlock == r.DestinationCIDRBlock
 		})
-		made = append(made, r)
 	}
+	record := func(r accessv1alpha1.DeviceRoute) { forget(r); made = append(made, r) }
 	defer func() { p.Env.Status.DeviceRoutes = sortRoutes(made) }()
 	for _, r := range d.plan.create {
 		err := p.AWS.EC2.CreateRouteTo(ctx, r.RouteTableID, r.DestinationCIDRBlock, aws.RouteTarget{NetworkInterfaceID: r.NetworkInterfaceID})
@@ -246,9 +246,7 @@ func (d *DeviceRoutes) Update(ctx context.Context, p *Pass) error {
 		if err := p.AWS.EC2.DeleteRoute(ctx, r.RouteTableID, r.DestinationCIDRBlock); err != nil && !aws.IsNotFound(err) {
 			return fmt.Errorf("removing the route of %s from %s: %w", r.DestinationCIDRBlock, r.RouteTableID, err)
 		}
-		made = slices.DeleteFunc(made, func(o accessv1alpha1.DeviceRoute) bool {
-			return o.RouteTableID == r.RouteTableID && o.DestinationCIDRBlock == r.DestinationCIDRBlock
-		})
+		forget(r)
 	}
 	return nil
 }

@@ -93,46 +93,113 @@ func (j Junction) Observe(_ context.Context, p *Pass) (Observation, error) {
 	if waiting != "" {
 		return Observation{Exists: true, UpToDate: true, Reason: accessv1alpha1.ReasonWaitingForDependency, Message: waiting}, nil
 	}
-	drift := junctionDrift(p.vpg, w)
-	if len(drift) > 0 {
-		return Observation{Exists: true, UpToDate: false, Ready: true, Message: strings.Join(drift, "; ")}, nil
+	if changes := junctionChanges(p, w); len(changes) > 0 {
+		var what []string
+		for _, c := range changes {
+			what = append(what, c.what)
+		}
+		return Observation{Exists: true, UpToDate: false, Ready: true, Message: strings.Join(what, "; ")}, nil
 	}
 	recordJunction(p, w)
 	return Observation{Exists: true, UpToDate: true, Ready: true, Message: junctionSummary(p.vpg)}, nil
 }
 
-func junctionDrift(vpg *soracom.VirtualPrivateGateway, w junctionWant) []string {
-	var drift []string
+// junctionChange is one difference between the gateway's Junction and the
+// wanted one: what it is (for the condition) and the call that mends it.
+type junctionChange struct {
+	what  string
+	apply func(ctx context.Context) error
+}
+
+// junctionChanges lists the differences in the order they are mended; each
+// apply also updates vpg, so that the pass's view stays current.
+func junctionChanges(p *Pass, w junctionWant) []junctionChange {
+	vpg, id := p.vpg, p.vpg.VPGID
+	var out []junctionChange
+	add := func(what string, apply func(context.Context) error) { out = append(out, junctionChange{what, apply}) }
 	r := vpg.Redirection
 	redirecting := r != nil && r.Enabled && r.Gateway != ""
 	switch {
 	case w.redirection != nil && (!redirecting || r.Gateway != w.redirection.Gateway):
-		drift = append(drift, "redirection should go to "+w.redirection.Gateway)
+		want := *w.redirection
+		add("redirection should go to "+want.Gateway, func(ctx context.Context) error {
+			if err := p.Soracom.SetRedirection(ctx, id, want); err != nil {
+				return fmt.Errorf("setting Junction redirection to %s: %w", want.Gateway, err)
+			}
+			vpg.Redirection = &want
+			return nil
+		})
 	case w.unsetRedir && redirecting:
-		drift = append(drift, "redirection to "+r.Gateway+" should be removed")
+		add("redirection to "+r.Gateway+" should be removed", func(ctx context.Context) error {
+			if err := p.Soracom.UnsetRedirection(ctx, id); err != nil {
+				return fmt.Errorf("removing Junction redirection: %w", err)
+			}
+			vpg.Redirection = nil
+			return nil
+		})
 	}
 	inspecting := vpg.Inspection != nil && vpg.Inspection.Enabled
 	switch {
-	case w.inspection != nil && *w.inspection != inspecting:
-		drift = append(drift, fmt.Sprintf("inspection should be %v", *w.inspection))
-	case w.unsetInsp && inspecting:
-		drift = append(drift, "inspection should be off")
+	case w.inspection != nil && *w.inspection && !inspecting:
+		add("inspection should be on", func(ctx context.Context) error {
+			if err := p.Soracom.SetInspection(ctx, id, true); err != nil {
+				return fmt.Errorf("setting Junction inspection: %w", err)
+			}
+			vpg.Inspection = &soracom.JunctionInspection{Enabled: true}
+			return nil
+		})
+	case (w.inspection != nil && !*w.inspection || w.unsetInsp) && inspecting:
+		add("inspection should be off", func(ctx context.Context) error {
+			if err := p.Soracom.UnsetInspection(ctx, id); err != nil {
+				return fmt.Errorf("turning Junction inspection off: %w", err)
+			}
+			vpg.Inspection = nil
+			return nil
+		})
 	}
 	for _, ip := range sortedKeys(w.peers) {
 		want := w.peers[ip]
-		var got soracom.JunctionMirroringPeer
-		var ok bool
-		if vpg.Mirroring != nil {
-			got, ok = vpg.Mirroring.Peers[ip]
+		if got, ok := mirroringPeer(vpg, ip); ok && got.Enabled == want.Enabled && got.Description == want.Description {
+			continue
 		}
-		if !ok || got.Enabled != want.Enabled || got.Description != want.Description {
-			drift = append(drift, "mirroring peer "+ip+" should be set")
-		}
+		add("mirroring peer "+ip+" should be set", func(ctx context.Context) error {
+			if err := p.Soracom.PutMirroringPeer(ctx, id, want); err != nil {
+				return fmt.Errorf("setting Junction mirroring peer %s: %w", ip, err)
+			}
+			setMirroringPeer(vpg, want)
+			return nil
+		})
 	}
 	for _, ip := range w.removePeers {
-		drift = append(drift, "mirroring peer "+ip+" should be removed")
+		add("mirroring peer "+ip+" should be removed", func(ctx context.Context) error {
+			if err := p.Soracom.DeleteMirroringPeer(ctx, id, ip); err != nil && !soracom.IsNotFound(err) {
+				return fmt.Errorf("removing Junction mirroring peer %s: %w", ip, err)
+			}
+			if vpg.Mirroring != nil {
+				delete(vpg.Mirroring.Peers, ip)
+			}
+			return nil
+		})
 	}
-	return drift
+	return out
+}
+
+func mirroringPeer(vpg *soracom.VirtualPrivateGateway, ip string) (soracom.JunctionMirroringPeer, bool) {
+	if vpg.Mirroring == nil {
+		return soracom.JunctionMirroringPeer{}, false
+	}
+	peer, ok := vpg.Mirroring.Peers[ip]
+	return peer, ok
+}
+
+func setMirroringPeer(vpg *soracom.VirtualPrivateGateway, peer soracom.JunctionMirroringPeer) {
+	if vpg.Mirroring == nil {
+		vpg.Mirroring = &soracom.JunctionMirroring{}
+	}
+	if vpg.Mirroring.Peers == nil {
+		vpg.Mirroring.Peers = map[string]soracom.JunctionMirroringPeer{}
+	}
+	vpg.Mirroring.Peers[peer.IPAddress] = peer
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -186,59 +253,10 @@ func (Junction) Create(context.Context, *Pass) error { return nil } // Observe a
 
 func (j Junction) Update(ctx context.Context, p *Pass) error {
 	w, _ := desiredJunction(p)
-	vpg := p.vpg
-	id := vpg.VPGID
-	if r := vpg.Redirection; w.redirection != nil && (r == nil || !r.Enabled || r.Gateway != w.redirection.Gateway) {
-		if err := p.Soracom.SetRedirection(ctx, id, *w.redirection); err != nil {
-			return fmt.Errorf("setting Junction redirection to %s: %w", w.redirection.Gateway, err)
+	for _, c := range junctionChanges(p, w) {
+		if err := c.apply(ctx); err != nil {
+			return err
 		}
-		cp := *w.redirection
-		vpg.Redirection = &cp
-	} else if w.unsetRedir && r != nil && r.Enabled {
-		if err := p.Soracom.UnsetRedirection(ctx, id); err != nil {
-			return fmt.Errorf("removing Junction redirection: %w", err)
-		}
-		vpg.Redirection = nil
-	}
-	inspecting := vpg.Inspection != nil && vpg.Inspection.Enabled
-	if w.inspection != nil && *w.inspection != inspecting {
-		var err error
-		if *w.inspection {
-			err = p.Soracom.SetInspection(ctx, id, true)
-		} else {
-			err = p.Soracom.UnsetInspection(ctx, id)
-		}
-		if err != nil {
-			return fmt.Errorf("setting Junction inspection: %w", err)
-		}
-		vpg.Inspection = &soracom.JunctionInspection{Enabled: *w.inspection}
-	} else if w.unsetInsp && inspecting {
-		if err := p.Soracom.UnsetInspection(ctx, id); err != nil {
-			return fmt.Errorf("turning Junction inspection off: %w", err)
-		}
-		vpg.Inspection = nil
-	}
-	if vpg.Mirroring == nil {
-		vpg.Mirroring = &soracom.JunctionMirroring{}
-	}
-	if vpg.Mirroring.Peers == nil {
-		vpg.Mirroring.Peers = map[string]soracom.JunctionMirroringPeer{}
-	}
-	for _, ip := range sortedKeys(w.peers) {
-		want := w.peers[ip]
-		if got, ok := vpg.Mirroring.Peers[ip]; ok && got.Enabled == want.Enabled && got.Description == want.Description {
-			continue
-		}
-		if err := p.Soracom.PutMirroringPeer(ctx, id, want); err != nil {
-			return fmt.Errorf("setting Junction mirroring peer %s: %w", ip, err)
-		}
-		vpg.Mirroring.Peers[ip] = want
-	}
-	for _, ip := range w.removePeers {
-		if err := p.Soracom.DeleteMirroringPeer(ctx, id, ip); err != nil && !soracom.IsNotFound(err) {
-			return fmt.Errorf("removing Junction mirroring peer %s: %w", ip, err)
-		}
-		delete(vpg.Mirroring.Peers, ip)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -137,7 +138,7 @@ func (r Router) Observe(ctx context.Context, p *Pass) (Observation, error) {
 		return Observation{Exists: true, UpToDate: false, Reason: accessv1alpha1.ReasonRouterImpaired, Message: fmt.Sprintf("EC2 reports router %s impaired; replacing it", st.InstanceID)}, nil
 	}
 	var repairs []string
-	if eni := primaryInterface(inst); eni != nil && val(eni.SourceDestCheck) {
+	if eni := primaryInterface(inst); eni != nil && awssdk.ToBool(eni.SourceDestCheck) {
 		p.routerFix[r.Slot] |= fixSourceDestCheck
 		repairs = append(repairs, fmt.Sprintf("source/dest check is on for %s; turning it off", st.NetworkInterfaceID))
 	}
@@ -191,17 +192,17 @@ func gone(i ec2types.Instance) bool {
 }
 
 func recordInstance(st *accessv1alpha1.RouterStatus, inst *ec2types.Instance) {
-	st.InstanceID = val(inst.InstanceId)
-	st.PrivateIPAddress = val(inst.PrivateIpAddress)
-	st.SubnetID = val(inst.SubnetId)
+	st.InstanceID = deref(inst.InstanceId)
+	st.PrivateIPAddress = deref(inst.PrivateIpAddress)
+	st.SubnetID = deref(inst.SubnetId)
 	if inst.Placement != nil {
-		st.AvailabilityZone = val(inst.Placement.AvailabilityZone)
+		st.AvailabilityZone = deref(inst.Placement.AvailabilityZone)
 	}
 	if inst.State != nil {
 		st.State = string(inst.State.Name)
 	}
 	if eni := primaryInterface(inst); eni != nil {
-		st.NetworkInterfaceID = val(eni.NetworkInterfaceId)
+		st.NetworkInterfaceID = deref(eni.NetworkInterfaceId)
 	}
 	if h := tag(inst.Tags, TagRouterConfig); h != "" {
 		st.ConfigHash = h
@@ -210,7 +211,7 @@ func recordInstance(st *accessv1alpha1.RouterStatus, inst *ec2types.Instance) {
 
 func primaryInterface(inst *ec2types.Instance) *ec2types.InstanceNetworkInterface {
 	for i := range inst.NetworkInterfaces {
-		if a := inst.NetworkInterfaces[i].Attachment; a != nil && val(a.DeviceIndex) == 0 {
+		if a := inst.NetworkInterfaces[i].Attachment; a != nil && awssdk.ToInt32(a.DeviceIndex) == 0 {
 			return &inst.NetworkInterfaces[i]
 		}
 	}
@@ -222,7 +223,7 @@ func primaryInterface(inst *ec2types.Instance) *ec2types.InstanceNetworkInterfac
 
 // routerObservation is what the path check needs of a router.
 func routerObservation(inst *ec2types.Instance, cfg *routerconfig.Config) pathcheck.Router {
-	r := pathcheck.Router{InstanceID: val(inst.InstanceId), Config: cfg}
+	r := pathcheck.Router{InstanceID: deref(inst.InstanceId), Config: cfg}
 	if inst.State != nil {
 		r.State = string(inst.State.Name)
 	}
@@ -274,18 +275,10 @@ func registerRouter(ctx context.Context, p *Pass, st *accessv1alpha1.RouterStatu
 	return nil
 }
 
-func val[T any](p *T) T {
-	var zero T
-	if p == nil {
-		return zero
-	}
-	return *p
-}
-
 func tag(tags []ec2types.Tag, key string) string {
 	for _, t := range tags {
-		if val(t.Key) == key {
-			return val(t.Value)
+		if deref(t.Key) == key {
+			return deref(t.Value)
 		}
 	}
 	return ""
@@ -460,8 +453,8 @@ func (r Router) Delete(ctx context.Context, p *Pass) (bool, error) {
 	if err != nil || inst == nil {
 		return err == nil, err
 	}
-	if err := p.AWS.EC2.TerminateInstances(ctx, []string{val(inst.InstanceId)}); err != nil {
-		return false, fmt.Errorf("terminating router %s: %w", val(inst.InstanceId), err)
+	if err := p.AWS.EC2.TerminateInstances(ctx, []string{deref(inst.InstanceId)}); err != nil {
+		return false, fmt.Errorf("terminating router %s: %w", deref(inst.InstanceId), err)
 	}
 	return false, nil // gone once EC2 reports it terminated
 }
@@ -477,10 +470,10 @@ func (r Router) observeExisting(ctx context.Context, p *Pass) (Observation, erro
 		if err != nil {
 			return Observation{}, fmt.Errorf("reading router interface %s: %w", spec.NetworkInterfaceID, err)
 		}
-		if len(enis) == 0 || enis[0].Attachment == nil || val(enis[0].Attachment.InstanceId) == "" {
+		if len(enis) == 0 || enis[0].Attachment == nil || deref(enis[0].Attachment.InstanceId) == "" {
 			return notFound(st, fmt.Sprintf("network interface %s (spec.router.existing[%d]) does not exist or is not attached to an instance", spec.NetworkInterfaceID, r.Slot)), nil
 		}
-		id = val(enis[0].Attachment.InstanceId)
+		id = deref(enis[0].Attachment.InstanceId)
 	}
 	insts, err := p.AWS.EC2.DescribeInstances(ctx, []string{id})
 	if err != nil {

@@ -898,23 +898,29 @@ func nonEmpty(s string) []string {
 	return []string{s}
 }
 
+// describedInstances are the instances asked for by ID, or every visible one.
+// Called with w.mu held.
+func (w *World) describedInstances(ids []string, now time.Time) ([]*instanceRec, *APIError) {
+	if len(ids) > 0 {
+		return w.instancesByID(ids, now)
+	}
+	var rs []*instanceRec
+	for _, id := range w.sortedInstanceIDs() {
+		if r, ok := w.visibleInstance(id, now); ok {
+			rs = append(rs, r)
+		}
+	}
+	return rs, nil
+}
+
 // DescribeInstances lists visible instances, one per reservation.
 func (w *World) DescribeInstances(in *DescribeInput) ([]Reservation, *string, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	now := w.now()
-	var rs []*instanceRec
-	if len(in.IDs) > 0 {
-		var e *APIError
-		if rs, e = w.instancesByID(in.IDs, now); e != nil {
-			return nil, nil, e
-		}
-	} else {
-		for _, id := range w.sortedInstanceIDs() {
-			if r, ok := w.visibleInstance(id, now); ok {
-				rs = append(rs, r)
-			}
-		}
+	rs, e := w.describedInstances(in.IDs, now)
+	if e != nil {
+		return nil, nil, e
 	}
 	var out []Reservation
 	for _, r := range rs {
@@ -940,18 +946,9 @@ func (w *World) DescribeInstanceStatus(in *DescribeInput, includeAll bool) ([]In
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	now := w.now()
-	var rs []*instanceRec
-	if len(in.IDs) > 0 {
-		var e *APIError
-		if rs, e = w.instancesByID(in.IDs, now); e != nil {
-			return nil, nil, e
-		}
-	} else {
-		for _, id := range w.sortedInstanceIDs() {
-			if r, ok := w.visibleInstance(id, now); ok {
-				rs = append(rs, r)
-			}
-		}
+	rs, e := w.describedInstances(in.IDs, now)
+	if e != nil {
+		return nil, nil, e
 	}
 	var out []Instance
 	for _, r := range rs {
