@@ -34,7 +34,7 @@ type attemptLog struct {
 
 func (l *attemptLog) GetAttemptToken(ctx context.Context) (func(error) error, error) {
 	var done atomic.Int64
-	release, err := l.RetryerV2.GetAttemptToken(doneCounter{Context: ctx, n: &done})
+	release, err := l.RetryerV2.GetAttemptToken(context.WithValue(ctx, doneCounterKey{}, &done))
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if n := int(done.Load()); n > 0 {
@@ -68,6 +68,23 @@ func (l *attemptLog) String() string {
 	defer l.mu.Unlock()
 	return fmt.Sprintf("first wave (before any throttle) %d attempts, %d throttled; later %d throttled; %d attempts waited for a token (%d sleeps)",
 		l.firstWave, l.firstWaveThrottled, l.laterThrottled, l.waited, l.sleeps)
+}
+
+// doneCounterKey carries an attempt's counter to watchWaits.
+type doneCounterKey struct{}
+
+// watchWaits makes r count the Done calls of the context it waits for a
+// token with (after bounding it, so only the SDK's sleeps are counted).
+func watchWaits(r awssdk.RetryerV2) {
+	ar := r.(*adaptiveRetryer)
+	bound := ar.waitContext
+	ar.waitContext = func(ctx context.Context) (context.Context, context.CancelFunc) {
+		wctx, cancel := bound(ctx)
+		if n, ok := ctx.Value(doneCounterKey{}).(*atomic.Int64); ok {
+			return doneCounter{Context: wctx, n: n}, cancel
+		}
+		return wctx, cancel
+	}
 }
 
 type doneCounter struct {
@@ -156,6 +173,7 @@ func burst(t *testing.T, e *testEnv, op string, callers int, call func(ctx conte
 func sharedClients(t *testing.T, e *testEnv) ([]*Clients, *attemptLog) {
 	t.Helper()
 	rs := NewRetryers(0, 0) // the factory's: default attempts and backoff
+	watchWaits(rs.AppStream)
 	log := &attemptLog{RetryerV2: rs.AppStream}
 	rs.AppStream = log
 	var out []*Clients
@@ -304,7 +322,7 @@ func TestAdaptiveWaitCutShortIsErrRateLimited(t *testing.T) {
 func TestRetryersAreAdaptiveAndKeepTheTunedRetries(t *testing.T) {
 	rs := NewRetryers(0, 0)
 	for name, r := range map[string]awssdk.RetryerV2{"AppStream": rs.AppStream, "EC2": rs.EC2, "STS": rs.STS} {
-		if _, ok := r.(adaptiveRetryer); !ok {
+		if _, ok := r.(*adaptiveRetryer); !ok {
 			t.Fatalf("%s retryer is a %T", name, r)
 		}
 		if r.MaxAttempts() != DefaultRetryMaxAttempts {

@@ -35,8 +35,12 @@ func TestLimiterWaitedBeforeEachAttempt(t *testing.T) {
 	if got := int(lim.Tokens()); got != 9 {
 		t.Fatalf("after one call: %d tokens left, want 9", got)
 	}
-	// One throttled attempt and its retry: two waits.
+	// One throttled attempt (returned at once: the caller requeues, the SDK
+	// does not sleep on it) and the caller's next call: two waits.
 	e.faults.Add(fault.Rule{API: "appstream", Op: "StartFleet", Kind: fault.Throttle, Times: 1})
+	if err := c.AppStream.StartFleet(ctx, "f"); !IsThrottled(err) {
+		t.Fatalf("throttled StartFleet: %v", err)
+	}
 	noErr(t, c.AppStream.StartFleet(ctx, "f"))
 	if n := e.faults.Count("appstream", "StartFleet"); n != 2 {
 		t.Fatalf("StartFleet attempts: %d, want 2", n)
@@ -90,15 +94,27 @@ func TestLimiterExhaustedSendsNothing(t *testing.T) {
 
 func TestRetryer(t *testing.T) {
 	ctx := context.Background()
-	t.Run("default attempts", func(t *testing.T) {
+	t.Run("a throttle is returned at once", func(t *testing.T) {
 		e := newTestEnv(t, emu.Options{})
 		e.faults.Add(fault.Rule{API: "appstream", Op: "DescribeFleets", Kind: fault.Throttle})
+		_, err := e.clients(t, e.config()).AppStream.DescribeFleet(ctx, "f")
+		wantCode(t, err, "ThrottlingException")
+		if !IsThrottled(err) || !IsRetryable(err) || IsNotFound(err) {
+			t.Fatalf("classification of %v", err)
+		}
+		if n := e.faults.Count("appstream", "DescribeFleets"); n != 1 {
+			t.Fatalf("attempts: %d, want 1 (the caller requeues a throttle)", n)
+		}
+	})
+	t.Run("default attempts", func(t *testing.T) {
+		e := newTestEnv(t, emu.Options{})
+		e.faults.Add(fault.Rule{API: "appstream", Op: "DescribeFleets", Kind: fault.ServerError})
 		obs := &observations{}
 		cfg := e.config()
 		cfg.Observe = obs.observe
 		_, err := e.clients(t, cfg).AppStream.DescribeFleet(ctx, "f")
-		wantCode(t, err, "ThrottlingException")
-		if !IsThrottled(err) || !IsRetryable(err) || IsNotFound(err) {
+		wantCode(t, err, "InternalFailure")
+		if !IsRetryable(err) || IsThrottled(err) || IsNotFound(err) {
 			t.Fatalf("classification of %v", err)
 		}
 		if n := e.faults.Count("appstream", "DescribeFleets"); n != DefaultRetryMaxAttempts {
@@ -345,7 +361,8 @@ func TestRetryerConfig(t *testing.T) {
 		t.Fatalf("MaxAttempts %d", r.MaxAttempts())
 	}
 	for code, want := range map[string]bool{
-		"ThrottlingException": true, "RequestLimitExceeded": true, "RequestLimitExceededException": true,
+		// Throttles are the caller's requeue, never a sleep inside the call.
+		"ThrottlingException": false, "RequestLimitExceeded": false, "RequestLimitExceededException": false,
 		"ConcurrentModificationException": true, "LimitExceededException": false, "ResourceNotFoundException": false,
 		"InvalidParameterCombinationException": false,
 	} {

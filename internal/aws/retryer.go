@@ -61,6 +61,12 @@ func NewRetryers(maxAttempts int, maxBackoff time.Duration) *Retryers {
 //     included, and so does the client-side bucket.
 //   - Throttles: the same as the standard retryer's, so LimitExceededException
 //     does not slow the clients and RequestLimitExceededException does.
+//   - A throttle is not retried inside the call: the SDK's backoff would sleep
+//     in the reconcile worker. It still cuts the adaptive rate (the retryer
+//     sees every answer), and the caller requeues after ThrottleRequeue.
+//   - The wait for an attempt token is bounded by MaxTokenWait: beyond it the
+//     call fails with ErrRateLimited (nothing sent) and the caller requeues,
+//     so a low adaptive rate never holds a worker for long either.
 //
 // The standard retryer's retry quota (its defaults: 500 tokens, 5 per retry
 // of a throttle, 14 per other retry) stays: it stops retries when most
@@ -83,7 +89,7 @@ func newRetryer(cfg Config) awssdk.RetryerV2 {
 		}
 		return awssdk.UnknownTernary
 	})
-	return adaptiveRetryer{retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
+	return &adaptiveRetryer{waitContext: boundTokenWait, AdaptiveMode: retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
 		o.FailOnNoAttemptTokens = false
 		o.RequestCost = retry.DefaultRequestCost
 		o.Throttles = append([]retry.IsErrorThrottle{throttle}, o.Throttles...)
@@ -92,10 +98,10 @@ func newRetryer(cfg Config) awssdk.RetryerV2 {
 			o.MaxBackoff = maxBackoff
 			o.Retryables = append([]retry.IsErrorRetryable{
 				retry.IsErrorRetryableFunc(func(err error) awssdk.Ternary {
-					switch Code(err) {
-					case "LimitExceededException":
+					switch {
+					case Code(err) == "LimitExceededException", IsThrottled(err):
 						return awssdk.FalseTernary
-					case "RequestLimitExceededException", "ConcurrentModificationException":
+					case Code(err) == "ConcurrentModificationException":
 						return awssdk.TrueTernary
 					}
 					return awssdk.UnknownTernary
@@ -106,14 +112,36 @@ func newRetryer(cfg Config) awssdk.RetryerV2 {
 	})}
 }
 
+// MaxTokenWait bounds how long an attempt waits for the adaptive rate's
+// token. The bucket refills at the rate AWS accepts, so short waits are what
+// spread the calls; a longer one would hold a reconcile worker that other
+// objects need, so the call fails with ErrRateLimited and is requeued.
+const MaxTokenWait = 2 * time.Second
+
+// ThrottleRequeue is how soon a call AWS throttled (or that waited
+// MaxTokenWait for a token) is tried again. The adaptive rate, not this
+// delay, decides when requests are sent: a requeued call takes a token like
+// any other.
+const ThrottleRequeue = time.Second
+
 // adaptiveRetryer is the SDK's adaptive mode whose wait for an attempt token,
-// when the context ends first, fails with ErrRateLimited: that attempt was
-// not sent.
-type adaptiveRetryer struct{ *retry.AdaptiveMode }
+// when it passes MaxTokenWait or the context ends first, fails with
+// ErrRateLimited: that attempt was not sent.
+type adaptiveRetryer struct {
+	*retry.AdaptiveMode
+	// waitContext bounds one wait for a token (tests wrap it to watch the waits).
+	waitContext func(context.Context) (context.Context, context.CancelFunc)
+}
+
+func boundTokenWait(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, MaxTokenWait)
+}
 
 // GetAttemptToken waits for the adaptive rate's token before each attempt.
-func (r adaptiveRetryer) GetAttemptToken(ctx context.Context) (func(error) error, error) {
-	release, err := r.AdaptiveMode.GetAttemptToken(ctx)
+func (r *adaptiveRetryer) GetAttemptToken(ctx context.Context) (func(error) error, error) {
+	wctx, cancel := r.waitContext(ctx)
+	defer cancel()
+	release, err := r.AdaptiveMode.GetAttemptToken(wctx)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrRateLimited, err)
 	}

@@ -76,15 +76,18 @@ func TestAWSClientsShareOneAdaptiveRate(t *testing.T) {
 		t.Fatalf("two environments got one client set (%v)", err)
 	}
 
-	// A's account throttles: A's call is answered with a throttle, and its
-	// retry waits for the adaptive rate's next token (after a first throttle
-	// the rate is at most 0.7 × 1.6/s and the bucket empty: the token is more
-	// than 0.8 s away), longer than the call may take.
+	// A's account throttles: A's call is answered with a throttle, returned
+	// at once (the caller requeues), and the adaptive rate drops: after a
+	// first throttle it is at most 0.7 × 1.6/s and the bucket empty, so the
+	// next token is more than 0.8 s away, longer than A's next call may take.
 	accA.faults.Add(fault.Rule{API: "appstream", Op: fault.Any, Kind: fault.Throttle})
+	if _, err := a.AppStream.DescribeImage(ctx, "TeraTerm-Image"); !aws.IsThrottled(err) || errors.Is(err, aws.ErrRateLimited) {
+		t.Fatalf("A: want AWS's throttle, got %v", err)
+	}
 	short, cancelA := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancelA()
 	if _, err := a.AppStream.DescribeImage(short, "TeraTerm-Image"); !errors.Is(err, aws.ErrRateLimited) {
-		t.Fatalf("A: want the retry to wait for the adaptive rate, got %v", err)
+		t.Fatalf("A: want the next call to wait for the adaptive rate, got %v", err)
 	}
 	if n := accA.faults.Count("appstream", "DescribeImages"); n != 1 {
 		t.Fatalf("A: %d requests sent, want 1", n)

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/utils/ptr"
 
@@ -124,6 +125,7 @@ func TestGateErrors(t *testing.T) {
 	w.fail(soracomAPI, soracomemu.OpListGatePeers, fault.Throttle)
 	_, err := u.Observe(w.ctx, w.gatewayPass())
 	wantVerdict(t, "Observe throttled", err, accessv1alpha1.ReasonThrottled, false)
+	w.step(time.Minute) // past the wait the 429 announced: the client holds the request until then
 
 	w.must("drift", w.cloud.Soracom.RemoveGatePeers(w.env.Status.Gateway.ID))
 	p := w.gatewayPass()

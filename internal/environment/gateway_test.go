@@ -2,6 +2,7 @@ package environment_test
 
 import (
 	"testing"
+	"time"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	"github.com/gatestream/gatestream/internal/emulator/fault"
@@ -116,6 +117,7 @@ func TestGatewayErrors(t *testing.T) {
 	w.fail(soracomAPI, soracomemu.OpListVPGs, fault.Throttle)
 	_, err := u.Observe(w.ctx, w.pass())
 	wantVerdict(t, "Observe throttled", err, accessv1alpha1.ReasonThrottled, false)
+	w.step(time.Minute) // past the wait the 429 announced: the client holds the request until then
 
 	w.fail(soracomAPI, soracomemu.OpCreateVPG, fault.ServerError)
 	wantVerdict(t, "Create on a 500", u.Create(w.ctx, w.pass()), accessv1alpha1.ReasonAPIError, false)

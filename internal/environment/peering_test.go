@@ -2,6 +2,7 @@ package environment_test
 
 import (
 	"testing"
+	"time"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	awsemu "github.com/gatestream/gatestream/internal/emulator/aws"
@@ -89,6 +90,7 @@ func TestPeeringErrors(t *testing.T) {
 	u := environment.Peering{}
 	w.fail(soracomAPI, soracomemu.OpCreateVPCPeering, fault.Throttle)
 	wantVerdict(t, "Create throttled", u.Create(w.ctx, w.gatewayPass()), accessv1alpha1.ReasonThrottled, false)
+	w.step(time.Minute) // past the wait the 429 announced: the client holds the request until then
 
 	// SORACOM refuses a destination outside RFC 1918: the spec must change.
 	w.env.Spec.Soracom.Canal.DestinationCIDRBlock = "8.8.0.0/16"

@@ -394,7 +394,7 @@ func TestOnError(t *testing.T) {
 		"mint refused for good: Failed": {pending, mintStep.Status, MintError(apiErr{"ValidationException"}),
 			accessv1alpha1.SessionFailed, accessv1alpha1.SessionReasonAPIError, "AppStream refused the streaming URL request", "terminal", time.Time{}, true, false},
 		"mint throttled: the shared reason": {pending, mintStep.Status, MintError(throttled{}),
-			accessv1alpha1.SessionPending, accessv1alpha1.SessionReasonThrottled, "nothing was minted", "backoff", t0.Add(WaitInterval), false, false},
+			accessv1alpha1.SessionPending, accessv1alpha1.SessionReasonThrottled, "nothing was minted", "after 1s", t0.Add(WaitInterval), false, false},
 		"mint needs the environment fixed": {pending, mintStep.Status, MintError(apiErr{"OperationNotPermittedException"}),
 			accessv1alpha1.SessionPending, accessv1alpha1.SessionReasonInvalidConfiguration, "nothing was minted", "terminal", t0.Add(WaitInterval), false, false},
 		"credentials missing": {pending, mintStep.Status, &clients.CredentialsError{Secret: "aws", Reason: "not found"},
@@ -402,7 +402,7 @@ func TestOnError(t *testing.T) {
 		"a foreign Secret found by the create": {pending, mintStep.Status, unit.Terminal(accessv1alpha1.SessionReasonSecretConflict, errors.New(SecretConflictMessage(pending.Session))),
 			accessv1alpha1.SessionPending, accessv1alpha1.SessionReasonSecretConflict, "never writes into it", "terminal", t0.Add(WaitInterval), false, false},
 		"listing sessions at settle fails: phase kept, no deadline in the past": {readyIn, readyIn.Session.Status, fmt.Errorf("DescribeSessions: %w", throttled{}),
-			accessv1alpha1.SessionReady, accessv1alpha1.SessionReasonThrottled, "rate exceeded", "backoff", time.Time{}, false, false},
+			accessv1alpha1.SessionReady, accessv1alpha1.SessionReasonThrottled, "rate exceeded", "after 1s", time.Time{}, false, false},
 		"the same error again: no second Event": {in(ready(accessv1alpha1.SessionReasonAPIError, metav1.ConditionFalse, accessv1alpha1.SessionPending)), mintStep.Status, errors.New("boom"),
 			accessv1alpha1.SessionPending, accessv1alpha1.SessionReasonAPIError, "boom", "backoff", t0.Add(WaitInterval), false, true},
 	} {
@@ -413,10 +413,13 @@ func TestOnError(t *testing.T) {
 				t.Fatalf("phase %q, condition %+v", step.Status.Phase, c)
 			}
 			retry := "backoff"
-			if v.Terminal {
+			switch {
+			case v.Terminal:
 				retry = "terminal"
+			case v.After > 0:
+				retry = "after " + v.After.String()
 			}
-			if retry != tc.retry || v.After != 0 || !step.At.Equal(tc.at) || (step.Action == StepFail) != tc.failed {
+			if retry != tc.retry || !step.At.Equal(tc.at) || (step.Action == StepFail) != tc.failed {
 				t.Fatalf("verdict %+v, at %v, action %s", v, step.At, step.Action)
 			}
 			if tc.failed && step.Status.FinishedAt == nil {

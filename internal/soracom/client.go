@@ -9,9 +9,11 @@
 // before it expires, and re-authenticates only when the token is rejected.
 //
 // Retries: idempotent calls (GET, PUT, DELETE and the POST actions that are
-// harmless to repeat) are retried a bounded number of times on 429 (after the
-// server's X-Soracom-Ratelimit-Seconds-Before-Refresh, capped), on 5xx and on
-// connection errors (with exponential backoff and jitter). Create calls
+// harmless to repeat) are retried a bounded number of times on 5xx and on
+// connection errors (with exponential backoff and jitter). A 429 is returned
+// at once, carrying the server's X-Soracom-Ratelimit-Seconds-Before-Refresh
+// (capped) as APIError.RetryAfter: the caller requeues after it rather than
+// holding a worker for up to a minute. Create calls
 // (createVirtualPrivateGateway, createGroup, createVpcPeeringConnection,
 // registerGatePeer) are never re-sent by the client: each repeat could create
 // a second (billed) resource, so the error goes back to the caller, which looks
@@ -128,10 +130,11 @@ type Options struct {
 	// TokenTTL is the token lifetime requested from /auth and on refresh
 	// (default 24 h, clamped to 3 min..48 h).
 	TokenTTL time.Duration
-	// MaxRetries is how many times an idempotent call is re-sent after a 429,
-	// 5xx or connection error (default 3; negative disables retries).
+	// MaxRetries is how many times an idempotent call is re-sent after a 5xx
+	// or connection error (default 3; negative disables retries).
 	MaxRetries int
-	// MaxRetryWait caps the wait before a retry (default 60 s).
+	// MaxRetryWait caps the wait before a retry, and the wait a 429 asks the
+	// caller for (default 60 s).
 	MaxRetryWait time.Duration
 
 	// Limiter, when set, is waited on before every HTTP request (the outbound
@@ -163,6 +166,7 @@ type Client struct {
 	now        func() time.Time
 	userAgent  string
 	rng        *lockedRand
+	holds      *holds
 
 	// auth holds the credentials and the cached token; it is behind a
 	// pointer so that printing a Client value never prints it.
@@ -205,6 +209,7 @@ func New(opts Options) (*Client, error) {
 		userAgent:  opts.UserAgent,
 		rng:        &lockedRand{r: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))},
 		auth:       &authState{creds: &creds},
+		holds:      &holds{},
 	}
 	if c.httpClient == nil {
 		c.httpClient = NewHTTPClient()
@@ -308,10 +313,14 @@ func (c *Client) do(ctx context.Context, req *request) (http.Header, error) {
 				return nil, err
 			}
 		}
+		if held := c.holds.check(req, c.now()); held != nil {
+			return nil, held
+		}
 		header, err := c.attempt(ctx, req, tok)
 		if err == nil {
 			return header, nil
 		}
+		c.holds.record(req, err, c.now())
 		if ctx.Err() != nil {
 			return nil, err
 		}
@@ -329,7 +338,7 @@ func (c *Client) do(ctx context.Context, req *request) (http.Header, error) {
 		if !req.idempotent || retries >= c.maxRetries || !autoRetry(err) {
 			return nil, c.capRetryAfter(err)
 		}
-		wait := c.retryWait(err, retries)
+		wait := c.retryWait(retries)
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
 			// No time left to wait: give the error back to the caller's backoff.
 			return nil, c.capRetryAfter(err)
@@ -339,6 +348,59 @@ func (c *Client) do(ctx context.Context, req *request) (http.Header, error) {
 		}
 		retries++
 	}
+}
+
+// holds remembers, per request (method and path), until when SORACOM asked
+// not to send it again (a 429's Seconds-Before-Refresh): until then the call
+// fails at once without being sent. SORACOM counts calls per path per minute,
+// so a pass that comes back sooner (another object's requeue, a watch event)
+// would only spend more of the exhausted minute.
+type holds struct {
+	mu    sync.Mutex
+	until map[string]holdUntil
+}
+
+type holdUntil struct {
+	at  time.Time
+	err APIError
+}
+
+func holdKey(req *request) string { return req.method + " " + req.path }
+
+// check returns the error for a request that must not be sent yet, or nil.
+func (h *holds) check(req *request, now time.Time) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	u, ok := h.until[holdKey(req)]
+	if !ok {
+		return nil
+	}
+	if !now.Before(u.at) {
+		delete(h.until, holdKey(req))
+		return nil
+	}
+	e := u.err
+	e.RetryAfter, e.Held = u.at.Sub(now), true
+	return &e
+}
+
+// record starts a hold when err is a 429 that announced a wait.
+func (h *holds) record(req *request, err error, now time.Time) {
+	ae, ok := AsAPIError(err)
+	if !ok || ae.HTTPStatus != http.StatusTooManyRequests || ae.RetryAfter <= 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.until == nil {
+		h.until = map[string]holdUntil{}
+	}
+	for k, u := range h.until {
+		if !now.Before(u.at) {
+			delete(h.until, k)
+		}
+	}
+	h.until[holdKey(req)] = holdUntil{at: now.Add(ae.RetryAfter), err: *ae}
 }
 
 // capRetryAfter caps the wait a 429 asks the caller for at MaxRetryWait: the
@@ -352,11 +414,15 @@ func (c *Client) capRetryAfter(err error) error {
 }
 
 // autoRetry decides which failures of an idempotent call the client re-sends
-// itself: 429, 5xx and connection errors. A timed-out attempt is not re-sent
-// (it already took a full timeout); it goes back to the caller as retryable.
+// itself: 5xx and connection errors, after a short backoff. A 429 is never
+// re-sent here: SORACOM asks for up to a minute (Seconds-Before-Refresh), and
+// waiting that long inside a reconcile would hold a worker that other objects
+// need; the caller requeues after the wait instead (capRetryAfter). A
+// timed-out attempt is not re-sent either (it already took a full timeout);
+// it goes back to the caller as retryable.
 func autoRetry(err error) bool {
 	if ae, ok := AsAPIError(err); ok {
-		return ae.HTTPStatus == http.StatusTooManyRequests || ae.HTTPStatus >= 500
+		return ae.HTTPStatus >= 500
 	}
 	var te *TransportError
 	if errors.As(err, &te) {
@@ -365,21 +431,15 @@ func autoRetry(err error) bool {
 	return false
 }
 
-// retryWait is the wait before retry number n (0-based): the server's
-// Seconds-Before-Refresh for a 429 when given, else exponential backoff with
-// jitter; capped at MaxRetryWait.
-func (c *Client) retryWait(err error, n int) time.Duration {
-	var d time.Duration
-	if ae, ok := AsAPIError(err); ok && ae.HTTPStatus == http.StatusTooManyRequests && ae.RetryAfter > 0 {
-		d = ae.RetryAfter
-	} else {
-		b := baseBackoff << min(n, 10)
-		if b > maxBackoff {
-			b = maxBackoff
-		}
-		// Jitter in [b/2, b].
-		d = b/2 + time.Duration(c.rng.Int64N(int64(b/2)+1))
+// retryWait is the wait before retry number n (0-based) of a 5xx or a
+// connection error: exponential backoff with jitter, capped at MaxRetryWait.
+func (c *Client) retryWait(n int) time.Duration {
+	b := baseBackoff << min(n, 10)
+	if b > maxBackoff {
+		b = maxBackoff
 	}
+	// Jitter in [b/2, b].
+	d := b/2 + time.Duration(c.rng.Int64N(int64(b/2)+1))
 	if d > c.maxWait {
 		d = c.maxWait
 	}
@@ -450,7 +510,9 @@ func (c *Client) attempt(ctx context.Context, req *request, tok *token) (http.He
 	}
 	if req.out != nil && len(bytes.TrimSpace(respBody)) > 0 {
 		if derr := json.Unmarshal(respBody, req.out); derr != nil {
-			derr = fmt.Errorf("soracom %s: decoding response (HTTP %d): %w", req.op, status, derr)
+			// Scrubbed: the decoders name the value they refused, which
+			// could be anything the server sent back, the token included.
+			derr = c.scrubErr(fmt.Errorf("soracom %s: decoding response (HTTP %d): %w", req.op, status, derr))
 			c.report(req.op, status, derr, time.Since(start))
 			return header, derr
 		}
@@ -505,13 +567,13 @@ func retryAfter(h http.Header) time.Duration {
 	}
 	if v := strings.TrimSpace(h.Get("X-Soracom-Ratelimit-Seconds-Before-Refresh")); v != "" {
 		if f, err := strconv.ParseFloat(v, 64); err == nil && f > 0 {
-			return time.Duration(f * float64(time.Second))
+			return secondsToDuration(f)
 		}
 	}
 	// Retry-After on 429 is UNCONFIRMED for SORACOM; honour it if sent.
 	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
 		if n, err := strconv.Atoi(v); err == nil && n > 0 {
-			return time.Duration(n) * time.Second
+			return secondsToDuration(float64(n))
 		}
 		if t, err := http.ParseTime(v); err == nil {
 			if d := time.Until(t); d > 0 {
@@ -520,6 +582,18 @@ func retryAfter(h http.Header) time.Duration {
 		}
 	}
 	return 0
+}
+
+// secondsToDuration converts a wait in seconds, saturating at the longest
+// Duration: beyond it (about 292 years, "1e10" or "Inf" in the header) the
+// conversion would overflow into a negative wait. Callers cap the result at
+// MaxRetryWait.
+func secondsToDuration(f float64) time.Duration {
+	const longest = time.Duration(1<<63 - 1)
+	if ns := f * float64(time.Second); ns < float64(longest) {
+		return time.Duration(ns)
+	}
+	return longest
 }
 
 func sleepContext(ctx context.Context, d time.Duration) error {

@@ -357,17 +357,22 @@ func TestEmulatorFaults(t *testing.T) {
 	c := e.c
 	tags := map[string]string{ownerTag: "uid-9"}
 
-	// A throttled GET waits the server's Seconds-Before-Refresh (60 s) and is repeated.
+	// A throttled GET returns at once with the server's Seconds-Before-Refresh
+	// (the rest of the emulator's rate-limit minute) for the caller's requeue.
 	e.faults.Add(fault.Rule{API: emu.API, Op: "listVirtualPrivateGateways", Kind: fault.Throttle, Times: 1})
-	if vs := get(c.ListVirtualPrivateGateways(ctx, soracom.ListOptions{TagName: ownerTag, TagValue: "uid-9"})).must(t); len(vs) != 0 {
-		t.Fatalf("vpgs = %v", vs)
+	_, err := c.ListVirtualPrivateGateways(ctx, soracom.ListOptions{TagName: ownerTag, TagValue: "uid-9"})
+	ae, _ := soracom.AsAPIError(err)
+	left := time.Minute - e.clk.Now().Sub(e.clk.Now().Truncate(time.Minute))
+	wantWait := (left + time.Second - 1).Truncate(time.Second)
+	if !soracom.IsThrottled(err) || ae.RetryAfter != wantWait {
+		t.Fatalf("throttled list: %v (%+v), want RetryAfter %v", err, ae, wantWait)
 	}
-	if w := e.sleeps.Waits(); !slices.Equal(w, []time.Duration{time.Minute}) || e.count("listVirtualPrivateGateways") != 2 {
+	if w := e.sleeps.Waits(); len(w) != 0 || e.count("listVirtualPrivateGateways") != 1 {
 		t.Fatalf("waits %v, calls %d", w, e.count("listVirtualPrivateGateways"))
 	}
 
 	// A throttled or failed create is returned, never repeated.
-	for _, k := range []fault.Kind{fault.Throttle, fault.ServerError, fault.Unavailable} {
+	for _, k := range []fault.Kind{fault.ServerError, fault.Unavailable, fault.Throttle} {
 		e.faults.Add(fault.Rule{API: emu.API, Op: "createVirtualPrivateGateway", Kind: k, Times: 1})
 		_, err := c.CreateVirtualPrivateGateway(ctx, &soracom.CreateVirtualPrivateGatewayRequest{Type: soracom.VPGTypeF, Tags: tags})
 		if !soracom.Retryable(err) {
@@ -377,9 +382,19 @@ func TestEmulatorFaults(t *testing.T) {
 	if n, ever := e.count("createVirtualPrivateGateway"), e.srv.VPGsEverCreated(); n != 3 || ever != 0 {
 		t.Fatalf("create calls %d, VPGs %d", n, ever)
 	}
+	// Within the wait the 429 announced, the same request is not sent again.
+	e.clk.Step(10 * time.Second)
+	_, err = c.CreateVirtualPrivateGateway(ctx, &soracom.CreateVirtualPrivateGatewayRequest{Type: soracom.VPGTypeF, Tags: tags})
+	if ae, _ := soracom.AsAPIError(err); !soracom.IsThrottled(err) || !ae.Held || ae.RetryAfter != wantWait-10*time.Second {
+		t.Fatalf("create during the wait: %v (%+v), want held with %v left", err, ae, wantWait-10*time.Second)
+	}
+	if n := e.count("createVirtualPrivateGateway"); n != 3 {
+		t.Fatalf("create calls %d: a held request was sent", n)
+	}
+	e.clk.Step(time.Minute)
 	// Lost response: the VPG exists although the call failed; the owner tag finds it.
 	e.faults.Add(fault.Rule{API: emu.API, Op: "createVirtualPrivateGateway", Kind: fault.LoseResponse, Times: 1})
-	_, err := c.CreateVirtualPrivateGateway(ctx, &soracom.CreateVirtualPrivateGatewayRequest{Type: soracom.VPGTypeF, Tags: tags})
+	_, err = c.CreateVirtualPrivateGateway(ctx, &soracom.CreateVirtualPrivateGatewayRequest{Type: soracom.VPGTypeF, Tags: tags})
 	var te *soracom.TransportError
 	if !errors.As(err, &te) || !soracom.Retryable(err) {
 		t.Fatalf("lost response: %v", err)
@@ -414,9 +429,8 @@ func TestEmulatorRateLimit(t *testing.T) {
 	e.srv.AddSIM(emu.SIM{ID: "sim-1"})
 	get(e.c.GetSim(ctx, "sim-1")).must(t)
 	get(e.c.GetSim(ctx, "sim-1")).must(t)
-	// The third call in the window is throttled; the client waits the
-	// announced seconds (fake sleep, the emulator's clock does not move),
-	// retries a bounded number of times and returns the 429.
+	// The third call in the window is throttled; the client returns the 429
+	// at once with the announced wait (the caller requeues after it).
 	_, err := e.c.GetSim(ctx, "sim-1")
 	if !soracom.IsThrottled(err) {
 		t.Fatalf("err = %v", err)
@@ -425,7 +439,7 @@ func TestEmulatorRateLimit(t *testing.T) {
 	if ae.RetryAfter != time.Minute {
 		t.Fatalf("RetryAfter = %v", ae.RetryAfter)
 	}
-	if n := e.count("getSim"); n != 3+soracom.DefaultMaxRetries {
+	if n := e.count("getSim"); n != 3 {
 		t.Fatalf("getSim calls = %d", n)
 	}
 	// Once the window has passed the call goes through.

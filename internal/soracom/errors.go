@@ -39,6 +39,10 @@ type APIError struct {
 	// RetryAfter is the wait the server asked for on a 429
 	// (X-Soracom-Ratelimit-Seconds-Before-Refresh, else Retry-After), zero when absent.
 	RetryAfter time.Duration
+	// Held: the call was not sent, because SORACOM had answered the same
+	// request with this 429 and the wait it asked for has not passed
+	// (RetryAfter is what is left of it).
+	Held bool
 }
 
 func (e *APIError) Error() string {
@@ -47,6 +51,9 @@ func (e *APIError) Error() string {
 	if e.Operation != "" {
 		b.WriteString(e.Operation)
 		b.WriteString(": ")
+	}
+	if e.Held {
+		b.WriteString("not sent, still waiting after ")
 	}
 	fmt.Fprintf(&b, "HTTP %d", e.HTTPStatus)
 	if e.Code != "" {

@@ -3,6 +3,7 @@ package unit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -62,8 +63,9 @@ type Verdict struct {
 //   - a missing or incomplete credential Secret, and 401/403 from a cloud:
 //     CredentialsUnavailable, terminal (wait for the Secret to change);
 //   - throttling (SORACOM 429, AWS throttling codes, our own outbound budget):
-//     Throttled, retried after the server's Retry-After when it gave one,
-//     otherwise with backoff;
+//     Throttled, requeued after the server's Seconds-Before-Refresh (SORACOM)
+//     or after aws.ThrottleRequeue (AWS, whose adaptive rate spaces the sends);
+//     the clients never sleep on a throttle inside a reconcile;
 //   - other 4xx and AWS validation/quota codes: InvalidConfiguration, terminal;
 //   - 5xx, timeouts, connection errors and everything else: APIError, backoff.
 func Classify(err error) Verdict {
@@ -88,7 +90,9 @@ func Classify(err error) Verdict {
 			v.After = ae.RetryAfter
 		}
 	case aws.IsThrottled(err):
-		v.Reason = accessv1alpha1.ReasonThrottled
+		// AWS gives no wait; the adaptive rate decides when the requeued
+		// call is sent, this only frees the worker meanwhile.
+		v.Reason, v.After = accessv1alpha1.ReasonThrottled, aws.ThrottleRequeue
 	case aws.IsRegionError(err):
 		v.Reason, v.Terminal = accessv1alpha1.ReasonInvalidConfiguration, true
 		v.Message = "spec.aws.region: AWS refused the region (is the account opted in to it, and is AppStream 2.0 offered there?): " + v.Message
@@ -117,6 +121,16 @@ func IsTerminal(err error) bool {
 		return true
 	}
 	return Classify(err).Terminal
+}
+
+// ConditionMessage is the condition message for err in a pass at now: the
+// error, and for a wait the service asked for (a throttle), until when.
+func ConditionMessage(err error, now time.Time) string {
+	v := Classify(err)
+	if v.Reason == accessv1alpha1.ReasonThrottled && v.After > 0 {
+		return fmt.Sprintf("waiting until %s (%s): %s", now.Add(v.After).UTC().Format(time.RFC3339), v.After, v.Message)
+	}
+	return v.Message
 }
 
 // Reason is Classify(err).Reason.

@@ -21,7 +21,7 @@ const ConflictRequeue = time.Second
 // SetSynced records whether the pass reached the clouds without error.
 func (b *Base) SetSynced(err error) {
 	if err != nil {
-		conditions.False(b.Conditions, b.Generation, accessv1alpha1.ConditionSynced, Reason(err), Message(err))
+		conditions.False(b.Conditions, b.Generation, accessv1alpha1.ConditionSynced, Reason(err), ConditionMessage(err, b.Now))
 		return
 	}
 	conditions.True(b.Conditions, b.Generation, accessv1alpha1.ConditionSynced, accessv1alpha1.ReasonReconcileSuccess, "")

@@ -155,7 +155,7 @@ func Converge[P Passer](ctx context.Context, p P, units ...Unit[P]) Outcome {
 		obs, changed, err := converge(ctx, p, u)
 		out.Changed = out.Changed || changed
 		if err != nil {
-			conditions.False(b.Conditions, b.Generation, u.Condition(), Reason(err), Message(err))
+			conditions.False(b.Conditions, b.Generation, u.Condition(), Reason(err), ConditionMessage(err, b.Now))
 			out.Ready, out.Err = false, err
 			waitRest(b, units[i+1:], u.Condition())
 			return out
@@ -306,7 +306,7 @@ func Remove[P Passer](ctx context.Context, p P, units ...Unit[P]) (bool, error) 
 	for _, u := range units {
 		gone, err := u.Delete(ctx, p)
 		if err != nil {
-			conditions.False(b.Conditions, b.Generation, u.Condition(), Reason(err), Message(err))
+			conditions.False(b.Conditions, b.Generation, u.Condition(), Reason(err), ConditionMessage(err, b.Now))
 			return false, fmt.Errorf("deleting %s: %w", u.Condition(), err)
 		}
 		if g, guarded := u.(Guarded[P]); guarded && gone {

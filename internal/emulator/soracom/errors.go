@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // apiError is an error answered as SORACOM's flat error body
@@ -79,10 +80,15 @@ const (
 )
 
 // errorWriter writes the fault middleware's injected errors in SORACOM's shape.
-type errorWriter struct{ limit int }
+type errorWriter struct {
+	limit int
+	now   func() time.Time
+}
 
 // WriteThrottle answers 429 with the rate-limit headers SORACOM sends
-// (reference §9). Retry-After is UNCONFIRMED, so it is not sent.
+// (reference §9): SORACOM limits calls per minute, so the wait it announces
+// is the rest of the current minute (1..60 s), as the emulator's own rate
+// limit does. Retry-After is UNCONFIRMED, so it is not sent.
 func (e errorWriter) WriteThrottle(w http.ResponseWriter) {
 	limit := e.limit
 	if limit <= 0 {
@@ -91,7 +97,7 @@ func (e errorWriter) WriteThrottle(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("X-Soracom-Ratelimit-Limit", strconv.Itoa(limit))
 	h.Set("X-Soracom-Ratelimit-Remaining", "0")
-	h.Set("X-Soracom-Ratelimit-Seconds-Before-Refresh", "60")
+	h.Set("X-Soracom-Ratelimit-Seconds-Before-Refresh", strconv.Itoa(secondsLeftInMinute(e.now())))
 	writeError(w, errf(http.StatusTooManyRequests, codeRateLimited, "Rate limit exceeded"))
 }
 
@@ -102,4 +108,11 @@ func (errorWriter) WriteServerError(w http.ResponseWriter, status int) {
 		return
 	}
 	writeError(w, errf(status, codeInternal, "Internal server error"))
+}
+
+// secondsLeftInMinute is how many whole seconds remain until the next minute
+// starts (1..60), the refresh of a per-minute rate limit.
+func secondsLeftInMinute(now time.Time) int {
+	left := time.Minute - now.Sub(now.Truncate(time.Minute))
+	return int((left + time.Second - 1) / time.Second)
 }

@@ -177,7 +177,7 @@ func New(opts Options) *Server {
 		st:      newState(),
 	}
 	s.routes()
-	s.handler = s.faults.Middleware(API, s.opOf, errorWriter{limit: opts.RateLimitPerMinute}, http.HandlerFunc(s.serve))
+	s.handler = s.faults.Middleware(API, s.opOf, errorWriter{limit: opts.RateLimitPerMinute, now: s.clock.Now}, http.HandlerFunc(s.serve))
 	return s
 }
 
