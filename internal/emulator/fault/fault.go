@@ -11,6 +11,7 @@ package fault
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -50,6 +51,20 @@ func (k Kind) String() string {
 	default:
 		return "none"
 	}
+}
+
+// kinds are every Kind, in order.
+var kinds = [...]Kind{None, Throttle, ServerError, Unavailable, LoseResponse}
+
+// ParseKind returns the Kind whose String is s ("throttle", "server-error",
+// "unavailable", "lose-response" or "none").
+func ParseKind(s string) (Kind, error) {
+	for _, k := range kinds {
+		if k.String() == s {
+			return k, nil
+		}
+	}
+	return None, fmt.Errorf("unknown fault kind %q (want none, throttle, server-error, unavailable or lose-response)", s)
 }
 
 // Any matches every operation (or every API) in a Rule.
@@ -133,6 +148,17 @@ func (in *Injector) Add(r Rule) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	in.rules = append(in.rules, &armed{Rule: r, buckets: map[string]*rate.Limiter{}})
+}
+
+// Rules returns a copy of the armed rules, in the order they are consulted.
+func (in *Injector) Rules() []Rule {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	out := make([]Rule, len(in.rules))
+	for i, r := range in.rules {
+		out[i] = r.Rule
+	}
+	return out
 }
 
 // SetClock replaces the wall clock that rate rules and the call log read (tests).
