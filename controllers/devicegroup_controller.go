@@ -52,6 +52,9 @@ type DeviceGroupReconciler struct {
 	PollInterval time.Duration
 	// MaxConcurrentReconciles (default 1).
 	MaxConcurrentReconciles int
+	// ClusterName is the manager's --cluster-name: groups carry the stable
+	// identity it makes, and a rebuilt cluster of that name adopts them.
+	ClusterName string
 	// SkipNameValidation lets tests start one manager per test.
 	SkipNameValidation bool
 
@@ -140,7 +143,7 @@ func (r *DeviceGroupReconciler) newPass(ctx context.Context, dg *accessv1alpha1.
 		Persist: func(ctx context.Context) error {
 			dg.Status.ObservedGeneration = dg.Generation
 			return unit.WriteStatus(ctx, r.Client, dg, true)
-		}})
+		}}, r.ClusterName)
 	p.Owners, p.RouteLocks, p.Log = devicegroup.CacheOwners{Reader: r.Client}, r.routeLocks, log.FromContext(ctx)
 	p.Event = func(eventType, reason, action, note string) {
 		if r.Recorder != nil {
@@ -202,7 +205,7 @@ func (r *DeviceGroupReconciler) finalize(ctx context.Context, p *devicegroup.Pas
 	if err != nil {
 		devicegroup.DeletionBlocked(dg, err)
 	}
-	return r.finish(ctx, p, unit.Outcome{Err: err, Wait: deviceGroupSettleDelay})
+	return r.finish(ctx, p, unit.Outcome{Err: err, Wait: p.Settling(dg.DeletionTimestamp.Time)})
 }
 
 func (r *DeviceGroupReconciler) removeFinalizer(ctx context.Context, dg *accessv1alpha1.DeviceGroup) error {

@@ -48,6 +48,9 @@ type RemoteAccessEnvironmentReconciler struct {
 	// changing state (the first look comes after unit.MinTransitionWait).
 	TransitionWait          time.Duration
 	MaxConcurrentReconciles int
+	// ClusterName is the manager's --cluster-name: the external objects carry
+	// the stable identity it makes, and a rebuilt cluster of that name adopts them.
+	ClusterName string
 
 	routerConfigs environment.RouterConfigCache
 }
@@ -80,6 +83,10 @@ func (r *RemoteAccessEnvironmentReconciler) Reconcile(ctx context.Context, req c
 		}
 	}
 	out := unit.Join(unit.Converge(ctx, pass, environment.SoracomChain(&env)...), unit.Converge(ctx, pass, environment.AppStreamChain()...))
+	if out.Ready && out.Err == nil {
+		// Every unit saw its object this pass and tagged it with the identity.
+		env.Status.Identity = pass.Owner().Identity()
+	}
 	if out.Err != nil {
 		log.FromContext(ctx).Info("pass failed", "error", out.Err.Error())
 	}
@@ -102,6 +109,7 @@ func (r *RemoteAccessEnvironmentReconciler) newPass(ctx context.Context, env *ac
 		PollInterval:   r.PollInterval,
 		Orig:           env.Status.DeepCopy(),
 		RouterConfigs:  &r.routerConfigs,
+		ClusterName:    r.ClusterName,
 	}
 	var groups accessv1alpha1.DeviceGroupList
 	if err := r.List(ctx, &groups, client.InNamespace(env.Namespace)); err != nil {
@@ -162,7 +170,7 @@ func (r *RemoteAccessEnvironmentReconciler) finalize(ctx context.Context, env *a
 		return ctrl.Result{}, r.removeFinalizer(ctx, env)
 	}
 	blocked("deleting external objects")
-	return r.finish(ctx, pass, unit.Outcome{Err: err, Wait: r.TransitionWait})
+	return r.finish(ctx, pass, unit.Outcome{Err: err, Wait: pass.UnitBase().Settling(env.DeletionTimestamp.Time)})
 }
 
 // deviceGroupsUsing lists the DeviceGroups of the namespace that reference env.

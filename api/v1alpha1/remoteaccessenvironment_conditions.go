@@ -94,6 +94,14 @@ const (
 const (
 	TagOwnerUID = "gatestream.io/owner-uid"
 	TagOwner    = "gatestream.io/owner"
+	// TagIdentity is the owner's stable identity, "<cluster>/<Kind>/<namespace>/<name>"
+	// (the manager's --cluster-name): the same manifests re-applied in a new
+	// cluster of that name (new UIDs) adopt these objects instead of creating
+	// them again. Absent when the manager runs without a cluster name.
+	TagIdentity = "gatestream.io/identity"
+	// ReasonOwnedElsewhere: the external object is tagged for the same
+	// namespace/name by another cluster (another --cluster-name); it is left alone.
+	ReasonOwnedElsewhere = "OwnedElsewhere"
 )
 
 // Finalizer guards the external objects of every gatestream kind.

@@ -613,6 +613,14 @@ type RemoteAccessEnvironmentStatus struct {
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
+	// Identity is the stable identity the external objects were last found
+	// tagged with ("<cluster>/RemoteAccessEnvironment/<namespace>/<name>", from
+	// the manager's --cluster-name); empty without a cluster name. A manager
+	// with another cluster name, or none, checks their tags again.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Identity string `json:"identity,omitempty"`
+
 	// Gateway is the observed VPG.
 	// +optional
 	Gateway *GatewayStatus `json:"gateway,omitempty"`

@@ -58,6 +58,8 @@ type EC2API interface {
 	InstancesByTag(ctx context.Context, key, value string) ([]ec2types.Instance, error)
 	// TerminateInstances terminates the instances; already gone is not an error.
 	TerminateInstances(ctx context.Context, ids []string) error
+	// CreateTags adds or overwrites tags on resources (instances, network interfaces).
+	CreateTags(ctx context.Context, ids []string, tags map[string]string) error
 	// InstanceImpaired reports whether EC2 reports the instance or system status impaired.
 	InstanceImpaired(ctx context.Context, id string) (bool, error)
 	// InstanceUserData returns the decoded user data ("" if none).
@@ -101,6 +103,7 @@ type ec2APIClient interface {
 	ec2.DescribeInstanceStatusAPIClient
 	ec2.DescribeNetworkInterfacesAPIClient
 	RunInstances(context.Context, *ec2.RunInstancesInput, ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error)
+	CreateTags(context.Context, *ec2.CreateTagsInput, ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error)
 	TerminateInstances(context.Context, *ec2.TerminateInstancesInput, ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error)
 	DescribeInstanceAttribute(context.Context, *ec2.DescribeInstanceAttributeInput, ...func(*ec2.Options)) (*ec2.DescribeInstanceAttributeOutput, error)
 	ModifyNetworkInterfaceAttribute(context.Context, *ec2.ModifyNetworkInterfaceAttributeInput, ...func(*ec2.Options)) (*ec2.ModifyNetworkInterfaceAttributeOutput, error)

@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
@@ -102,6 +104,15 @@ func (e *ec2Client) InstancesByTag(ctx context.Context, key, value string) ([]ec
 		filter("tag:"+key, value),
 		filter("instance-state-name", "pending", "running", "shutting-down", "stopping", "stopped"),
 	})
+}
+
+func (e *ec2Client) CreateTags(ctx context.Context, ids []string, tags map[string]string) error {
+	in := &ec2.CreateTagsInput{Resources: ids}
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		in.Tags = append(in.Tags, ec2types.Tag{Key: awssdk.String(k), Value: awssdk.String(tags[k])})
+	}
+	_, err := e.c.CreateTags(ctx, in, plainRequestBody)
+	return err
 }
 
 func (e *ec2Client) TerminateInstances(ctx context.Context, ids []string) error {

@@ -21,6 +21,7 @@ import (
 	"sort"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
+	"github.com/gatestream/gatestream/internal/ownership"
 	"github.com/gatestream/gatestream/internal/soracom"
 )
 
@@ -62,14 +63,23 @@ type Owner struct {
 	UID       string
 	Namespace string
 	Name      string
+	// Cluster is the manager's --cluster-name ("": groups are found by UID only).
+	Cluster string
 }
 
 // Key is "namespace/name".
 func (o Owner) Key() string { return o.Namespace + "/" + o.Name }
 
+// ownership is o as the owner of external objects (stable identity included).
+func (o Owner) ownership() ownership.Owner {
+	return ownership.Owner{Cluster: o.Cluster, Kind: "DeviceGroup", Namespace: o.Namespace, Name: o.Name, UID: o.UID}
+}
+
 // OwnerTags are the tags of a group created for o, named name.
 func OwnerTags(o Owner, name string) map[string]string {
-	return map[string]string{TagOwnerUID: o.UID, TagOwner: o.Key(), TagName: name}
+	tags := o.ownership().Tags()
+	tags[TagName] = name
+	return tags
 }
 
 // Owners answers who, in the cluster, owns a SORACOM group (owners.go

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 
+	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
+
 	"github.com/gatestream/gatestream/internal/soracom"
 )
 
@@ -31,6 +33,9 @@ type GroupObservation struct {
 	Duplicates []string
 	// Lookups counts the tag lookups made (0 when the recorded id was found).
 	Lookups int
+	// Reclaimed: Group was found by the owner's stable identity, not its UID
+	// (this DeviceGroup before the cluster was rebuilt).
+	Reclaimed bool
 }
 
 // GroupUnit observes, creates and deletes the DeviceGroup's SORACOM group.
@@ -68,18 +73,20 @@ func (u GroupUnit) lookup(ctx context.Context, o Owner) (*GroupObservation, erro
 	if o.UID == "" {
 		return nil, errors.New("owner has no UID")
 	}
-	gs, err := u.API.ListGroups(ctx, soracom.ListOptions{TagName: TagOwnerUID, TagValue: o.UID})
+	mine, err := u.listTagged(ctx, TagOwnerUID, o.UID)
 	if err != nil {
 		return nil, err
 	}
-	// The filter is exact, but check again rather than trust every server.
-	var mine []soracom.Group
-	for _, g := range gs {
-		if g.Tags[TagOwnerUID] == o.UID {
-			mine = append(mine, g)
-		}
-	}
 	obs := &GroupObservation{Lookups: 1}
+	if id := o.ownership().Identity(); len(mine) == 0 && id != "" {
+		// This DeviceGroup's group from before the cluster was rebuilt (same
+		// cluster name, new UID): adopted; EnsureTags puts the new UID on it.
+		if mine, err = u.listTagged(ctx, accessv1alpha1.TagIdentity, id); err != nil {
+			return nil, err
+		}
+		obs.Lookups++
+		obs.Reclaimed = len(mine) > 0
+	}
 	if len(mine) == 0 {
 		return obs, nil
 	}
@@ -96,6 +103,22 @@ func (u GroupUnit) lookup(ctx context.Context, o Owner) (*GroupObservation, erro
 		obs.Duplicates = append(obs.Duplicates, d.GroupID)
 	}
 	return obs, nil
+}
+
+// listTagged lists the groups whose tag name is value.
+func (u GroupUnit) listTagged(ctx context.Context, name, value string) ([]soracom.Group, error) {
+	gs, err := u.API.ListGroups(ctx, soracom.ListOptions{TagName: name, TagValue: value})
+	if err != nil {
+		return nil, err
+	}
+	// The filter is exact, but check again rather than trust every server.
+	var tagged []soracom.Group
+	for _, g := range gs {
+		if g.Tags[name] == value {
+			tagged = append(tagged, g)
+		}
+	}
+	return tagged, nil
 }
 
 // Create creates a group tagged with the owner. The caller has written the

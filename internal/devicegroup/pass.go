@@ -44,13 +44,13 @@ type Pass struct {
 	paths []accessv1alpha1.DevicePath
 }
 
-// NewPass starts a pass of dg.
-func NewPass(dg *accessv1alpha1.DeviceGroup, base unit.Base) *Pass {
+// NewPass starts a pass of dg; clusterName is the manager's --cluster-name.
+func NewPass(dg *accessv1alpha1.DeviceGroup, base unit.Base, clusterName string) *Pass {
 	p := &Pass{
 		Base:      base,
 		DG:        dg,
 		Orig:      dg.Status.DeepCopy(),
-		Owner:     Owner{UID: string(dg.UID), Namespace: dg.Namespace, Name: dg.Name},
+		Owner:     Owner{UID: string(dg.UID), Namespace: dg.Namespace, Name: dg.Name, Cluster: clusterName},
 		resetDone: map[string]bool{},
 	}
 	p.Conditions, p.Generation = &dg.Status.Conditions, dg.Generation

@@ -58,6 +58,11 @@ func (Group) Observe(ctx context.Context, p *Pass) (unit.Observation, error) {
 			return unit.Observation{Exists: true, UpToDate: true, Reason: accessv1alpha1.ReasonGroupConflict, Message: msg, Wait: -1}, nil
 		}
 	}
+	if obs.Reclaimed {
+		p.Log.Info("adopted the SORACOM group by stable identity", "groupId", g.GroupID)
+		p.Event(corev1.EventTypeNormal, "GroupAdopted", "Observe", fmt.Sprintf("adopted SORACOM group %s, tagged %s=%s (this DeviceGroup before the cluster was rebuilt)",
+			g.GroupID, accessv1alpha1.TagIdentity, p.Owner.ownership().Identity()))
+	}
 	p.DG.Status.GroupID, p.DG.Status.Adopted = g.GroupID, obs.Adopted
 	upToDate := obs.Adopted || TagsDiff(g, p.Owner, p.groupName()) == nil
 	return unit.Observation{Exists: true, UpToDate: upToDate, Ready: true, Message: "group " + g.GroupID}, nil

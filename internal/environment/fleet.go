@@ -14,6 +14,7 @@ import (
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	"github.com/gatestream/gatestream/internal/aws"
+	"github.com/gatestream/gatestream/internal/ownership"
 	"github.com/gatestream/gatestream/internal/unit"
 )
 
@@ -46,7 +47,8 @@ func (f *Fleet) Observe(ctx context.Context, p *Pass) (Observation, error) {
 	if err != nil {
 		return Observation{}, fmt.Errorf("reading fleet %s: %w", name, err)
 	}
-	if st.State == "" { // first sight (or after a lost create): make sure it is ours
+	if st.State == "" || p.Env.Status.Identity != p.Owner().Identity() {
+		// First sight (or after a lost create, or a new cluster name): make sure it is ours.
 		if err := checkOwner(ctx, p, deref(fl.Arn), "fleet", name); err != nil {
 			return Observation{}, err
 		}
@@ -115,22 +117,38 @@ func deletable(ctx context.Context, p *Pass, kind, name string, recorded bool, d
 		return false, err
 	}
 	err = checkOwner(ctx, p, deref(arn), kind, name)
-	if err != nil && unit.Reason(err) == accessv1alpha1.ReasonNameConflict {
+	if r := unit.Reason(err); err != nil && (r == accessv1alpha1.ReasonNameConflict || r == accessv1alpha1.ReasonOwnedElsewhere) {
 		return false, nil
 	}
 	return err == nil, err
 }
 
-// checkOwner refuses to manage an AppStream object that another owner tagged.
+// checkOwner refuses to manage an AppStream object that another owner
+// tagged; one of ours whose ownership tags differ (adopted by stable identity
+// after the cluster was rebuilt, or made before the manager had a cluster
+// name) is tagged again.
 func checkOwner(ctx context.Context, p *Pass, arn, kind, name string) error {
 	tags, err := p.AWS.AppStream.ListTagsForResource(ctx, arn)
 	if err != nil {
 		return fmt.Errorf("reading the tags of %s %s: %w", kind, name, err)
 	}
-	if owner := tags[accessv1alpha1.TagOwnerUID]; owner != string(p.Env.UID) {
-		return unit.Terminal(accessv1alpha1.ReasonNameConflict, fmt.Errorf(
-			"%s %s exists and is not this environment's (tag %s=%q, owner %q): choose another spec.appStream.%s.name",
-			kind, name, accessv1alpha1.TagOwnerUID, owner, tags[accessv1alpha1.TagOwner], kind))
+	owner := p.Owner()
+	switch owner.ClaimOn(tags) {
+	case ownership.Foreign:
+		reason, hint := accessv1alpha1.ReasonNameConflict, "choose another spec.appStream."+kind+".name"
+		if id := tags[accessv1alpha1.TagIdentity]; id != "" && owner.Cluster != "" && tags[accessv1alpha1.TagOwner] == owner.Key() {
+			reason, hint = accessv1alpha1.ReasonOwnedElsewhere, "another cluster manages it; left untouched"
+		}
+		return unit.Terminal(reason, fmt.Errorf("%s %s exists and is not this environment's (owner: %s): %s",
+			kind, name, ownership.DescribeOwner(tags), hint))
+	case ownership.Adoptable:
+		p.Event(corev1.EventTypeNormal, "Adopted", "Observe",
+			fmt.Sprintf("adopted %s %s, tagged %s=%s (this environment before the cluster was rebuilt)", kind, name, accessv1alpha1.TagIdentity, owner.Identity()))
+	}
+	if diff := owner.Retag(tags); diff != nil {
+		if err := p.AWS.AppStream.TagResource(ctx, arn, diff); err != nil {
+			return fmt.Errorf("tagging %s %s: %w", kind, name, err)
+		}
 	}
 	return nil
 }

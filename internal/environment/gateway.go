@@ -69,6 +69,11 @@ func (Gateway) Observe(ctx context.Context, p *Pass) (Observation, error) {
 		}
 		vpg = found
 	}
+	if !st.Adopted {
+		if err := retagVPG(ctx, p, vpg); err != nil {
+			return Observation{}, err
+		}
+	}
 	p.vpg = vpg
 	st.ID = vpg.VPGID
 	st.Status = vpg.Status
@@ -86,18 +91,57 @@ func (Gateway) Observe(ctx context.Context, p *Pass) (Observation, error) {
 	}
 }
 
+// findOwnedVPG looks the VPG up by the owner's UID tag, then by its stable
+// identity: a VPG this environment had before the cluster was rebuilt is
+// adopted (tagged with the new UID), never created again.
 func findOwnedVPG(ctx context.Context, p *Pass) (*soracom.VirtualPrivateGateway, error) {
-	vpgs, err := p.Soracom.ListVirtualPrivateGateways(ctx, soracom.ListOptions{
-		TagName: accessv1alpha1.TagOwnerUID, TagValue: string(p.Env.UID), TagValueMatchMode: "exact"})
+	owner := p.Owner()
+	vpg, err := findVPGByTag(ctx, p, accessv1alpha1.TagOwnerUID, owner.UID)
+	if err != nil || vpg != nil || owner.Identity() == "" {
+		return vpg, err
+	}
+	if vpg, err = findVPGByTag(ctx, p, accessv1alpha1.TagIdentity, owner.Identity()); err != nil || vpg == nil {
+		return vpg, err
+	}
+	if err := retagVPG(ctx, p, vpg); err != nil {
+		return nil, err
+	}
+	p.Log.Info("adopted the gateway by stable identity", "vpgId", vpg.VPGID, "identity", owner.Identity())
+	p.Event(corev1.EventTypeNormal, "GatewayAdopted", "Observe",
+		fmt.Sprintf("adopted gateway %s, tagged %s=%s (this environment before the cluster was rebuilt)", vpg.VPGID, accessv1alpha1.TagIdentity, owner.Identity()))
+	return vpg, nil
+}
+
+func findVPGByTag(ctx context.Context, p *Pass, name, value string) (*soracom.VirtualPrivateGateway, error) {
+	vpgs, err := p.Soracom.ListVirtualPrivateGateways(ctx, soracom.ListOptions{TagName: name, TagValue: value, TagValueMatchMode: "exact"})
 	if err != nil {
-		return nil, fmt.Errorf("looking up the gateway by owner tag: %w", err)
+		return nil, fmt.Errorf("looking up the gateway by its %s tag: %w", name, err)
 	}
 	for i := range vpgs {
-		if vpgs[i].Status != soracom.VPGStatusTerminating && vpgs[i].Status != "terminated" {
+		if vpgs[i].Tags[name] == value && vpgs[i].Status != soracom.VPGStatusTerminating && vpgs[i].Status != "terminated" {
 			return &vpgs[i], nil
 		}
 	}
 	return nil, nil
+}
+
+// retagVPG writes the owner's tags on a VPG of ours whose tags differ (one
+// being adopted, or created before the manager had a cluster name).
+func retagVPG(ctx context.Context, p *Pass, vpg *soracom.VirtualPrivateGateway) error {
+	diff := p.Owner().Retag(vpg.Tags)
+	if diff == nil {
+		return nil
+	}
+	if err := p.Soracom.PutVirtualPrivateGatewayTags(ctx, vpg.VPGID, diff); err != nil {
+		return fmt.Errorf("tagging gateway %s: %w", vpg.VPGID, err)
+	}
+	if vpg.Tags == nil {
+		vpg.Tags = map[string]string{}
+	}
+	for k, v := range diff {
+		vpg.Tags[k] = v
+	}
+	return nil
 }
 
 // Create creates the VPG tagged with the owner's UID and records its ID (the
@@ -169,9 +213,7 @@ func (Gateway) Delete(ctx context.Context, p *Pass) (bool, error) {
 }
 
 func ownerTags(p *Pass) map[string]string {
-	return map[string]string{
-		accessv1alpha1.TagOwnerUID: string(p.Env.UID),
-		accessv1alpha1.TagOwner:    p.Env.Namespace + "/" + p.Env.Name,
-		"name":                     "gatestream-" + p.Env.Namespace + "-" + p.Env.Name,
-	}
+	tags := p.Owner().Tags()
+	tags["name"] = "gatestream-" + p.Env.Namespace + "-" + p.Env.Name
+	return tags
 }

@@ -109,6 +109,9 @@ func (r Router) Observe(ctx context.Context, p *Pass) (Observation, error) {
 		st.InstanceID, st.NetworkInterfaceID, st.PrivateIPAddress, st.State = "", "", "", ""
 		return Observation{Exists: false}, nil
 	}
+	if err := retagRouter(ctx, p, inst); err != nil {
+		return Observation{}, err
+	}
 	recordInstance(st, inst)
 	cfg, msg, err := r.desiredConfig(ctx, p, st)
 	if err != nil || msg != "" {
@@ -171,9 +174,24 @@ func (r Router) find(ctx context.Context, p *Pass, st *accessv1alpha1.RouterStat
 			st.State = string(insts[0].State.Name)
 		}
 	}
-	insts, err := p.AWS.EC2.InstancesByTag(ctx, accessv1alpha1.TagOwnerUID, string(p.Env.UID))
+	owner := p.Owner()
+	inst, err := r.findByTag(ctx, p, accessv1alpha1.TagOwnerUID, owner.UID)
+	if err != nil || inst != nil || owner.Identity() == "" {
+		return inst, err
+	}
+	// This environment's router from before the cluster was rebuilt: adopt it.
+	if inst, err = r.findByTag(ctx, p, accessv1alpha1.TagIdentity, owner.Identity()); err != nil || inst == nil {
+		return inst, err
+	}
+	p.Event(corev1.EventTypeNormal, "RouterAdopted", "Observe",
+		fmt.Sprintf("adopted router %s, tagged %s=%s (this environment before the cluster was rebuilt)", deref(inst.InstanceId), accessv1alpha1.TagIdentity, owner.Identity()))
+	return inst, nil
+}
+
+func (r Router) findByTag(ctx context.Context, p *Pass, name, value string) (*ec2types.Instance, error) {
+	insts, err := p.AWS.EC2.InstancesByTag(ctx, name, value)
 	if err != nil {
-		return nil, fmt.Errorf("looking up the router by its owner tag: %w", err)
+		return nil, fmt.Errorf("looking up the router by its %s tag: %w", name, err)
 	}
 	for i := range insts {
 		if tag(insts[i].Tags, TagRouterSlot) == strconv.Itoa(r.Slot) && !gone(insts[i]) {
@@ -181,6 +199,26 @@ func (r Router) find(ctx context.Context, p *Pass, st *accessv1alpha1.RouterStat
 		}
 	}
 	return nil, nil
+}
+
+// retagRouter writes the owner's tags on a router of ours whose tags differ
+// (adopted by stable identity, or launched before the manager had a cluster name).
+func retagRouter(ctx context.Context, p *Pass, inst *ec2types.Instance) error {
+	tags := map[string]string{}
+	for _, t := range inst.Tags {
+		tags[deref(t.Key)] = deref(t.Value)
+	}
+	diff := p.Owner().Retag(tags)
+	if diff == nil {
+		return nil
+	}
+	if err := p.AWS.EC2.CreateTags(ctx, []string{deref(inst.InstanceId)}, diff); err != nil {
+		return fmt.Errorf("tagging router %s: %w", deref(inst.InstanceId), err)
+	}
+	for k, v := range diff {
+		inst.Tags = append(inst.Tags, ec2types.Tag{Key: &k, Value: &v})
+	}
+	return nil
 }
 
 // gone: terminated or on its way there; a router in that state is replaced.

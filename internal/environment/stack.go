@@ -86,7 +86,7 @@ func (s *Stack) Observe(ctx context.Context, p *Pass) (Observation, error) {
 	if err != nil {
 		return Observation{}, fmt.Errorf("reading stack %s: %w", name, err)
 	}
-	if st.Name == "" {
+	if st.Name == "" || p.Env.Status.Identity != p.Owner().Identity() {
 		if err := checkOwner(ctx, p, deref(stack.Arn), "stack", name); err != nil {
 			return Observation{}, err
 		}

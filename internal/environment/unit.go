@@ -15,6 +15,7 @@ import (
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	"github.com/gatestream/gatestream/internal/aws"
+	"github.com/gatestream/gatestream/internal/ownership"
 	"github.com/gatestream/gatestream/internal/pathcheck"
 	"github.com/gatestream/gatestream/internal/soracom"
 	"github.com/gatestream/gatestream/internal/unit"
@@ -52,6 +53,9 @@ type Pass struct {
 	// RouterConfigs remembers the parsed user data of existing routers across
 	// passes (user data cannot change while an instance runs).
 	RouterConfigs *RouterConfigCache
+	// ClusterName is the manager's --cluster-name: the external objects carry
+	// the stable identity it makes, and adopt what carries it ("": by UID only).
+	ClusterName string
 
 	// Shared observations, so that no object is read twice in a pass.
 	vpg *soracom.VirtualPrivateGateway
@@ -67,6 +71,12 @@ type Pass struct {
 	vpcTablesRead bool
 
 	base *unit.Base
+}
+
+// Owner is the environment as the owner of its external objects.
+func (p *Pass) Owner() ownership.Owner {
+	return ownership.Owner{Cluster: p.ClusterName, Kind: "RemoteAccessEnvironment",
+		Namespace: p.Env.Namespace, Name: p.Env.Name, UID: string(p.Env.UID)}
 }
 
 // Observation is what Observe found (the shared contract).

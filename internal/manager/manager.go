@@ -176,6 +176,7 @@ func RegisterControllers(mgr *Manager, opts Options) error {
 		Clock:                   clock.RealClock{},
 		PollInterval:            opts.PollInterval,
 		MaxConcurrentReconciles: opts.MaxConcurrent,
+		ClusterName:             opts.ClusterName,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("registering the RemoteAccessEnvironment controller: %w", err)
 	}
@@ -186,6 +187,7 @@ func RegisterControllers(mgr *Manager, opts Options) error {
 		Clock:                   clock.RealClock{},
 		PollInterval:            opts.PollInterval,
 		MaxConcurrentReconciles: opts.MaxConcurrent,
+		ClusterName:             opts.ClusterName,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("registering the DeviceGroup controller: %w", err)
 	}

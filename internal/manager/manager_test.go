@@ -194,6 +194,7 @@ func TestOptionsValidation(t *testing.T) {
 		"unknown log level":        {"--log-level=verbose"},
 		"no SORACOM budget":        {"--soracom-calls-per-second=0"},
 		"negative AWS cap":         {"--aws-calls-per-second=-1"},
+		"cluster name not a label": {"--cluster-name=Prod/EU"},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -211,7 +212,7 @@ func TestOptionsValidation(t *testing.T) {
 	opts := manager.DefaultOptions()
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	opts.BindFlags(fs)
-	if err := fs.Parse([]string{"--watch-namespaces= line-a, line-b ,", "--poll-interval=2m", "--log-format=console"}); err != nil {
+	if err := fs.Parse([]string{"--watch-namespaces= line-a, line-b ,", "--poll-interval=2m", "--log-format=console", "--cluster-name=prod-eu"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := opts.Validate(); err != nil {
@@ -220,8 +221,8 @@ func TestOptionsValidation(t *testing.T) {
 	if got := strings.Join(opts.WatchNamespaces, "|"); got != "line-a|line-b" {
 		t.Fatalf("watch namespaces = %q", got)
 	}
-	if opts.PollInterval != 2*time.Minute {
-		t.Fatalf("poll interval = %s", opts.PollInterval)
+	if opts.PollInterval != 2*time.Minute || opts.ClusterName != "prod-eu" {
+		t.Fatalf("poll interval = %s, cluster name %q", opts.PollInterval, opts.ClusterName)
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	crzap "sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/gatestream/gatestream/internal/clients"
@@ -36,7 +38,13 @@ type Options struct {
 	SoracomCallsPerSec                        float64
 	AWSCallsPerSec                            float64
 	// AllowedEndpoints are the endpoint overrides credentials may be sent to (--allowed-endpoints).
-	AllowedEndpoints     []string
+	AllowedEndpoints []string
+	// ClusterName (--cluster-name) names this cluster in the stable identity
+	// tag of every external object ("<cluster>/<Kind>/<namespace>/<name>"):
+	// the same manifests re-applied in a rebuilt cluster with the same name
+	// adopt those objects instead of creating them again. Empty: objects are
+	// found by the owner's UID only.
+	ClusterName          string
 	GracefulShutdownTime time.Duration
 	// SkipControllerNameValidation lets tests start several managers in one
 	// process (controller names are metric labels and must be unique otherwise).
@@ -73,6 +81,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", o.ProbeAddr, "Address of /healthz and /readyz.")
 	fs.BoolVar(&o.EnableHTTP2, "enable-http2", o.EnableHTTP2, "Serve metrics over HTTP/2 (off by default: HTTP/2 Rapid Reset, CVE-2023-44487).")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Elect a leader so that only one replica reconciles.")
+	fs.StringVar(&o.ClusterName, "cluster-name", o.ClusterName, "Name of this cluster, put in a stable identity tag on every external object (<cluster>/<Kind>/<namespace>/<name>): the same manifests re-applied in a rebuilt cluster with the same name adopt the VPGs, groups, fleets, stacks and routers instead of creating them again; a different name never touches them. A DNS label; empty: objects are found by their owner's UID only (a rebuilt cluster creates them again).")
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.LeaderElectionID, "Name of the leader election Lease.")
 	fs.DurationVar(&o.LeaseDuration, "leader-elect-lease-duration", o.LeaseDuration, "How long a standby waits before taking over from a leader that stopped renewing (a crashed leader is replaced within this).")
 	fs.DurationVar(&o.RenewDeadline, "leader-elect-renew-deadline", o.RenewDeadline, "How long the leader keeps trying to renew before it gives up leading (an API server outage longer than this stops the manager; shorter than the lease duration).")
@@ -119,6 +128,11 @@ func (o *Options) Validate() error {
 	}
 	if _, err := clients.ParseAllowedEndpoints(o.AllowedEndpoints); err != nil {
 		errs = append(errs, err)
+	}
+	if o.ClusterName != "" {
+		if errs1 := validation.IsDNS1123Label(o.ClusterName); len(errs1) > 0 {
+			errs = append(errs, fmt.Errorf("--cluster-name %q: %s", o.ClusterName, strings.Join(errs1, "; ")))
+		}
 	}
 	if o.AWSCallsPerSec < 0 {
 		errs = append(errs, errors.New("--aws-calls-per-second must be 0 (no fixed cap) or positive"))

@@ -282,6 +282,11 @@ func (b *Base) wait(w time.Duration, since time.Time) time.Duration {
 	return d
 }
 
+// Settling is when to look again at objects that started changing state at
+// since (a deletion in progress): soon at first, then less and less often,
+// the same rule as a unit's own transition.
+func (b *Base) Settling(since time.Time) time.Duration { return b.wait(0, since) }
+
 // notReadySince is when the unit's condition became False (zero when it is
 // new, or was True until now).
 func (b *Base) notReadySince(typ string) time.Time {

@@ -283,6 +283,14 @@ var instanceQueryOps = map[string]queryHandler{
 		}
 		return &returnXML{Return: true}, w.ModifyInstanceAttribute(form.Get("InstanceId"), sdc)
 	},
+	"CreateTags": func(w *World, form url.Values) (interface{ setHead(head) }, error) {
+		tags := map[string]string{}
+		for _, j := range indices(form, "Tag") {
+			t := "Tag." + strconv.Itoa(j)
+			tags[form.Get(t+".Key")] = form.Get(t + ".Value")
+		}
+		return &returnXML{Return: true}, w.CreateTags(flatList(form, "ResourceId"), tags)
+	},
 	"ModifyNetworkInterfaceAttribute": func(w *World, form url.Values) (interface{ setHead(head) }, error) {
 		in := &ModifyNetworkInterfaceInput{NetworkInterfaceID: form.Get("NetworkInterfaceId"), SecurityGroupIDs: flatList(form, "SecurityGroupId")}
 		var e *APIError

@@ -1053,6 +1053,50 @@ func (w *World) ModifyInstanceAttribute(id string, sourceDestCheck *bool) error 
 	return nil
 }
 
+// CreateTags adds or overwrites tags on instances and network interfaces
+// (the resources gatestream tags after launch). Unknown IDs fail the whole
+// call, as EC2 does, and change nothing.
+func (w *World) CreateTags(ids []string, tags map[string]string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(ids) == 0 {
+		return apiErr("MissingParameter", "The request must contain the parameter resourceIdSet")
+	}
+	if len(tags) == 0 {
+		return apiErr("MissingParameter", "The request must contain the parameter tagSet")
+	}
+	for k := range tags {
+		if k == "" || strings.HasPrefix(k, "aws:") {
+			return apiErr("InvalidParameterValue", "Tag key %q is not allowed", k)
+		}
+	}
+	now := w.now()
+	var apply []func()
+	for _, id := range ids {
+		switch {
+		case strings.HasPrefix(id, "i-"):
+			rs, e := w.instancesByID([]string{id}, now)
+			if e != nil {
+				return e
+			}
+			r := rs[0]
+			apply = append(apply, func() { r.Tags = mergeTags(r.Tags, tags) })
+		case strings.HasPrefix(id, "eni-"):
+			n, ok := w.enis[id]
+			if !ok {
+				return apiErr("InvalidNetworkInterfaceID.NotFound", "The networkInterface ID '%s' does not exist", id)
+			}
+			apply = append(apply, func() { n.Tags = mergeTags(n.Tags, tags) })
+		default:
+			return apiErr("InvalidID", "The ID '%s' is not valid for this emulator's CreateTags (instances and network interfaces)", id)
+		}
+	}
+	for _, f := range apply {
+		f()
+	}
+	return nil
+}
+
 // ---- network interfaces ----
 
 // ModifyNetworkInterfaceInput is the body of ModifyNetworkInterfaceAttribute.
