@@ -178,6 +178,15 @@ BENCH_FLAGS ?=
 bench: k8s ## Measure the manager (bin/manager, shipped defaults and tuned) against the bare API writes of N StreamingSessions on a real control plane (docs/benchmark.md).
 	go run ./hack/bench $(BENCH_FLAGS)
 
+##@ Chaos
+
+# Flags for hack/chaos, e.g. CHAOS_FLAGS="--runs 3" or "--short" (docs/chaos.md).
+CHAOS_FLAGS ?=
+
+.PHONY: chaos
+chaos: k8s ## Run the manager through crashes, cloud faults, a leader kill, an API server outage and a disaster recovery; print the table (docs/chaos.md).
+	go run ./hack/chaos $(CHAOS_FLAGS)
+
 ##@ Portal
 
 .PHONY: portal

@@ -6,15 +6,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/gatestream/gatestream/hack/internal/controlplane"
+	"github.com/gatestream/gatestream/hack/internal/harness"
 	"github.com/gatestream/gatestream/internal/emulator"
 	"github.com/gatestream/gatestream/internal/emulator/fault"
 	"github.com/gatestream/gatestream/internal/manager"
@@ -28,34 +27,21 @@ const (
 	settleMax = 30 * time.Second
 )
 
-// printer writes progress lines prefixed with the time since the start.
-type printer struct {
-	mu sync.Mutex
-	w  io.Writer
-	t0 time.Time
-}
-
-func (p *printer) step(format string, args ...any) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	fmt.Fprintf(p.w, "[%5.0fs] %s\n", time.Since(p.t0).Seconds(), fmt.Sprintf(format, args...))
-}
-
 // bench is one invocation: the options, the cluster, the manager binary.
 type bench struct {
 	o       options
-	p       *printer
+	p       *harness.Printer
 	out     io.Writer
 	cl      *cluster
 	bin     string
 	envDone bool
 	// kept is the manager left running by --keep.
-	kept *managerProc
+	kept *harness.Manager
 }
 
 func run(ctx context.Context, o options, stdout io.Writer) (err error) {
 	t0 := time.Now()
-	p := &printer{w: stdout, t0: t0}
+	p := &harness.Printer{W: stdout, T0: t0}
 	root, err := repo.Root()
 	if err != nil {
 		return err
@@ -98,15 +84,13 @@ func run(ctx context.Context, o options, stdout io.Writer) (err error) {
 	b := &bench{o: o, p: p, out: stdout, bin: o.ManagerBin}
 	if b.bin == "" {
 		b.bin = filepath.Join(root, "bin", "manager")
-		p.step("building %s (go build -o bin/manager .)", b.bin)
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", b.bin, ".")
-		cmd.Dir, cmd.Stdout, cmd.Stderr = root, stdout, stdout
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("building the manager: %w", err)
+		p.Step("building %s (go build -o bin/manager .)", b.bin)
+		if err := harness.BuildManager(ctx, root, b.bin, stdout); err != nil {
+			return err
 		}
 	}
 
-	p.step("starting etcd and kube-apiserver from %s (audit log of %s's requests: %s)", assets, managerUser, filepath.Join(workdir, "audit.log"))
+	p.Step("starting etcd and kube-apiserver from %s (audit log of %s's requests: %s)", assets, managerUser, filepath.Join(workdir, "audit.log"))
 	b.cl, err = startCluster(ctx, o, root, assets, workdir)
 	if err != nil {
 		return err
@@ -116,14 +100,14 @@ func run(ctx context.Context, o options, stdout io.Writer) (err error) {
 			b.keep(ctx, workdir)
 		}
 		if b.kept != nil {
-			_ = b.kept.stop(40 * time.Second)
+			_ = b.kept.Stop(40 * time.Second)
 		}
 		if serr := b.cl.stop(); serr != nil {
 			err = errors.Join(err, fmt.Errorf("stopping the control plane: %w", serr))
 		}
-		p.step("stopped the control plane and the emulators")
+		p.Step("stopped the control plane and the emulators")
 	}()
-	p.step("kube-apiserver %s; emulators SORACOM %s, AppStream %s, EC2 %s; %d namespace(s), credentials, manager-role bound to %s, admission policies",
+	p.Step("kube-apiserver %s; emulators SORACOM %s, AppStream %s, EC2 %s; %d namespace(s), credentials, manager-role bound to %s, admission policies",
 		b.cl.cp.URL(), b.cl.cloud.SoracomURL, b.cl.cloud.AppStreamURL, b.cl.cloud.EC2URL, len(b.cl.namespaces), managerUser)
 	fmt.Fprintf(stdout, "\nsessions %d, parallelism %d, %d environment(s) in %d namespace(s), %d run(s); sessions without target, created by an admin\n",
 		o.Sessions, o.Parallelism, o.Environments, o.Namespaces, o.Runs)
@@ -167,7 +151,7 @@ func (b *bench) measure(ctx context.Context, run int, c config, n int, last bool
 	res = result{Config: c.Name, Sessions: n}
 	batch := fmt.Sprintf("r%d-%s-%d", run, c.Name, n)
 	logPath := filepath.Join(cl.workdir, "manager-"+batch+".log")
-	m, err := startManager(b.bin, cl.managerConfig, c.Flags, logPath)
+	m, err := harness.StartManager(b.bin, cl.managerConfig, c.Flags, logPath)
 	if err != nil {
 		return res, err
 	}
@@ -177,7 +161,7 @@ func (b *bench) measure(ctx context.Context, run int, c config, n int, last bool
 			b.kept = m
 			return
 		}
-		if serr := m.stop(40 * time.Second); serr != nil {
+		if serr := m.Stop(40 * time.Second); serr != nil {
 			err = errors.Join(err, serr)
 		}
 	}()
@@ -185,12 +169,12 @@ func (b *bench) measure(ctx context.Context, run int, c config, n int, last bool
 		if err := cl.check(); err != nil {
 			return fmt.Errorf("the control plane died: %w", err)
 		}
-		return m.exited()
+		return m.Exited()
 	}
-	if err := m.waitReady(ctx, 2*time.Minute); err != nil {
+	if err := m.WaitReady(ctx, 2*time.Minute); err != nil {
 		return res, err
 	}
-	p.step("%s: manager pid %d ready (informers synced), log %s", batch, m.pid(), logPath)
+	p.Step("%s: manager pid %d ready (informers synced), log %s", batch, m.PID(), logPath)
 	if !b.envDone {
 		if err := b.environments(ctx, check); err != nil {
 			return res, err
@@ -205,28 +189,28 @@ func (b *bench) measure(ctx context.Context, run int, c config, n int, last bool
 	// The floor: the manager's informers are up and its watches open, but it
 	// is frozen so that it does not act on the floor's sessions.
 	floorBatch := batch + "-floor"
-	if err := m.freeze(); err != nil {
+	if err := m.Freeze(); err != nil {
 		return res, err
 	}
 	frozenAt := cl.audit.Offset()
 	res.Floor, err = cl.timeToReady(ctx, floorBatch, n, o.readyTimeout(n), check, func(ctx context.Context) error {
-		return parallel(ctx, n, o.Parallelism, func(ctx context.Context, i int) error {
+		return harness.Parallel(ctx, n, o.Parallelism, func(ctx context.Context, i int) error {
 			return cl.floorWrites(ctx, cl.newSession(floorBatch, i, o.Environments))
 		})
 	})
 	if err != nil {
-		_ = m.thaw()
+		_ = m.Thaw()
 		return res, fmt.Errorf("floor: %w", err)
 	}
 	if err := cl.deleteBatch(ctx, floorBatch, o.Parallelism); err != nil {
-		_ = m.thaw()
+		_ = m.Thaw()
 		return res, err
 	}
 	thawedAt := cl.audit.Offset()
-	if err := m.thaw(); err != nil {
+	if err := m.Thaw(); err != nil {
 		return res, err
 	}
-	p.step("%s: floor %s s for %d sessions (%d writers, manager frozen); floor objects deleted, manager resumed", batch, secs(res.Floor.Total), n, o.Parallelism)
+	p.Step("%s: floor %s s for %d sessions (%d writers, manager frozen); floor objects deleted, manager resumed", batch, secs(res.Floor.Total), n, o.Parallelism)
 	if _, err := cl.settle(ctx, cloudQuiet, check); err != nil {
 		return res, err
 	}
@@ -249,8 +233,8 @@ func (b *bench) measure(ctx context.Context, run int, c config, n int, last bool
 	// The operator: N sessions created by the pool, until all are Ready.
 	auditFrom, cloudFrom := cl.audit.Offset(), cl.cloudCalls()
 	res.Operator, err = cl.timeToReady(ctx, batch, n, o.readyTimeout(n), check, func(ctx context.Context) error {
-		return parallel(ctx, n, o.Parallelism, func(ctx context.Context, i int) error {
-			return createOrGet(ctx, cl.admin, cl.newSession(batch, i, o.Environments))
+		return harness.Parallel(ctx, n, o.Parallelism, func(ctx context.Context, i int) error {
+			return harness.CreateOrGet(ctx, cl.admin, cl.newSession(batch, i, o.Environments))
 		})
 	})
 	if err != nil {
@@ -269,21 +253,21 @@ func (b *bench) measure(ctx context.Context, run int, c config, n int, last bool
 	}
 	res.Cloud = cl.cloudCallsSince(cloudFrom)
 	res.Notes = append(res.Notes, fmt.Sprintf("the pool's creates took %s s; the floor's writes %s s", secs(res.Operator.Creates), secs(res.Floor.Creates)))
-	p.step("%s: operator %s s for %d sessions (ratio %s); %d manager requests, %d cloud calls", batch, secs(res.Operator.Total), n, num(res.ratio()), res.Requests.Total(), res.Cloud.Total())
+	p.Step("%s: operator %s s for %d sessions (ratio %s); %d manager requests, %d cloud calls", batch, secs(res.Operator.Total), n, num(res.ratio()), res.Requests.Total(), res.Cloud.Total())
 
 	if o.Scale && n == o.Sessions {
 		if res.InSync, err = b.inSync(ctx, check); err != nil {
 			return res, err
 		}
 	}
-	if res.PeakRSS, err = m.peakRSS(); err != nil {
+	if res.PeakRSS, err = m.PeakRSS(); err != nil {
 		return res, err
 	}
 	if last && o.Keep {
 		keep = true
 		return res, nil
 	}
-	if err := m.stop(40 * time.Second); err != nil {
+	if err := m.Stop(40 * time.Second); err != nil {
 		return res, err
 	}
 	if err := cl.deleteBatch(ctx, batch, o.Parallelism); err != nil {
@@ -317,7 +301,7 @@ func (b *bench) environments(ctx context.Context, check func() error) error {
 		}
 	}
 	cl.fleets.stop()
-	b.p.step("%d environment(s) Ready", o.Environments)
+	b.p.Step("%d environment(s) Ready", o.Environments)
 	writeEnvironments(b.out, first, later)
 	return nil
 }
@@ -327,7 +311,7 @@ func (b *bench) environments(ctx context.Context, check func() error) error {
 func (b *bench) inSync(ctx context.Context, check func() error) (*inSyncResult, error) {
 	cl := b.cl
 	window := b.o.PollInterval + b.o.PollInterval/10 + 5*time.Second
-	b.p.step("in-sync check: recording the manager's requests for %s", window)
+	b.p.Step("in-sync check: recording the manager's requests for %s", window)
 	auditFrom, cloudFrom := cl.audit.Offset(), cl.cloudCalls()
 	end := time.Now().Add(window)
 	for time.Now().Before(end) {
@@ -351,7 +335,7 @@ func (b *bench) inSync(ctx context.Context, check func() error) (*inSyncResult, 
 
 // keep leaves everything running until interrupted (--keep).
 func (b *bench) keep(ctx context.Context, workdir string) {
-	fmt.Fprintf(b.out, "\n--keep: the control plane, the emulators and the manager (pid %d) keep running with the last batch's sessions.\n", b.kept.pid())
+	fmt.Fprintf(b.out, "\n--keep: the control plane, the emulators and the manager (pid %d) keep running with the last batch's sessions.\n", b.kept.PID())
 	fmt.Fprintf(b.out, "  export KUBECONFIG=%s   (admin)\n  audit log %s, logs in %s\n  Press Ctrl-C to stop.\n",
 		filepath.Join(workdir, "kubeconfig"), filepath.Join(workdir, "audit.log"), workdir)
 	<-ctx.Done()

@@ -9,18 +9,14 @@ import (
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	"github.com/gatestream/gatestream/hack/internal/controlplane"
+	"github.com/gatestream/gatestream/hack/internal/harness"
 	"github.com/gatestream/gatestream/internal/emulator"
 	"github.com/gatestream/gatestream/internal/environment"
-	"github.com/gatestream/gatestream/internal/manager"
 )
 
 const (
@@ -88,21 +84,7 @@ func startCluster(ctx context.Context, o options, root, assets, workdir string) 
 }
 
 func (c *cluster) init(ctx context.Context, o options) error {
-	adminCfg := rest.CopyConfig(c.cp.Admin)
-	adminCfg.QPS, adminCfg.Burst = -1, 0 // no client-side limit: the pool measures the server
-	adminCfg.Timeout = time.Minute
 	var err error
-	if c.admin, err = client.NewWithWatch(adminCfg, client.Options{Scheme: manager.Scheme()}); err != nil {
-		return err
-	}
-	if _, err := c.cp.AddUser("bench-admin", []string{"system:masters"}, filepath.Join(c.workdir, "kubeconfig"), ""); err != nil {
-		return err
-	}
-	c.managerConfig = filepath.Join(c.workdir, managerUser+".kubeconfig")
-	if _, err := c.cp.AddUser(managerUser, nil, c.managerConfig, ""); err != nil {
-		return err
-	}
-
 	if c.cloud, err = emulator.Start(emulator.Options{
 		VPGCreateDelay: vpgCreateDelay, VPGTerminateDelay: stopDelay,
 		FleetStartDelay: fleetStartDelay, FleetStopDelay: stopDelay,
@@ -113,35 +95,19 @@ func (c *cluster) init(ctx context.Context, o options) error {
 		return err
 	}
 	c.fleets = watchFleets(c.cloud)
-
 	for i := range o.Namespaces {
 		c.namespaces = append(c.namespaces, fmt.Sprintf("bench-%03d", i))
 	}
-	var objs []*unstructured.Unstructured
-	for _, ns := range append([]string{controlplane.SystemNamespace}, c.namespaces...) {
-		u, err := controlplane.ToUnstructured(&corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: metav1.ObjectMeta{Name: ns}})
-		if err != nil {
-			return err
-		}
-		objs = append(objs, u)
-	}
-	for _, ns := range c.namespaces {
-		secrets, err := controlplane.DecodeYAML([]byte(c.cloud.CredentialsManifests(ns)))
-		if err != nil {
-			return err
-		}
-		objs = append(objs, secrets...)
-	}
-	rbac, err := controlplane.ManagerRBAC(c.root, "gatestream-bench-manager", managerUser)
+	in, err := harness.Install{
+		Root: c.root, Workdir: c.workdir, AdminUser: "bench-admin",
+		ManagerUser: managerUser, Binding: "gatestream-bench-manager", FieldOwner: fieldOwner,
+		Cloud: c.cloud, Namespaces: c.namespaces,
+	}.Apply(ctx, c.cp)
 	if err != nil {
 		return err
 	}
-	admission, err := controlplane.AdmissionManifests(c.root)
-	if err != nil {
-		return err
-	}
-	objs = append(append(objs, rbac...), admission...)
-	return controlplane.Apply(ctx, c.admin, fieldOwner, objs...)
+	c.admin, c.managerConfig = in.Admin, in.ManagerKubeconfig
+	return nil
 }
 
 // check fails when the control plane has died.
@@ -158,32 +124,13 @@ func (c *cluster) environmentKey(i int) client.ObjectKey {
 // createEnvironments applies environments [from, to) from the sample,
 // pointed at the emulators.
 func (c *cluster) createEnvironments(ctx context.Context, from, to int) error {
-	sample, err := controlplane.DecodeFile(filepath.Join(c.root, controlplane.EnvironmentSample))
+	sample, err := harness.EnvironmentSample(c.root, c.cloud)
 	if err != nil {
 		return err
 	}
-	if len(sample) != 1 {
-		return fmt.Errorf("%s: want one RemoteAccessEnvironment", controlplane.EnvironmentSample)
-	}
-	if err := controlplane.MergePatch(sample[0], c.cloud.EnvironmentPatch()); err != nil {
-		return err
-	}
 	for i := from; i < to; i++ {
-		e := sample[0].DeepCopy()
-		key := c.environmentKey(i)
-		e.SetNamespace(key.Namespace)
-		e.SetName(key.Name)
-		e.SetLabels(map[string]string{envLabel: "true"})
-		// They share the demo's VPC and route table, where a device subnet
-		// can be routed to one router only: each gets its own (and no
-		// sample Gate peer, whose inner address is in the sample's subnet).
-		gw := []string{"spec", "soracom", "gateway"}
-		if err := unstructured.SetNestedField(e.Object, fmt.Sprintf("10.%d.%d.0/24", 128+i/256, i%256), append(gw, "deviceSubnetCidrRange")...); err != nil {
-			return err
-		}
-		unstructured.RemoveNestedField(e.Object, append(gw, "gate", "peers")...)
-		// The bench is one flood on purpose: no limit on live sessions.
-		if err := unstructured.SetNestedMap(e.Object, map[string]any{"perUser": int64(1000), "total": int64(100000)}, "spec", "sessionLimits"); err != nil {
+		e, err := harness.Environment(sample, c.environmentKey(i), i, map[string]string{envLabel: "true"})
+		if err != nil {
 			return err
 		}
 		if err := controlplane.Apply(ctx, c.admin, fieldOwner, e); err != nil {
@@ -210,7 +157,7 @@ func (c *cluster) waitEnvironments(ctx context.Context, from, to int, created ti
 	ready := map[client.ObjectKey]envTiming{}
 	deadline := time.Now().Add(timeout)
 	var last *accessv1alpha1.RemoteAccessEnvironment
-	err := follow(ctx, c.admin, &accessv1alpha1.RemoteAccessEnvironmentList{}, []client.ListOption{client.MatchingLabels{envLabel: "true"}},
+	err := harness.Follow(ctx, c.admin, &accessv1alpha1.RemoteAccessEnvironmentList{}, []client.ListOption{client.MatchingLabels{envLabel: "true"}},
 		func(o client.Object) {
 			e := o.(*accessv1alpha1.RemoteAccessEnvironment)
 			key := client.ObjectKeyFromObject(e)

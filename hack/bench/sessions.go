@@ -4,10 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -18,12 +15,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
+	"github.com/gatestream/gatestream/hack/internal/harness"
 	"github.com/gatestream/gatestream/internal/session"
 )
 
@@ -61,13 +57,13 @@ func (c *cluster) newSession(batch string, i, environments int) *accessv1alpha1.
 // url, expiresAt), (3) update its status to Ready (phase, Secret name, URL
 // expiry, end of access, the Ready condition).
 func (c *cluster) floorWrites(ctx context.Context, s *accessv1alpha1.StreamingSession) error {
-	if err := createOrGet(ctx, c.admin, s); err != nil {
+	if err := harness.CreateOrGet(ctx, c.admin, s); err != nil {
 		return fmt.Errorf("creating StreamingSession %s: %w", client.ObjectKeyFromObject(s), err)
 	}
 	now := time.Now()
 	expires := session.CeilSecond(now.Add(urlValidity))
 	sec := session.NewSecret(s, fakeURL(), expires, "")
-	if err := createOrGet(ctx, c.admin, sec); err != nil {
+	if err := harness.CreateOrGet(ctx, c.admin, sec); err != nil {
 		return fmt.Errorf("creating Secret %s: %w", client.ObjectKeyFromObject(sec), err)
 	}
 	status := accessv1alpha1.StreamingSessionStatus{
@@ -83,14 +79,14 @@ func (c *cluster) floorWrites(ctx context.Context, s *accessv1alpha1.StreamingSe
 			Message: fmt.Sprintf("the URL is in Secret %s (key url); it can be opened once until %s", sec.Name, session.FormatExpiresAt(expires)),
 		}},
 	}
-	return retry(ctx, func() error {
+	return harness.Retry(ctx, func() error {
 		s.Status = status
 		err := c.admin.Status().Update(ctx, s)
 		if apierrors.IsConflict(err) {
 			if gerr := c.admin.Get(ctx, client.ObjectKeyFromObject(s), s); gerr != nil {
 				return gerr
 			}
-			return errRetry
+			return harness.ErrRetry
 		}
 		return err
 	})
@@ -101,147 +97,6 @@ func fakeURL() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	return "http://127.0.0.1:40000/streaming/" + base64.RawURLEncoding.EncodeToString(b)
-}
-
-// createOrGet creates obj, retrying transient errors; AlreadyExists after a
-// retried create means an earlier attempt succeeded: obj is read back.
-func createOrGet(ctx context.Context, c client.Client, obj client.Object) error {
-	return retry(ctx, func() error {
-		err := c.Create(ctx, obj)
-		if apierrors.IsAlreadyExists(err) {
-			return c.Get(ctx, client.ObjectKeyFromObject(obj), obj)
-		}
-		return err
-	})
-}
-
-// errRetry asks retry for another attempt.
-var errRetry = errors.New("retry")
-
-// retry runs op until it succeeds or fails for good; transient failures (a
-// busy or restarting API server, a dropped connection) get up to 10 attempts
-// with backoff. A measurement must not fail because the server was slow.
-func retry(ctx context.Context, op func() error) error {
-	var err error
-	for attempt := range 10 {
-		if err = op(); err == nil || !transient(err) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(min(50*time.Millisecond<<attempt, 5*time.Second)):
-		}
-	}
-	return err
-}
-
-func transient(err error) bool {
-	var netErr net.Error
-	return errors.Is(err, errRetry) || apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) ||
-		apierrors.IsTooManyRequests(err) || apierrors.IsInternalError(err) || apierrors.IsServiceUnavailable(err) ||
-		apierrors.IsUnexpectedServerError(err) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.As(err, &netErr) || strings.Contains(err.Error(), "connection reset")
-}
-
-// parallel runs fn(i) for i in [0, n) on workers goroutines; the first error
-// stops the others and is returned.
-func parallel(ctx context.Context, n, workers int, fn func(ctx context.Context, i int) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var next atomic.Int64
-	var first error
-	var once sync.Once
-	var wg sync.WaitGroup
-	for range min(workers, n) {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				if err := fn(ctx, i); err != nil {
-					once.Do(func() { first = err; cancel() })
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return first
-}
-
-// follow lists the objects of list's kind (with opts), then watches from the
-// list's resourceVersion, handing every object it sees to seen, until done()
-// holds. A watch that ends or reports an error (the API server closes
-// watches now and then, and after a restart) is followed by a new list: the
-// bench never fails because a watch closed. check runs every second and ends
-// the wait with its error.
-func follow(ctx context.Context, c client.WithWatch, list client.ObjectList, opts []client.ListOption, seen func(client.Object), done func() bool, check func() error) error {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		if err := check(); err != nil {
-			return err
-		}
-		l := list.DeepCopyObject().(client.ObjectList)
-		if err := c.List(ctx, l, opts...); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			time.Sleep(500 * time.Millisecond) // a busy or restarting server: list again
-			continue
-		}
-		_ = meta.EachListItem(l, func(o runtime.Object) error {
-			seen(o.(client.Object))
-			return nil
-		})
-		if done() {
-			return nil
-		}
-		wopts := append(slices.Clone(opts), &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: l.GetResourceVersion(), AllowWatchBookmarks: true}})
-		w, err := c.Watch(ctx, list.DeepCopyObject().(client.ObjectList), wopts...)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			continue
-		}
-		if err := drain(ctx, w, tick.C, seen, done, check); !errors.Is(err, errRetry) {
-			return err
-		}
-	}
-}
-
-// drain handles one watch; errRetry asks follow to list again.
-func drain(ctx context.Context, w watch.Interface, tick <-chan time.Time, seen func(client.Object), done func() bool, check func() error) error {
-	defer w.Stop()
-	// A watch that says nothing for a minute is listed again, in case it is stuck.
-	quiet := time.NewTimer(time.Minute)
-	defer quiet.Stop()
-	for {
-		select {
-		case ev, ok := <-w.ResultChan():
-			if !ok || ev.Type == watch.Error {
-				return errRetry
-			}
-			if o, isObj := ev.Object.(client.Object); isObj && ev.Type != watch.Bookmark && ev.Type != watch.Deleted {
-				seen(o)
-			}
-			if done() {
-				return nil
-			}
-			quiet.Reset(time.Minute)
-		case <-quiet.C:
-			return errRetry
-		case <-tick:
-			if err := check(); err != nil {
-				return err
-			}
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
 }
 
 // readiness follows a batch's sessions until n are Ready.
@@ -332,7 +187,7 @@ func (c *cluster) timeToReady(ctx context.Context, batch string, n int, timeout 
 	var workErr atomic.Pointer[error]
 	go func() {
 		deadline := time.Time{}
-		followed <- follow(ctx, c.admin, &accessv1alpha1.StreamingSessionList{}, []client.ListOption{client.MatchingLabels{benchLabel: batch}},
+		followed <- harness.Follow(ctx, c.admin, &accessv1alpha1.StreamingSessionList{}, []client.ListOption{client.MatchingLabels{benchLabel: batch}},
 			func(o client.Object) { r.seen(o) },
 			func() bool {
 				listedOnce.Do(func() { close(listed) })
@@ -391,15 +246,15 @@ func (c *cluster) timeToReady(ctx context.Context, batch string, n int, timeout 
 func (c *cluster) deleteBatch(ctx context.Context, batch string, workers int) error {
 	sel := client.MatchingLabels{benchLabel: batch}
 	var list accessv1alpha1.StreamingSessionList
-	if err := retry(ctx, func() error { return c.admin.List(ctx, &list, sel) }); err != nil {
+	if err := harness.Retry(ctx, func() error { return c.admin.List(ctx, &list, sel) }); err != nil {
 		return err
 	}
-	if err := parallel(ctx, len(list.Items), workers, func(ctx context.Context, i int) error {
+	if err := harness.Parallel(ctx, len(list.Items), workers, func(ctx context.Context, i int) error {
 		s := &list.Items[i]
 		if len(s.Finalizers) == 0 {
 			return nil
 		}
-		return retry(ctx, func() error {
+		return harness.Retry(ctx, func() error {
 			err := c.admin.Patch(ctx, s, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`)))
 			return client.IgnoreNotFound(err)
 		})
@@ -408,7 +263,7 @@ func (c *cluster) deleteBatch(ctx context.Context, batch string, workers int) er
 	}
 	for _, ns := range c.namespaces {
 		for _, obj := range []client.Object{&accessv1alpha1.StreamingSession{}, &corev1.Secret{}} {
-			if err := retry(ctx, func() error { return c.admin.DeleteAllOf(ctx, obj, client.InNamespace(ns), sel) }); err != nil {
+			if err := harness.Retry(ctx, func() error { return c.admin.DeleteAllOf(ctx, obj, client.InNamespace(ns), sel) }); err != nil {
 				return fmt.Errorf("deleting batch %s in %s: %w", batch, ns, err)
 			}
 		}

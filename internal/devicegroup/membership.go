@@ -45,8 +45,19 @@ type MembershipSpec struct {
 	// group are not counted as put there by gatestream; in a group gatestream
 	// created, every wanted SIM is.
 	Adopted bool
-	// ResetSessions: delete_session on every online SIM whose group changed.
+	// ResetSessions: delete_session on every online SIM whose group changed,
+	// and on every online member whose session is not on VPGID.
 	ResetSessions bool
+	// VPGID is the gateway the group is bound to ("": not known, no check):
+	// an online member whose session goes elsewhere (a reset lost to a crash
+	// between set_group and delete_session) is reset again.
+	VPGID string
+}
+
+// offGateway reports whether s is an online SIM whose session does not go
+// through the group's gateway, and must be reset to get there.
+func (s MembershipSpec) offGateway(sim soracom.SIM) bool {
+	return s.ResetSessions && s.VPGID != "" && sim.SessionStatus.Online && sim.SessionStatus.VPGID != s.VPGID
 }
 
 // Wanted returns spec.sims ∪ the SIMs matching the selector, sorted.
@@ -189,7 +200,7 @@ func Settled(spec MembershipSpec, groupID string, obs *MembershipObservation) *M
 		}
 	}
 	for _, id := range wanted {
-		if _, in := obs.InGroup[id]; !in {
+		if sim, in := obs.InGroup[id]; !in || spec.offGateway(sim) {
 			return nil
 		}
 	}
@@ -306,6 +317,17 @@ func (u MembershipUnit) Apply(ctx context.Context, o Owner, groupID string, spec
 		// (the listing raced a change): count it in.
 		members.add(id)
 		inGroup[id] = s
+	}
+
+	// Members whose session is still elsewhere: their reset was lost (a
+	// crash between set_group and delete_session) or never happened.
+	for _, id := range wanted {
+		if s, in := inGroup[id]; in && spec.offGateway(s) && !alreadyReset[id] {
+			if err := reset(id, s); err != nil {
+				finish()
+				return res, err
+			}
+		}
 	}
 	finish()
 	return res, nil

@@ -125,3 +125,44 @@ func TestMembershipLocatesManySIMsByPaging(t *testing.T) {
 		t.Fatalf("removed %d", len(res.Removed))
 	}
 }
+
+// TestLostResetIsRedone: a crash between set_group and delete_session leaves
+// an online member whose session does not go through the group's gateway
+// (its device unreachable). The next pass is not settled, resets it once,
+// and a member on the gateway needs nothing.
+func TestLostResetIsRedone(t *testing.T) {
+	w := newWorld(t, 0)
+	mine, _ := devicegroup.GroupUnit{API: w.c}.Create(w.ctx, me, "mine")
+	const simID = "8981100000000000301"
+	w.srv.AddSIM(emu.SIM{ID: simID, Online: true, GroupID: mine.GroupID}) // put in; its reset was lost
+	u := devicegroup.MembershipUnit{API: w.c}
+	spec := devicegroup.MembershipSpec{SIMs: []string{simID}, Members: []string{simID}, ResetSessions: true, VPGID: "vpg-line-a"}
+	obs, err := u.Observe(w.ctx, mine.GroupID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if devicegroup.Settled(spec, mine.GroupID, obs) != nil {
+		t.Fatal("a member whose session is off the gateway counted as settled")
+	}
+	res, err := u.Apply(w.ctx, me, mine.GroupID, spec, obs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := w.count(emu.OpDeleteSession); n != 1 || fmt.Sprint(res.Reset) != "["+simID+"]" || len(res.Added) != 0 {
+		t.Fatalf("delete_session calls %d, reset %v, added %v; want the one member reset", n, res.Reset, res.Added)
+	}
+	// Once its session goes through the gateway, nothing to do.
+	s := obs.InGroup[simID]
+	s.SessionStatus.VPGID = spec.VPGID
+	obs.InGroup[simID] = s
+	if devicegroup.Settled(spec, mine.GroupID, obs) == nil {
+		t.Fatal("a member on the gateway is not settled")
+	}
+	// Without session resets asked for, a member off the gateway is left as it is.
+	s.SessionStatus.VPGID = ""
+	obs.InGroup[simID] = s
+	spec.ResetSessions = false
+	if devicegroup.Settled(spec, mine.GroupID, obs) == nil {
+		t.Fatal("resetSessionsOnChange false, yet a reset is wanted")
+	}
+}

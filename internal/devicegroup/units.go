@@ -208,7 +208,7 @@ func (Membership) Delete(ctx context.Context, p *Pass) (bool, error) {
 }
 
 func (p *Pass) membershipSpec() MembershipSpec {
-	spec := MembershipSpec{SIMs: p.DG.Spec.SIMs, Members: p.Orig.Members, Adopted: p.group.Adopted, ResetSessions: p.resetSessions()}
+	spec := MembershipSpec{SIMs: p.DG.Spec.SIMs, Members: p.Orig.Members, Adopted: p.group.Adopted, ResetSessions: p.resetSessions(), VPGID: p.VPGID}
 	if p.DG.Spec.SIMSelector != nil {
 		spec.Selector = p.DG.Spec.SIMSelector.Tags
 	}

@@ -208,6 +208,11 @@ type Options struct {
 	ClusterName string
 	// APIServerArgs are extra kube-apiserver flags (name without dashes: value).
 	APIServerArgs map[string]string
+	// RestartableAPIServer keeps kube-apiserver's certificates in a directory
+	// of our own (removed by Stop), so that StopAPIServer and StartAPIServer
+	// can stop it and start it again on the same port, etcd and certificates:
+	// the kubeconfigs written so far stay valid (restart.go).
+	RestartableAPIServer bool
 }
 
 // ControlPlane is etcd + kube-apiserver (envtest) and, once started,
@@ -221,6 +226,9 @@ type ControlPlane struct {
 	kcm         *exec.Cmd
 	kcmEnd      chan error
 	logs        []*os.File
+	// certDir is kube-apiserver's certificate directory when it is ours
+	// (Options.RestartableAPIServer), removed by Stop.
+	certDir string
 }
 
 // Start starts etcd and kube-apiserver with the CRDs installed; their output
@@ -236,6 +244,16 @@ func Start(opts Options) (*ControlPlane, error) {
 		return nil, err
 	}
 	api := &envtest.APIServer{Out: apiLog, Err: apiLog}
+	certDir := ""
+	if opts.RestartableAPIServer {
+		if certDir, err = os.MkdirTemp("", "gatestream-apiserver-"); err != nil {
+			closeQuietly(apiLog)
+			closeQuietly(etcdLog)
+			return nil, err
+		}
+		api.CertDir = certDir
+		children.addDirs(certDir)
+	}
 	for k, v := range opts.APIServerArgs {
 		api.Configure().Set(k, v)
 	}
@@ -252,7 +270,7 @@ func Start(opts Options) (*ControlPlane, error) {
 	}
 	cfg, err := env.Start()
 	// Register whatever started, even on error, so that a second interrupt can kill it.
-	procs := ChildProcesses("etcd", "kube-apiserver")
+	procs := startedBy(env, "etcd", "kube-apiserver")
 	for _, p := range procs {
 		children.add(p)
 	}
@@ -263,13 +281,14 @@ func Start(opts Options) (*ControlPlane, error) {
 		_ = env.Stop()
 		closeQuietly(apiLog)
 		closeQuietly(etcdLog)
+		removeDir(certDir)
 		return nil, fmt.Errorf("starting etcd and kube-apiserver from %s: %w (see %s)", opts.Assets, err, apiLog.Name())
 	}
 	name := opts.ClusterName
 	if name == "" {
 		name = "gatestream"
 	}
-	return &ControlPlane{env: env, Admin: cfg, clusterName: name, procs: procs, logs: []*os.File{apiLog, etcdLog}}, nil
+	return &ControlPlane{env: env, Admin: cfg, clusterName: name, procs: procs, logs: []*os.File{apiLog, etcdLog}, certDir: certDir}, nil
 }
 
 // URL is the secure endpoint, https://127.0.0.1:port.
@@ -422,6 +441,7 @@ func (cp *ControlPlane) Stop() error {
 			children.remove(p.PID)
 		}
 	}
+	removeDir(cp.certDir)
 	return err
 }
 
