@@ -57,6 +57,16 @@ test: manifests generate fmt vet k8s test-deps ## Run every test against a real 
 	go test $(GO_TEST_FLAGS) -v -run '$(BROWSER_TESTS)' ./internal/portal/ ./hack/demo/ | grep -E '^ *(=== RUN|--- |PASS|FAIL|ok)|_test.go:[0-9]+:'
 	@echo "== the emulators and cloud clients under the race detector (concurrent tests)"
 	go test -race $(GO_TEST_FLAGS) ./internal/emulator/... ./internal/soracom/ ./internal/aws/
+	@echo "== every fuzz target, briefly (make fuzz for longer)"
+	FUZZTIME=$(TEST_FUZZTIME) bash hack/fuzz.sh
+
+# How long make test fuzzes each target (make fuzz: FUZZTIME, default 60s).
+TEST_FUZZTIME ?= 3s
+FUZZTIME ?= 60s
+
+.PHONY: fuzz
+fuzz: k8s ## Fuzz every target (Go native fuzzing) for FUZZTIME each; a failing input lands in testdata/fuzz/ (commit it with the fix).
+	FUZZTIME=$(FUZZTIME) bash hack/fuzz.sh
 
 .PHONY: test-deps
 test-deps: ## Install Debian's chromium for the browser tests (when root; without it they skip, or fail when CI is set).

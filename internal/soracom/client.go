@@ -320,7 +320,7 @@ func (c *Client) do(ctx context.Context, req *request) (http.Header, error) {
 		if err == nil {
 			return header, nil
 		}
-		c.holds.record(req, err, c.now())
+		c.holds.record(req, c.capRetryAfter(err), c.now())
 		if ctx.Err() != nil {
 			return nil, err
 		}

@@ -31,7 +31,9 @@ func (m *UnixMillis) UnmarshalJSON(b []byte) error {
 		*m = UnixMillis(n)
 		return nil
 	}
-	if f, err := strconv.ParseFloat(s, 64); err == nil {
+	// Only a float within int64 ("1e19", NaN and Inf would convert to an
+	// arbitrary value); the others are errors.
+	if f, err := strconv.ParseFloat(s, 64); err == nil && f >= math.MinInt64 && f < math.MaxInt64 {
 		*m = UnixMillis(int64(f))
 		return nil
 	}
