@@ -186,74 +186,34 @@ func (b *bench) measure(ctx context.Context, run int, c config, n int, last bool
 		return res, err
 	}
 
-	// The floor: the manager's informers are up and its watches open, but it
-	// is frozen so that it does not act on the floor's sessions.
-	floorBatch := batch + "-floor"
-	if err := m.Freeze(); err != nil {
-		return res, err
-	}
-	frozenAt := cl.audit.Offset()
-	res.Floor, err = cl.timeToReady(ctx, floorBatch, n, o.readyTimeout(n), check, func(ctx context.Context) error {
-		return harness.Parallel(ctx, n, o.Parallelism, func(ctx context.Context, i int) error {
-			return cl.floorWrites(ctx, cl.newSession(floorBatch, i, o.Environments))
-		})
-	})
-	if err != nil {
-		_ = m.Thaw()
-		return res, fmt.Errorf("floor: %w", err)
-	}
-	if err := cl.deleteBatch(ctx, floorBatch, o.Parallelism); err != nil {
-		_ = m.Thaw()
-		return res, err
-	}
-	thawedAt := cl.audit.Offset()
-	if err := m.Thaw(); err != nil {
-		return res, err
-	}
-	p.Step("%s: floor %s s for %d sessions (%d writers, manager frozen); floor objects deleted, manager resumed", batch, secs(res.Floor.Total), n, o.Parallelism)
-	if _, err := cl.settle(ctx, cloudQuiet, check); err != nil {
-		return res, err
-	}
-	if during, err := cl.audit.Count(frozenAt, thawedAt); err == nil && during.Total() > 0 {
-		res.Notes = append(res.Notes, "the manager made requests while frozen (logged late): "+formatCounts(during))
-	}
-	if after, err := cl.audit.Count(thawedAt, cl.audit.Offset()); err == nil && after.Total() > 0 {
-		if rewatch := after.Verb("watch"); rewatch.Total() > 0 {
-			res.Notes = append(res.Notes, fmt.Sprintf("when resumed the manager opened its watches again (%s): the API server had closed them while it was frozen, so part of the floor ran without their load", formatCounts(rewatch)))
+	// Rounds of (floor, operator), interleaved, so that both see the same
+	// machine: on a shared machine one batch of each can land in a busy
+	// and a quiet moment, and the ratio would measure the neighbours.
+	for k := 1; k <= o.Rounds; k++ {
+		rb := batch
+		if o.Rounds > 1 {
+			rb = fmt.Sprintf("%s-k%d", batch, k)
 		}
-		if others := after.Total() - after.Verb("watch").Total(); others > 0 {
-			res.Notes = append(res.Notes, fmt.Sprintf("when resumed the manager acted on floor sessions it had not yet seen deleted: %d requests, not counted above", others))
+		rd, err := b.round(ctx, m, rb, n, cloudQuiet, check, &res)
+		if err != nil {
+			return res, err
+		}
+		res.Rounds = append(res.Rounds, rd)
+		if k < o.Rounds {
+			// The next floor runs on the same store as this one did.
+			if err := cl.deleteBatch(ctx, rb, o.Parallelism); err != nil {
+				return res, err
+			}
+			if _, err := cl.settle(ctx, cloudQuiet, check); err != nil {
+				return res, err
+			}
+		} else {
+			batch = rb
 		}
 	}
-	// What it created for them meanwhile (Secrets of sessions that are gone) goes too.
-	if err := cl.deleteBatch(ctx, floorBatch, o.Parallelism); err != nil {
-		return res, err
-	}
-
-	// The operator: N sessions created by the pool, until all are Ready.
-	auditFrom, cloudFrom := cl.audit.Offset(), cl.cloudCalls()
-	res.Operator, err = cl.timeToReady(ctx, batch, n, o.readyTimeout(n), check, func(ctx context.Context) error {
-		return harness.Parallel(ctx, n, o.Parallelism, func(ctx context.Context, i int) error {
-			return harness.CreateOrGet(ctx, cl.admin, cl.newSession(batch, i, o.Environments))
-		})
-	})
-	if err != nil {
-		return res, fmt.Errorf("operator: %w", err)
-	}
-	// Until the manager is idle again: its last requests (Events, …) count too.
-	quiet, err := cl.settle(ctx, cloudQuiet, check)
-	if err != nil {
-		return res, err
-	}
-	if !quiet {
-		res.Notes = append(res.Notes, fmt.Sprintf("the manager was not idle %s after the last Ready: the counts include what it did meanwhile", settleMax))
-	}
-	if res.Requests, err = cl.audit.Count(auditFrom, cl.audit.Offset()); err != nil {
-		return res, err
-	}
-	res.Cloud = cl.cloudCallsSince(cloudFrom)
-	res.Notes = append(res.Notes, fmt.Sprintf("the pool's creates took %s s; the floor's writes %s s", secs(res.Operator.Creates), secs(res.Floor.Creates)))
-	p.Step("%s: operator %s s for %d sessions (ratio %s); %d manager requests, %d cloud calls", batch, secs(res.Operator.Total), n, num(res.ratio()), res.Requests.Total(), res.Cloud.Total())
+	res.Floor, res.Operator = res.medianRound()
+	p.Step("%s: %d round(s); median floor %s s, operator %s s, ratio %s; %d manager requests, %d cloud calls", batch, len(res.Rounds),
+		secs(res.Floor.Total), secs(res.Operator.Total), num(res.ratio()), res.Requests.Total(), res.Cloud.Total())
 
 	if o.Scale && n == o.Sessions {
 		if res.InSync, err = b.inSync(ctx, check); err != nil {
@@ -274,6 +234,90 @@ func (b *bench) measure(ctx context.Context, run int, c config, n int, last bool
 		return res, err
 	}
 	return res, nil
+}
+
+// round measures the floor (the manager frozen) and then the operator on
+// one batch of n sessions; the requests and cloud calls of the operator's
+// part are added to res.
+func (b *bench) round(ctx context.Context, m *harness.Manager, batch string, n int, cloudQuiet bool, check func() error, res *result) (round, error) {
+	// The floor: the manager's informers are up and its watches open, but it
+	// is frozen so that it does not act on the floor's sessions.
+	cl, p, o := b.cl, b.p, b.o
+	var rd round
+	var err error
+	floorBatch := batch + "-floor"
+	if err := m.Freeze(); err != nil {
+		return rd, err
+	}
+	frozenAt := cl.audit.Offset()
+	rd.Floor, err = cl.timeToReady(ctx, floorBatch, n, o.readyTimeout(n), check, func(ctx context.Context) error {
+		return harness.Parallel(ctx, n, o.Parallelism, func(ctx context.Context, i int) error {
+			return cl.floorWrites(ctx, cl.newSession(floorBatch, i, o.Environments))
+		})
+	})
+	if err != nil {
+		_ = m.Thaw()
+		return rd, fmt.Errorf("floor: %w", err)
+	}
+	if err := cl.deleteBatch(ctx, floorBatch, o.Parallelism); err != nil {
+		_ = m.Thaw()
+		return rd, err
+	}
+	thawedAt := cl.audit.Offset()
+	if err := m.Thaw(); err != nil {
+		return rd, err
+	}
+	p.Step("%s: floor %s s for %d sessions (%d writers, manager frozen); floor objects deleted, manager resumed", batch, secs(rd.Floor.Total), n, o.Parallelism)
+	if _, err := cl.settle(ctx, cloudQuiet, check); err != nil {
+		return rd, err
+	}
+	if during, err := cl.audit.Count(frozenAt, thawedAt); err == nil && during.Total() > 0 {
+		res.Notes = append(res.Notes, "the manager made requests while frozen (logged late): "+formatCounts(during))
+	}
+	if after, err := cl.audit.Count(thawedAt, cl.audit.Offset()); err == nil && after.Total() > 0 {
+		if rewatch := after.Verb("watch"); rewatch.Total() > 0 {
+			res.Notes = append(res.Notes, fmt.Sprintf("when resumed the manager opened its watches again (%s): the API server had closed them while it was frozen, so part of the floor ran without their load", formatCounts(rewatch)))
+		}
+		if others := after.Total() - after.Verb("watch").Total(); others > 0 {
+			res.Notes = append(res.Notes, fmt.Sprintf("when resumed the manager acted on floor sessions it had not yet seen deleted: %d requests, not counted above", others))
+		}
+	}
+	// What it created for them meanwhile (Secrets of sessions that are gone) goes too.
+	if err := cl.deleteBatch(ctx, floorBatch, o.Parallelism); err != nil {
+		return rd, err
+	}
+
+	// The operator: N sessions created by the pool, until all are Ready.
+	auditFrom, cloudFrom := cl.audit.Offset(), cl.cloudCalls()
+	rd.Operator, err = cl.timeToReady(ctx, batch, n, o.readyTimeout(n), check, func(ctx context.Context) error {
+		return harness.Parallel(ctx, n, o.Parallelism, func(ctx context.Context, i int) error {
+			return harness.CreateOrGet(ctx, cl.admin, cl.newSession(batch, i, o.Environments))
+		})
+	})
+	if err != nil {
+		return rd, fmt.Errorf("operator: %w", err)
+	}
+	// Until the manager is idle again: its last requests (Events, …) count too.
+	quiet, err := cl.settle(ctx, cloudQuiet, check)
+	if err != nil {
+		return rd, err
+	}
+	if !quiet {
+		res.Notes = append(res.Notes, fmt.Sprintf("the manager was not idle %s after the last Ready: the counts include what it did meanwhile", settleMax))
+	}
+	reqs, err := cl.audit.Count(auditFrom, cl.audit.Offset())
+	if err != nil {
+		return rd, err
+	}
+	if res.Requests == nil {
+		res.Requests, res.Cloud = Counts{}, Counts{}
+	}
+	res.Requests.Add(reqs)
+	res.Cloud.Add(cl.cloudCallsSince(cloudFrom))
+	res.Batches++
+	res.Notes = append(res.Notes, fmt.Sprintf("%s: the pool's creates took %s s; the floor's writes %s s", batch, secs(rd.Operator.Creates), secs(rd.Floor.Creates)))
+	p.Step("%s: floor %s s, operator %s s for %d sessions (ratio %s)", batch, secs(rd.Floor.Total), secs(rd.Operator.Total), n, num(rd.ratio()))
+	return rd, nil
 }
 
 // environments creates the environments with the first manager running: the

@@ -61,6 +61,7 @@ type options struct {
 	Environments int
 	Namespaces   int
 	Runs         int
+	Rounds       int
 	Configs      []config
 	// Scale adds the baseline batch, the in-sync check and a short poll interval.
 	Scale bool
@@ -94,6 +95,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.Environments, "environments", 1, "RemoteAccessEnvironments the sessions are spread over (E)")
 	fs.IntVar(&o.Namespaces, "namespaces", 1, "namespaces the environments are spread over")
 	fs.IntVar(&o.Runs, "runs", 1, "how many times to measure every configuration (each run is printed)")
+	fs.IntVar(&o.Rounds, "rounds", 3, "interleaved (floor, operator) batches per configuration in a run; the table shows the median round")
 	fs.StringVar(&configs, "configs", "defaults,tuned", "configurations to measure: defaults (the manager with no tuning flags) and/or tuned (--tuned-flags)")
 	fs.StringVar(&tuned, "tuned-flags", "", "the tuned configuration's manager flags, space-separated (default \""+tunedDefault(16)+"\" with 2×--parallelism workers)")
 	fs.BoolVar(&o.Scale, "scale", false, "scale mode: --sessions 10000 --environments 100 --namespaces 100 unless given, a 1,000-session baseline batch, --poll-interval 20s, the in-sync check")
@@ -133,7 +135,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() != 0 {
 		errs = append(errs, fmt.Sprintf("unexpected arguments: %v", fs.Args()))
 	}
-	for name, v := range map[string]int{"sessions": o.Sessions, "parallelism": o.Parallelism, "environments": o.Environments, "namespaces": o.Namespaces, "runs": o.Runs} {
+	for name, v := range map[string]int{"sessions": o.Sessions, "parallelism": o.Parallelism, "environments": o.Environments, "namespaces": o.Namespaces, "runs": o.Runs, "rounds": o.Rounds} {
 		if v < 1 {
 			errs = append(errs, fmt.Sprintf("--%s must be at least 1", name))
 		}

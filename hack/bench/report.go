@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"math"
@@ -15,10 +16,15 @@ import (
 type result struct {
 	Config   string
 	Sessions int
+	// Floor and Operator are the round with the median ratio.
 	Floor    timed
 	Operator timed
+	// Rounds are the interleaved (floor, operator) measurements, in order.
+	Rounds []round
+	// Batches is how many operator batches Requests and Cloud cover.
+	Batches int
 	// Requests are the manager's API requests from the first create until it
-	// was idle again after the last Ready.
+	// was idle again after the last Ready, summed over the batches.
 	Requests Counts
 	// Cloud are the calls that reached the emulators in the same window, by "api Operation".
 	Cloud Counts
@@ -41,12 +47,33 @@ type inSyncResult struct {
 	Environments      int
 }
 
-func (r result) ratio() float64 {
+// round is one floor batch and the operator batch after it.
+type round struct{ Floor, Operator timed }
+
+func (r round) ratio() float64 {
 	if r.Floor.Total <= 0 {
 		return math.NaN()
 	}
 	return r.Operator.Total.Seconds() / r.Floor.Total.Seconds()
 }
+
+// ratio is the operator's time over the floor's in the median round.
+func (r result) ratio() float64 { return round{r.Floor, r.Operator}.ratio() }
+
+// medianRound is the round whose ratio is the median (the lower middle one
+// of an even number): robust to one round that met a busy machine.
+func (r result) medianRound() (floor, operator timed) {
+	if len(r.Rounds) == 0 {
+		return timed{}, timed{}
+	}
+	rs := slices.Clone(r.Rounds)
+	slices.SortStableFunc(rs, func(a, b round) int { return cmp.Compare(a.ratio(), b.ratio()) })
+	m := rs[(len(rs)-1)/2]
+	return m.Floor, m.Operator
+}
+
+// sessionsCounted is how many sessions Requests and Cloud cover.
+func (r result) sessionsCounted() int { return r.Sessions * max(r.Batches, 1) }
 
 // num prints a per-session figure with at most two decimals ("1", "0.5", "0.01").
 func num(f float64) string {
@@ -94,11 +121,18 @@ func writeTable(w io.Writer, rs []result) error {
 	fmt.Fprintln(tw, "config\tsessions\tfloor s\toperator s\tratio\treqs/session (verb resource=n, …)\tcloud calls/session\tpeak RSS MiB")
 	notes := make([][]string, len(rs))
 	for i, r := range rs {
-		reqs, otherReqs := perSession(r.Requests, r.Sessions)
-		cloud, otherCloud := perSession(r.Cloud, r.Sessions)
+		reqs, otherReqs := perSession(r.Requests, r.sessionsCounted())
+		cloud, otherCloud := perSession(r.Cloud, r.sessionsCounted())
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Config, r.Sessions, secs(r.Floor.Total), secs(r.Operator.Total),
 			num(r.ratio()), reqs, cloud, mib(r.PeakRSS))
 		notes[i] = r.Notes
+		if len(r.Rounds) > 1 {
+			var parts []string
+			for _, rd := range r.Rounds {
+				parts = append(parts, fmt.Sprintf("%s/%s (%s)", secs(rd.Floor.Total), secs(rd.Operator.Total), num(rd.ratio())))
+			}
+			notes[i] = append(notes[i], "rounds, floor/operator s (ratio): "+strings.Join(parts, ", ")+"; the table shows the median round")
+		}
 		if len(otherReqs) > 0 {
 			notes[i] = append(notes[i], "other API requests (total): "+formatCounts(otherReqs))
 		}

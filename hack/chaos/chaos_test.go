@@ -272,3 +272,25 @@ func TestParseFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestTimeBars: the full suite holds convergence to 30 s (60 s under faults)
+// and deletion to 60 s; the short suite (make test) asserts no time.
+func TestTimeBars(t *testing.T) {
+	for _, tc := range []struct {
+		scenario         string
+		converge, delete time.Duration
+		timeBars         bool
+		want             int
+	}{
+		{scenarioCrashLoop, 29 * time.Second, 59 * time.Second, true, 0},
+		{scenarioCrashLoop, 31 * time.Second, 59 * time.Second, true, 1},
+		{scenarioFaults, 59 * time.Second, 61 * time.Second, true, 1},
+		{scenarioFaults, 61 * time.Second, 61 * time.Second, true, 2},
+		{scenarioFaults, 90 * time.Second, 90 * time.Second, false, 0},
+	} {
+		r := &result{Scenario: tc.scenario, Converge: tc.converge, Converged: true, Delete: tc.delete, Deleted: true, TimeBars: tc.timeBars}
+		if got := r.missed(); len(got) != tc.want {
+			t.Errorf("%s converged in %s, deleted in %s (time bars %v): missed %q, want %d", tc.scenario, tc.converge, tc.delete, tc.timeBars, got, tc.want)
+		}
+	}
+}

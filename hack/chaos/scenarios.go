@@ -50,7 +50,7 @@ func (s *suite) runScenario(ctx context.Context, run int, name string, seed uint
 		return nil, err
 	}
 	defer w.close()
-	r := &result{Scenario: name, Owners: w.namespaces}
+	r := &result{Scenario: name, Owners: w.namespaces, TimeBars: !s.o.Short}
 	var chaosEnd time.Time
 	if name == scenarioDisaster {
 		chaosEnd, err = w.disasterRecovery(ctx, r)
