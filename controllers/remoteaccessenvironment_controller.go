@@ -82,11 +82,14 @@ func (r *RemoteAccessEnvironmentReconciler) Reconcile(ctx context.Context, req c
 			return ctrl.Result{}, err
 		}
 	}
-	out := unit.Join(unit.Converge(ctx, pass, environment.SoracomChain(&env)...), unit.Converge(ctx, pass, environment.AppStreamChain()...))
-	if out.Ready && out.Err == nil {
-		// Every unit saw its object this pass and tagged it with the identity.
+	soracomSide := unit.Converge(ctx, pass, environment.SoracomChain(&env)...)
+	appStream := unit.Converge(ctx, pass, environment.AppStreamChain()...)
+	if appStream.Ready && appStream.Err == nil {
+		// The fleet and stack were seen this pass and carry the identity (they
+		// are the only objects whose tags are not read on every pass).
 		env.Status.Identity = pass.Owner().Identity()
 	}
+	out := unit.Join(soracomSide, appStream)
 	if out.Err != nil {
 		log.FromContext(ctx).Info("pass failed", "error", out.Err.Error())
 	}

@@ -613,10 +613,11 @@ type RemoteAccessEnvironmentStatus struct {
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// Identity is the stable identity the external objects were last found
+	// Identity is the stable identity the fleet and stack were last found
 	// tagged with ("<cluster>/RemoteAccessEnvironment/<namespace>/<name>", from
-	// the manager's --cluster-name); empty without a cluster name. A manager
-	// with another cluster name, or none, checks their tags again.
+	// the manager's --cluster-name; the other objects' tags are read on every
+	// pass); empty without a cluster name. A manager with another cluster
+	// name, or none, checks their tags again.
 	// +optional
 	// +kubebuilder:validation:MaxLength=256
 	Identity string `json:"identity,omitempty"`
