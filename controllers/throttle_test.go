@@ -48,7 +48,10 @@ func TestThrottleIsARequeueNotASleep(t *testing.T) {
 		}
 		// The requeue is that wait, or sooner when another unit asked for an
 		// earlier look (the AppStream fleet starting).
-		if res.RequeueAfter <= 0 || res.RequeueAfter > until.Sub(tp.passStart) {
+		// Seconds-Before-Refresh counts whole seconds, rounded up, and the
+		// condition's time is to the second: a pass in the minute's last
+		// second is told 1 s, which ends up to a second after the minute.
+		if res.RequeueAfter <= 0 || res.RequeueAfter > until.Add(time.Second).Sub(tp.passStart) {
 			t.Fatalf("requeue after %v, want at most until %s", res.RequeueAfter, until)
 		}
 		// A pass before the wait is over sends nothing to SORACOM.

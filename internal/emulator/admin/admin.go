@@ -350,6 +350,10 @@ func (h *Handler) resetFaults(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.cloud.Faults.Reset() // keeps the call log
+	// Back to normal service at once: the SORACOM quotas that injected
+	// throttles ran out are refreshed too (left alone, they would refuse
+	// until the minute's end, as SORACOM does).
+	h.cloud.Soracom.RefreshQuotas()
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -34,7 +34,7 @@ func appStreamOpOf(r *http.Request) string {
 // jsonFaultErrors writes AppStream's answers to injected faults.
 type jsonFaultErrors struct{}
 
-func (jsonFaultErrors) WriteThrottle(w http.ResponseWriter) {
+func (jsonFaultErrors) WriteThrottle(w http.ResponseWriter, _ string) {
 	// AWS common error; the Go SDK's default retryer retries it (reference §1.5).
 	writeJSONError(w, newRequestID(), http.StatusBadRequest, &APIError{Code: "ThrottlingException", Message: "Rate exceeded"})
 }

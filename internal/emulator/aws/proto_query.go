@@ -35,7 +35,7 @@ func ec2OpOf(r *http.Request) string {
 // xmlFaultErrors writes EC2's answers to injected faults.
 type xmlFaultErrors struct{}
 
-func (xmlFaultErrors) WriteThrottle(w http.ResponseWriter) {
+func (xmlFaultErrors) WriteThrottle(w http.ResponseWriter, _ string) {
 	writeXMLError(w, newRequestID(), http.StatusServiceUnavailable, &APIError{Code: "RequestLimitExceeded", Message: "Request limit exceeded."})
 }
 

@@ -109,7 +109,7 @@ func (w *World) sessionPage(id string) openResult {
 // htmlFaultErrors answers injected faults on streaming pages with HTML.
 type htmlFaultErrors struct{}
 
-func (htmlFaultErrors) WriteThrottle(w http.ResponseWriter) {
+func (htmlFaultErrors) WriteThrottle(w http.ResponseWriter, _ string) {
 	writePage(w, http.StatusTooManyRequests, pageData{Title: "Too many requests", Message: "Rate exceeded. Try again later."})
 }
 

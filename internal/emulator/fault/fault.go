@@ -250,7 +250,7 @@ func (in *Injector) ClearLog() {
 
 // Errors writes an API's own error responses for the faults that do not reach the handler.
 type Errors interface {
-	WriteThrottle(w http.ResponseWriter)
+	WriteThrottle(w http.ResponseWriter, op string)
 	WriteServerError(w http.ResponseWriter, status int)
 }
 
@@ -272,7 +272,7 @@ func (in *Injector) Middleware(api string, opOf func(*http.Request) string, errs
 		switch kind {
 		case Throttle:
 			rec := &statusRecorder{ResponseWriter: w}
-			errs.WriteThrottle(rec)
+			errs.WriteThrottle(rec, op)
 			in.Record(api, op, rec.status(), kind)
 		case ServerError, Unavailable:
 			status := http.StatusInternalServerError

@@ -211,7 +211,7 @@ func TestKindString(t *testing.T) {
 // with a JSON body and whose server errors carry the status in the body.
 type testErrors struct{}
 
-func (testErrors) WriteThrottle(w http.ResponseWriter) {
+func (testErrors) WriteThrottle(w http.ResponseWriter, _ string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusTooManyRequests)
 	_, _ = io.WriteString(w, `{"code":"THROTTLED"}`)

@@ -80,24 +80,35 @@ const (
 )
 
 // errorWriter writes the fault middleware's injected errors in SORACOM's shape.
-type errorWriter struct {
-	limit int
-	now   func() time.Time
-}
+type errorWriter struct{ s *Server }
 
 // WriteThrottle answers 429 with the rate-limit headers SORACOM sends
-// (reference §9): SORACOM limits calls per minute, so the wait it announces
-// is the rest of the current minute (1..60 s), as the emulator's own rate
-// limit does. Retry-After is UNCONFIRMED, so it is not sent.
-func (e errorWriter) WriteThrottle(w http.ResponseWriter) {
-	limit := e.limit
+// (reference §9). SORACOM limits calls per operator, path and minute, so an
+// injected 429 models that quota running out: the wait it announces is the
+// rest of the current minute (1..60 s), and the operation stays refused
+// until then (see Server.quotaRefusal), as an exhausted quota is, even if
+// the fault rules are disarmed meanwhile. Retry-After is UNCONFIRMED, so it
+// is not sent.
+func (e errorWriter) WriteThrottle(w http.ResponseWriter, op string) {
+	now := e.s.clock.Now()
+	until := now.Truncate(time.Minute).Add(time.Minute)
+	e.s.mu.Lock()
+	if until.After(e.s.exhausted[op]) {
+		e.s.exhausted[op] = until
+	}
+	e.s.mu.Unlock()
+	writeThrottled(w, e.s.opts.RateLimitPerMinute, secondsLeftInMinute(now))
+}
+
+// writeThrottled answers 429 Rate limit exceeded with SORACOM's rate-limit headers.
+func writeThrottled(w http.ResponseWriter, limit, secondsBeforeRefresh int) {
 	if limit <= 0 {
 		limit = 1000 // the value shown in SORACOM's paging doc example
 	}
 	h := w.Header()
 	h.Set("X-Soracom-Ratelimit-Limit", strconv.Itoa(limit))
 	h.Set("X-Soracom-Ratelimit-Remaining", "0")
-	h.Set("X-Soracom-Ratelimit-Seconds-Before-Refresh", strconv.Itoa(secondsLeftInMinute(e.now())))
+	h.Set("X-Soracom-Ratelimit-Seconds-Before-Refresh", strconv.Itoa(secondsBeforeRefresh))
 	writeError(w, errf(http.StatusTooManyRequests, codeRateLimited, "Rate limit exceeded"))
 }
 

@@ -19,9 +19,23 @@ func TestFaults(t *testing.T) {
 			r.header.Get("X-Soracom-Ratelimit-Seconds-Before-Refresh") != "60" {
 			t.Fatalf("headers %v", r.header)
 		}
-		e.must(200, "GET", vpgs, nil) // Times: 1
+		// The rule fired once (Times: 1), but the quota it ran out stays
+		// out until the minute's end, as SORACOM's does; other operations
+		// are served.
+		e.clk.Step(15 * time.Second)
+		r = e.fail(429, "COM0001", "GET", vpgs, nil)
+		if got := r.header.Get("X-Soracom-Ratelimit-Seconds-Before-Refresh"); got != "45" {
+			t.Fatalf("Seconds-Before-Refresh %q 15 s later, want 45", got)
+		}
+		if want := t0.Truncate(time.Minute).Add(time.Minute); !e.srv.ThrottledUntil().Equal(want) {
+			t.Fatalf("ThrottledUntil %s, want %s", e.srv.ThrottledUntil(), want)
+		}
+		e.must(200, "GET", "/v1/groups", nil)
+		e.clk.Step(45 * time.Second)
+		e.must(200, "GET", vpgs, nil)
 		calls := in.Calls(soracom.API, soracom.OpListVPGs)
-		if len(calls) != 2 || calls[0].Fault != fault.Throttle || calls[0].Status != 429 || calls[1].Status != 200 {
+		if len(calls) != 3 || calls[0].Fault != fault.Throttle || calls[0].Status != 429 ||
+			calls[1].Fault != fault.None || calls[1].Status != 429 || calls[2].Status != 200 {
 			t.Fatalf("calls %+v", calls)
 		}
 	})

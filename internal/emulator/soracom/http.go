@@ -112,6 +112,10 @@ func (s *Server) opOf(r *http.Request) string {
 // (405) with JSON error bodies instead of ServeMux's plain text.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	h, pat := s.mux.Handler(r)
+	if secs, refused := s.quotaRefusal(s.ops[pat]); pat != "" && refused {
+		writeThrottled(w, s.opts.RateLimitPerMinute, secs)
+		return
+	}
 	if pat == "" {
 		rec := &headerRecorder{header: http.Header{}}
 		h.ServeHTTP(rec, r)

@@ -142,6 +142,9 @@ type Server struct {
 
 	mu sync.Mutex
 	st *state
+	// exhausted: operation -> when its quota refreshes, after an injected
+	// throttle (errorWriter.WriteThrottle).
+	exhausted map[string]time.Time
 
 	mux     *http.ServeMux
 	ops     map[string]string // mux pattern -> operation
@@ -174,15 +177,52 @@ func New(opts Options) *Server {
 		clock:   opts.Clock,
 		faults:  opts.Faults,
 		peering: opts.Peering,
-		st:      newState(),
+		st:        newState(),
+		exhausted: map[string]time.Time{},
 	}
 	s.routes()
-	s.handler = s.faults.Middleware(API, s.opOf, errorWriter{limit: opts.RateLimitPerMinute, now: s.clock.Now}, http.HandlerFunc(s.serve))
+	s.handler = s.faults.Middleware(API, s.opOf, errorWriter{s: s}, http.HandlerFunc(s.serve))
 	return s
 }
 
 // Handler serves /v1/... wrapped in the fault middleware.
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// ThrottledUntil is when the last quota an injected throttle ran out
+// refreshes: until then SORACOM still refuses that operation, so a chaos
+// of throttles is over only then (zero if none ran out).
+func (s *Server) ThrottledUntil() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var last time.Time
+	for _, t := range s.exhausted {
+		if t.After(last) {
+			last = t
+		}
+	}
+	return last
+}
+
+// RefreshQuotas ends every refusal an injected throttle started, as if
+// each quota's minute had ended (the admin API's DELETE /faults).
+func (s *Server) RefreshQuotas() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.exhausted)
+}
+
+// quotaRefusal reports whether op's quota, run out by an injected throttle,
+// has not refreshed yet, and the whole seconds until it does.
+func (s *Server) quotaRefusal(op string) (int, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	until, ok := s.exhausted[op] // kept after it passes: one entry per operation at most
+	now := s.clock.Now()
+	if !ok || !now.Before(until) {
+		return 0, false
+	}
+	return int((until.Sub(now) + time.Second - 1) / time.Second), true
+}
 
 // Faults returns the fault injector (rules and call log).
 func (s *Server) Faults() *fault.Injector { return s.faults }
