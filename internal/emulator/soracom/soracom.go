@@ -173,10 +173,10 @@ func New(opts Options) *Server {
 		panic(`soracom emulator: Options.Coverage must be "jp" or "g", not ` + opts.Coverage)
 	}
 	s := &Server{
-		opts:    opts,
-		clock:   opts.Clock,
-		faults:  opts.Faults,
-		peering: opts.Peering,
+		opts:      opts,
+		clock:     opts.Clock,
+		faults:    opts.Faults,
+		peering:   opts.Peering,
 		st:        newState(),
 		exhausted: map[string]time.Time{},
 	}
