@@ -52,6 +52,9 @@ type DeviceGroupReconciler struct {
 	PollInterval time.Duration
 	// MaxConcurrentReconciles (default 1).
 	MaxConcurrentReconciles int
+	// MaxErrorBackoff caps the backoff after a failed pass (default
+	// unit.DefaultBackoffMax).
+	MaxErrorBackoff time.Duration
 	// ClusterName is the manager's --cluster-name: groups carry the stable
 	// identity it makes, and a rebuilt cluster of that name adopts them.
 	ClusterName string
@@ -87,7 +90,8 @@ func (r *DeviceGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := IndexDeviceGroupFields(context.Background(), mgr); err != nil {
 		return err
 	}
-	opts := controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}
+	opts := controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles),
+		RateLimiter: unit.ErrorBackoff(0, r.MaxErrorBackoff)}
 	if r.SkipNameValidation { // unset: the manager's setting applies
 		opts.SkipNameValidation = ptr.To(true)
 	}

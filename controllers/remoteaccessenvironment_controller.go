@@ -48,6 +48,9 @@ type RemoteAccessEnvironmentReconciler struct {
 	// changing state (the first look comes after unit.MinTransitionWait).
 	TransitionWait          time.Duration
 	MaxConcurrentReconciles int
+	// MaxErrorBackoff caps the backoff after a failed pass (default
+	// unit.DefaultBackoffMax).
+	MaxErrorBackoff time.Duration
 	// ClusterName is the manager's --cluster-name: the external objects carry
 	// the stable identity it makes, and a rebuilt cluster of that name adopts them.
 	ClusterName string
@@ -233,7 +236,8 @@ func (r *RemoteAccessEnvironmentReconciler) SetupWithManager(mgr ctrl.Manager) e
 			builder.WithPredicates(predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 				return environment.PathInputsChanged(e.ObjectOld.(*accessv1alpha1.DeviceGroup), e.ObjectNew.(*accessv1alpha1.DeviceGroup))
 			}})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles),
+			RateLimiter: unit.ErrorBackoff(0, r.MaxErrorBackoff)}).
 		Named("remoteaccessenvironment").
 		Complete(r)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -28,6 +29,7 @@ import (
 	"github.com/gatestream/gatestream/internal/finalizers"
 	"github.com/gatestream/gatestream/internal/schedule"
 	"github.com/gatestream/gatestream/internal/session"
+	"github.com/gatestream/gatestream/internal/unit"
 )
 
 // Field indexes on StreamingSessions, so that a change of an environment or a
@@ -60,6 +62,9 @@ type StreamingSessionReconciler struct {
 	Clock clock.WithDelayedExecution
 	// MaxConcurrentReconciles (default 4).
 	MaxConcurrentReconciles int
+	// MaxErrorBackoff caps the backoff after a failed pass (default
+	// unit.DefaultBackoffMax).
+	MaxErrorBackoff time.Duration
 	// SkipNameValidation allows several managers with this controller in one process (tests).
 	SkipNameValidation bool
 
@@ -96,7 +101,8 @@ func (r *StreamingSessionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return err
 		}
 	}
-	opts := controller.Options{MaxConcurrentReconciles: cmp.Or(max(r.MaxConcurrentReconciles, 0), 4)}
+	opts := controller.Options{MaxConcurrentReconciles: cmp.Or(max(r.MaxConcurrentReconciles, 0), 4),
+		RateLimiter: unit.ErrorBackoff(0, r.MaxErrorBackoff)}
 	if r.SkipNameValidation { // unset: the manager's setting applies
 		opts.SkipNameValidation = ptr.To(true)
 	}

@@ -91,6 +91,7 @@ func New(cfg *rest.Config, opts Options, log logr.Logger) (*Manager, error) {
 		// their listen addresses are known (ports may be chosen by the kernel).
 		Metrics:                 metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress:  "0",
+		PprofBindAddress:        opts.PprofAddr,
 		LeaderElection:          opts.LeaderElect,
 		LeaderElectionID:        opts.LeaderElectionID,
 		LeaderElectionNamespace: opts.LeaderElectionNS,
@@ -176,6 +177,7 @@ func RegisterControllers(mgr *Manager, opts Options) error {
 		Clock:                   clock.RealClock{},
 		PollInterval:            opts.PollInterval,
 		MaxConcurrentReconciles: opts.MaxConcurrent,
+		MaxErrorBackoff:         opts.MaxErrorBackoff,
 		ClusterName:             opts.ClusterName,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("registering the RemoteAccessEnvironment controller: %w", err)
@@ -187,6 +189,7 @@ func RegisterControllers(mgr *Manager, opts Options) error {
 		Clock:                   clock.RealClock{},
 		PollInterval:            opts.PollInterval,
 		MaxConcurrentReconciles: opts.MaxConcurrent,
+		MaxErrorBackoff:         opts.MaxErrorBackoff,
 		ClusterName:             opts.ClusterName,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("registering the DeviceGroup controller: %w", err)
@@ -198,6 +201,7 @@ func RegisterControllers(mgr *Manager, opts Options) error {
 		Recorder:                mgr.GetEventRecorder(controllers.StreamingSessionRecorderName),
 		Clock:                   clock.RealClock{},
 		MaxConcurrentReconciles: opts.MaxConcurrent,
+		MaxErrorBackoff:         opts.MaxErrorBackoff,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("registering the StreamingSession controller: %w", err)
 	}

@@ -195,6 +195,7 @@ func TestOptionsValidation(t *testing.T) {
 		"no SORACOM budget":        {"--soracom-calls-per-second=0"},
 		"negative AWS cap":         {"--aws-calls-per-second=-1"},
 		"cluster name not a label": {"--cluster-name=Prod/EU"},
+		"error backoff too short":  {"--max-error-backoff=100ms"},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -212,7 +213,7 @@ func TestOptionsValidation(t *testing.T) {
 	opts := manager.DefaultOptions()
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	opts.BindFlags(fs)
-	if err := fs.Parse([]string{"--watch-namespaces= line-a, line-b ,", "--poll-interval=2m", "--log-format=console", "--cluster-name=prod-eu"}); err != nil {
+	if err := fs.Parse([]string{"--watch-namespaces= line-a, line-b ,", "--poll-interval=2m", "--log-format=console", "--cluster-name=prod-eu", "--max-error-backoff=30s"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := opts.Validate(); err != nil {
@@ -221,8 +222,8 @@ func TestOptionsValidation(t *testing.T) {
 	if got := strings.Join(opts.WatchNamespaces, "|"); got != "line-a|line-b" {
 		t.Fatalf("watch namespaces = %q", got)
 	}
-	if opts.PollInterval != 2*time.Minute || opts.ClusterName != "prod-eu" {
-		t.Fatalf("poll interval = %s, cluster name %q", opts.PollInterval, opts.ClusterName)
+	if opts.PollInterval != 2*time.Minute || opts.ClusterName != "prod-eu" || opts.MaxErrorBackoff != 30*time.Second {
+		t.Fatalf("poll interval = %s, cluster name %q, max error backoff %s", opts.PollInterval, opts.ClusterName, opts.MaxErrorBackoff)
 	}
 }
 

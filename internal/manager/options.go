@@ -15,13 +15,17 @@ import (
 	crzap "sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/gatestream/gatestream/internal/clients"
+	"github.com/gatestream/gatestream/internal/unit"
 )
 
 // Options are the manager's settings, one flag each.
 type Options struct {
-	MetricsAddr      string
-	MetricsSecure    bool
-	ProbeAddr        string
+	MetricsAddr   string
+	MetricsSecure bool
+	ProbeAddr     string
+	// PprofAddr serves net/http/pprof there (--pprof-bind-address; off by
+	// default): heap and CPU profiles of a running manager.
+	PprofAddr        string
 	EnableHTTP2      bool
 	LeaderElect      bool
 	LeaderElectionID string
@@ -32,6 +36,7 @@ type Options struct {
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 	PollInterval                              time.Duration
 	MaxConcurrent                             int
+	MaxErrorBackoff                           time.Duration
 	WatchNamespaces                           []string
 	LogFormat                                 string
 	LogLevel                                  string
@@ -66,6 +71,7 @@ func DefaultOptions() Options {
 		RetryPeriod:          2 * time.Second,
 		PollInterval:         5 * time.Minute,
 		MaxConcurrent:        4,
+		MaxErrorBackoff:      unit.DefaultBackoffMax,
 		LogFormat:            "json",
 		LogLevel:             "info",
 		SoracomCallsPerSec:   5,
@@ -79,6 +85,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", o.MetricsAddr, "Address of the metrics endpoint (\"0\" disables it).")
 	fs.BoolVar(&o.MetricsSecure, "metrics-secure", o.MetricsSecure, "Serve metrics over HTTPS, only to callers authorized (TokenReview + SubjectAccessReview) to get /metrics.")
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", o.ProbeAddr, "Address of /healthz and /readyz.")
+	fs.StringVar(&o.PprofAddr, "pprof-bind-address", o.PprofAddr, "Address of net/http/pprof (heap and CPU profiles of the running manager); empty or \"0\" (default) disables it. Bind it to 127.0.0.1: it is unauthenticated.")
 	fs.BoolVar(&o.EnableHTTP2, "enable-http2", o.EnableHTTP2, "Serve metrics over HTTP/2 (off by default: HTTP/2 Rapid Reset, CVE-2023-44487).")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Elect a leader so that only one replica reconciles.")
 	fs.StringVar(&o.ClusterName, "cluster-name", o.ClusterName, "Name of this cluster, put in a stable identity tag on every external object (<cluster>/<Kind>/<namespace>/<name>): the same manifests re-applied in a rebuilt cluster with the same name adopt the VPGs, groups, fleets, stacks and routers instead of creating them again; a different name never touches them. A DNS label; empty: objects are found by their owner's UID only (a rebuilt cluster creates them again).")
@@ -89,6 +96,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.LeaderElectionNS, "leader-election-namespace", o.LeaderElectionNS, "Namespace of the leader election Lease (default: the pod's namespace).")
 	fs.DurationVar(&o.PollInterval, "poll-interval", o.PollInterval, "How often an in-sync resource is re-observed to correct drift (jittered; per-object annotation access.gatestream.io/poll-interval overrides).")
 	fs.IntVar(&o.MaxConcurrent, "max-concurrent-reconciles", o.MaxConcurrent, "Reconciles that run at once per controller.")
+	fs.DurationVar(&o.MaxErrorBackoff, "max-error-backoff", o.MaxErrorBackoff, "Longest wait before an object whose pass failed (a cloud 5xx, a timeout) is tried again; the wait doubles from 100ms per failure up to this. Throttles wait what the service asks instead.")
 	fs.Func("watch-namespaces", "Comma-separated namespaces to watch (default: all).", func(s string) error {
 		o.WatchNamespaces = splitList(s)
 		return nil
@@ -116,6 +124,9 @@ func (o *Options) Validate() error {
 	if o.RetryPeriod <= 0 || o.RenewDeadline <= o.RetryPeriod || o.LeaseDuration <= o.RenewDeadline {
 		errs = append(errs, fmt.Errorf("leader election needs 0 < --leader-elect-retry-period (%s) < --leader-elect-renew-deadline (%s) < --leader-elect-lease-duration (%s)",
 			o.RetryPeriod, o.RenewDeadline, o.LeaseDuration))
+	}
+	if o.MaxErrorBackoff < time.Second {
+		errs = append(errs, fmt.Errorf("--max-error-backoff %s is too short: use 1s or more", o.MaxErrorBackoff))
 	}
 	if o.MaxConcurrent < 1 {
 		errs = append(errs, fmt.Errorf("--max-concurrent-reconciles must be at least 1, got %d", o.MaxConcurrent))
