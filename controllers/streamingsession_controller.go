@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	toolscache "k8s.io/client-go/tools/cache"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -100,6 +102,18 @@ func (r *StreamingSessionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}); err != nil {
 			return err
 		}
+	}
+	// The limits are counted on every mint from the informer's own index
+	// (session.Index): no List, no copies. Only a single-namespace or
+	// cluster-wide cache hands out its SharedIndexInformer; otherwise the
+	// count falls back to a List.
+	if inf, err := mgr.GetCache().GetInformer(context.Background(), &accessv1alpha1.StreamingSession{}); err != nil {
+		return fmt.Errorf("the StreamingSession informer: %w", err)
+	} else if si, ok := inf.(toolscache.SharedIndexInformer); ok {
+		if err := si.AddIndexers(toolscache.Indexers{session.IndexerEnvironment: session.IndexByEnvironment}); err != nil {
+			return fmt.Errorf("indexing StreamingSessions by environment: %w", err)
+		}
+		r.units.Index = &session.Index{Indexer: si.GetIndexer()}
 	}
 	opts := controller.Options{MaxConcurrentReconciles: cmp.Or(max(r.MaxConcurrentReconciles, 0), 4),
 		RateLimiter: unit.ErrorBackoff(0, r.MaxErrorBackoff)}

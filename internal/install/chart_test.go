@@ -119,8 +119,8 @@ func TestHelmTemplateDefaults(t *testing.T) {
 		},
 	})
 	c := d.Spec.Template.Spec.Containers[0]
-	if len(c.Env) != 0 || len(c.EnvFrom) != 0 {
-		t.Errorf("default values set env %v / envFrom %v", c.Env, c.EnvFrom)
+	if want := []corev1.EnvVar{{Name: "GOMEMLIMIT", Value: "128MiB"}}; !equality.Semantic.DeepEqual(c.Env, want) || len(c.EnvFrom) != 0 {
+		t.Errorf("default values set env %v / envFrom %v, want only %v", c.Env, c.EnvFrom, want)
 	}
 	if sa := convert[corev1.ServiceAccount](t, objs.get(t, "ServiceAccount", sa)); len(sa.Annotations) != 0 {
 		t.Errorf("ServiceAccount annotations %v by default", sa.Annotations)
@@ -162,7 +162,7 @@ func TestHelmTemplateAllOptions(t *testing.T) {
 	if want := []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "aws-keys"}}}}; !equality.Semantic.DeepEqual(c.EnvFrom, want) {
 		t.Errorf("envFrom %+v, want the aws-keys Secret", c.EnvFrom)
 	}
-	if want := []corev1.EnvVar{{Name: "AWS_REGION", Value: "ap-northeast-1"}, {Name: "HTTPS_PROXY", Value: "http://proxy.example.com:3128"}}; !equality.Semantic.DeepEqual(c.Env, want) {
+	if want := []corev1.EnvVar{{Name: "GOMEMLIMIT", Value: "100MiB"}, {Name: "AWS_REGION", Value: "ap-northeast-1"}, {Name: "HTTPS_PROXY", Value: "http://proxy.example.com:3128"}}; !equality.Semantic.DeepEqual(c.Env, want) {
 		t.Errorf("env %+v, want %+v", c.Env, want)
 	}
 	if pod.Annotations["example.com/team"] != "platform" || pod.Annotations["kubectl.kubernetes.io/default-container"] != "manager" {
@@ -239,6 +239,7 @@ func TestHelmValuesSchema(t *testing.T) {
 		{"log level", []string{"logLevel=warn"}, "logLevel"},
 		{"poll interval", []string{"pollInterval=5 minutes"}, "pollInterval"},
 		{"concurrency", []string{"maxConcurrentReconciles=0"}, "maxConcurrentReconciles"},
+		{"memory limit unit", []string{"goMemLimit=128Mi"}, "goMemLimit"},
 		{"watch namespace", []string{"watchNamespaces={Team_A}"}, "watchNamespaces"},
 		{"soracom secret without keys", []string{"soracom.createSecret=true"}, "soracom.authKeyId is required"},
 		{"existing service account unnamed", []string{"serviceAccount.create=false"}, "serviceAccount.name is required"},

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -289,6 +290,20 @@ func checkDeployment(t *testing.T, objs rendered, want deploymentWant) *appsv1.D
 		}
 	}
 
+	// Go's soft memory limit: set, and below the hard limit (a cache that
+	// outgrows it must have room left before the OOM killer).
+	var goMemLimit string
+	for _, e := range c.Env {
+		if e.Name == "GOMEMLIMIT" {
+			goMemLimit = e.Value
+		}
+	}
+	if soft, err := parseGoMemLimit(goMemLimit); err != nil {
+		t.Errorf("GOMEMLIMIT %q: %v", goMemLimit, err)
+	} else if hard := c.Resources.Limits.Memory(); hard.IsZero() || soft >= hard.Value() {
+		t.Errorf("GOMEMLIMIT %q is not below the memory limit %s", goMemLimit, hard)
+	}
+
 	// The arguments must be flags the manager really has, with valid values.
 	if !slices.Contains(c.Args, "--leader-elect") {
 		t.Errorf("args %q lack --leader-elect", c.Args)
@@ -554,4 +569,25 @@ func checkCRDsRendered(t *testing.T, objs rendered) {
 			t.Errorf("rendered CRD %s differs from config/crd/bases", o.GetName())
 		}
 	}
+}
+
+// parseGoMemLimit reads a GOMEMLIMIT value as the Go runtime does: a number
+// of bytes with an optional B, KiB, MiB, GiB or TiB suffix.
+func parseGoMemLimit(v string) (int64, error) {
+	units := []struct {
+		suffix string
+		factor int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
+	factor := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(v, u.suffix) {
+			v, factor = strings.TrimSuffix(v, u.suffix), u.factor
+			break
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("not a positive number of bytes with a B, KiB, MiB, GiB or TiB suffix")
+	}
+	return n * factor, nil
 }

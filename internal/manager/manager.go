@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"math"
 	"net"
+	"runtime/debug"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -154,8 +156,12 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) e
 	if err := RegisterControllers(mgr, opts); err != nil {
 		return err
 	}
+	memLimit := "none"
+	if l := debug.SetMemoryLimit(-1); l < math.MaxInt64 { // GOMEMLIMIT (the chart's goMemLimit)
+		memLimit = fmt.Sprintf("%dMiB", l>>20)
+	}
 	log.Info("starting manager", "pollInterval", opts.PollInterval.String(), "maxConcurrentReconciles", opts.MaxConcurrent,
-		"watchNamespaces", opts.WatchNamespaces, "leaderElect", opts.LeaderElect)
+		"watchNamespaces", opts.WatchNamespaces, "leaderElect", opts.LeaderElect, "goMemLimit", memLimit)
 	return mgr.Start(ctx)
 }
 

@@ -547,7 +547,11 @@ func TestCountAheadKeepsTheOldestSessions(t *testing.T) {
 	other.Spec.EnvironmentRef.Name = "elsewhere"
 	all = append(all, other)
 	me := all[4] // a4: created at 4 s, after a1, a2 (live) and a0 (same time, smaller name)
-	if got := CountAhead(&me, all); got != (Ahead{User: 3, Total: 4}) {
+	ptrs := make([]*accessv1alpha1.StreamingSession, len(all))
+	for i := range all {
+		ptrs[i] = &all[i]
+	}
+	if got := CountAhead(&me, ptrs); got != (Ahead{User: 3, Total: 4}) {
 		t.Fatalf("ahead of a4: %+v; want 3 of user a (a1, a2, a0), 4 in total (and b1)", got)
 	}
 }

@@ -29,10 +29,9 @@ func Live(s *accessv1alpha1.StreamingSession) bool {
 
 // CountAhead counts, among others (the sessions of s's namespace, s included
 // or not), the live ones on s's environment that come before s.
-func CountAhead(s *accessv1alpha1.StreamingSession, others []accessv1alpha1.StreamingSession) Ahead {
+func CountAhead(s *accessv1alpha1.StreamingSession, others []*accessv1alpha1.StreamingSession) Ahead {
 	var a Ahead
-	for i := range others {
-		o := &others[i]
+	for _, o := range others {
 		if o.UID == s.UID || o.Spec.EnvironmentRef.Name != s.Spec.EnvironmentRef.Name || !Live(o) || !before(o, s) {
 			continue
 		}

@@ -24,6 +24,9 @@ type Units struct {
 	Secrets Secrets
 	// Clients builds the environment's AWS clients.
 	Clients *clients.Factory
+	// Index reads an environment's sessions for the limits without a List
+	// (nil: a cache List).
+	Index *Index
 }
 
 // Pass is what one pass read: Decide's Input, and the objects the units need.
@@ -65,12 +68,18 @@ func (u Units) Observe(ctx context.Context, s *accessv1alpha1.StreamingSession, 
 // IndexEnvironment is the cache index of StreamingSessions by spec.environmentRef.name.
 const IndexEnvironment = ".spec.environmentRef.name"
 
-// ahead counts the live sessions before s on its environment, from the cache
-// (by the environment index when the reader has it).
+// ahead counts the live sessions before s on its environment, from the
+// informer's index when there is one (Units.Index), else by a cache List.
 func (u Units) ahead(ctx context.Context, s *accessv1alpha1.StreamingSession) (Ahead, error) {
+	if u.Index != nil {
+		others, err := u.Index.OfEnvironment(s.Namespace, s.Spec.EnvironmentRef.Name)
+		if err != nil {
+			return Ahead{}, err
+		}
+		return CountAhead(s, others), nil
+	}
 	var list accessv1alpha1.StreamingSessionList
-	// Read-only counting on every mint: no deep copy of each cached session
-	// (that made a mint O(sessions) in allocations).
+	// Read-only counting: no deep copy of each cached session.
 	err := u.Client.List(ctx, &list, client.InNamespace(s.Namespace), client.MatchingFields{IndexEnvironment: s.Spec.EnvironmentRef.Name}, client.UnsafeDisableDeepCopy)
 	if err != nil {
 		// A reader without the index (tests, a plain client): the namespace.
@@ -78,7 +87,11 @@ func (u Units) ahead(ctx context.Context, s *accessv1alpha1.StreamingSession) (A
 			return Ahead{}, fmt.Errorf("listing the sessions of environment %s: %w", s.Spec.EnvironmentRef.Name, err)
 		}
 	}
-	return CountAhead(s, list.Items), nil
+	others := make([]*accessv1alpha1.StreamingSession, len(list.Items))
+	for i := range list.Items {
+		others[i] = &list.Items[i]
+	}
+	return CountAhead(s, others), nil
 }
 
 // getOptional reads an object; nil when it does not exist.

@@ -47,7 +47,8 @@ func FreePort() (string, error) {
 	return addr, l.Close()
 }
 
-// StartManager runs bin with the kubeconfig and flags; its listeners go to
+// StartManager runs bin with the kubeconfig and flags, in the environment
+// the chart gives it (ChartEnv); its listeners go to
 // free loopback ports (the shipped :8081 and :8443 may be taken on a shared
 // machine: addresses are not tuning), its log to logPath.
 func StartManager(bin, kubeconfig string, flags []string, logPath string) (*Manager, error) {
@@ -59,6 +60,10 @@ func StartManager(bin, kubeconfig string, flags []string, logPath string) (*Mana
 	if err != nil {
 		return nil, err
 	}
+	env, err := ChartEnv()
+	if err != nil {
+		return nil, fmt.Errorf("the chart's environment for the manager: %w", err)
+	}
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -67,6 +72,7 @@ func StartManager(bin, kubeconfig string, flags []string, logPath string) (*Mana
 	args := append([]string{"--kubeconfig=" + kubeconfig, "--health-probe-bind-address=" + probe, "--metrics-bind-address=" + metrics,
 		"--allowed-endpoints=http://127.0.0.1"}, flags...)
 	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...) // the chart's values win, as in a pod
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Its own process group: Ctrl-C reaches only the caller, which stops it in order.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
