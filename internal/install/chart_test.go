@@ -119,7 +119,7 @@ func TestHelmTemplateDefaults(t *testing.T) {
 		},
 	})
 	c := d.Spec.Template.Spec.Containers[0]
-	if want := []corev1.EnvVar{{Name: "GOMEMLIMIT", Value: "128MiB"}}; !equality.Semantic.DeepEqual(c.Env, want) || len(c.EnvFrom) != 0 {
+	if want := []corev1.EnvVar{{Name: "GOMEMLIMIT", Value: "230MiB"}}; !equality.Semantic.DeepEqual(c.Env, want) || len(c.EnvFrom) != 0 {
 		t.Errorf("default values set env %v / envFrom %v, want only %v", c.Env, c.EnvFrom, want)
 	}
 	if sa := convert[corev1.ServiceAccount](t, objs.get(t, "ServiceAccount", sa)); len(sa.Annotations) != 0 {
