@@ -28,8 +28,12 @@ type result struct {
 	Requests Counts
 	// Cloud are the calls that reached the emulators in the same window, by "api Operation".
 	Cloud Counts
-	// PeakRSS is the manager process's VmHWM, in bytes.
+	// PeakRSS is the manager process's VmHWM, in bytes, during the
+	// operator's batches (and the in-sync check): reset before each.
 	PeakRSS int64
+	// PeakRSSWithFloor is the VmHWM before those resets: it includes the
+	// manager decoding the floor's backlog of watch events after the thaw.
+	PeakRSSWithFloor int64
 	// Notes are printed under the table.
 	Notes []string
 	// InSync is the scale mode's check after all sessions are Ready.

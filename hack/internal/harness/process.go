@@ -147,6 +147,12 @@ func (m *Manager) Thaw() error { return syscall.Kill(m.PID(), syscall.SIGCONT) }
 // PeakRSS is VmHWM from /proc/<pid>/status, in bytes.
 func (m *Manager) PeakRSS() (int64, error) { return procStatusBytes(m.PID(), "VmHWM") }
 
+// ResetPeakRSS starts PeakRSS over from the current RSS (Linux: 5 written to
+// /proc/<pid>/clear_refs), so that a peak belongs to what ran after it.
+func (m *Manager) ResetPeakRSS() error {
+	return os.WriteFile("/proc/"+strconv.Itoa(m.PID())+"/clear_refs", []byte("5"), 0)
+}
+
 // procStatusBytes reads a "kB" field of /proc/<pid>/status.
 func procStatusBytes(pid int, field string) (int64, error) {
 	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
