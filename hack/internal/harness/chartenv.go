@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"sigs.k8s.io/yaml"
 
@@ -13,8 +14,11 @@ import (
 // ChartEnv is the environment the chart's default values give the manager
 // container (today GOMEMLIMIT, from goMemLimit): the bench and the chaos
 // suite run the manager as it is shipped, read from the chart so that the
-// two cannot drift apart.
-func ChartEnv() ([]string, error) {
+// two cannot drift apart. Read once: the chaos suite starts the manager
+// dozens of times.
+var ChartEnv = sync.OnceValues(readChartEnv)
+
+func readChartEnv() ([]string, error) {
 	root, err := repo.Root()
 	if err != nil {
 		return nil, err
