@@ -139,8 +139,9 @@ func newSSWorld(t testing.TB) *ssWorld {
 	w.readSample("access_v1alpha1_devicegroup.yaml", dg)
 	dg.Namespace, dg.Name = w.ns, ssGroupName
 	w.must(k.Create(w.ctx, dg))
+	// Reachability is the environment's (setEnvReady), not the group's copy.
 	dg.Status.Devices = []accessv1alpha1.DeviceStatus{
-		{Name: "raspi-1", SIMID: "8981100000000000001", Online: true, Address: "10.128.3.7", Reachable: true},
+		{Name: "raspi-1", SIMID: "8981100000000000001", Online: true, Address: "10.128.3.7"},
 		{Name: "plc-7", SIMID: "8981100000000000002", Online: false, Address: "192.168.1.20"},
 	}
 	w.must(k.Status().Update(w.ctx, dg))
@@ -191,6 +192,26 @@ func (w *ssWorld) setEnvReady(ready bool) {
 	}
 	rae.Status.Fleet = &accessv1alpha1.FleetStatus{Name: ssFleet, State: "RUNNING"}
 	rae.Status.Stack = &accessv1alpha1.StackStatus{Name: ssStack, Associated: true}
+	if rae.Status.Path == nil {
+		// The environment's path check: raspi-1 reachable; plc-7 (offline) not.
+		rae.Status.Path = &accessv1alpha1.PathStatus{Devices: []accessv1alpha1.DevicePath{
+			{DeviceGroup: ssGroupName, Device: "raspi-1", Address: "10.128.3.7", Reachable: true, Path: "reachable via i-0abc (subnet-0a1b2c3d → rtb-0abc1234 → …)"},
+			{DeviceGroup: ssGroupName, Device: "plc-7", Address: "192.168.1.20", Path: "FleetRoute: route table rtb-0abc1234 has no route to 192.168.1.0/24"},
+		}}
+	}
+	w.must(env.Client.Status().Update(w.ctx, &rae))
+}
+
+// setDevicePath records the environment's path check of one device.
+func (w *ssWorld) setDevicePath(device string, reachable bool, path string) {
+	w.t.Helper()
+	var rae accessv1alpha1.RemoteAccessEnvironment
+	w.must(env.Client.Get(w.ctx, types.NamespacedName{Namespace: w.ns, Name: ssEnvName}, &rae))
+	for i := range rae.Status.Path.Devices {
+		if d := &rae.Status.Path.Devices[i]; d.Device == device {
+			d.Reachable, d.Path = reachable, path
+		}
+	}
 	w.must(env.Client.Status().Update(w.ctx, &rae))
 }
 

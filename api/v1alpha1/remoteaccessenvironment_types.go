@@ -746,7 +746,12 @@ type PathStatus struct {
 type DevicePath struct {
 	DeviceGroup string `json:"deviceGroup"`
 	Device      string `json:"device"`
-	Reachable   bool   `json:"reachable"`
+	// Address the path was walked to: the device's address as its
+	// DeviceGroup reported it when the environment checked. A session
+	// trusts the check only for that address.
+	// +optional
+	Address   string `json:"address,omitempty"`
+	Reachable bool   `json:"reachable"`
 	// Path is "reachable via …" or the broken hop's reason.
 	// +optional
 	Path string `json:"path,omitempty"`

@@ -22,7 +22,7 @@ const (
 	SessionReasonDeviceAddressUnknown = "DeviceAddressUnknown"
 	// SessionReasonDeviceOffline: the device's SIM has no session. Pending.
 	SessionReasonDeviceOffline = "DeviceOffline"
-	// SessionReasonDeviceUnreachable: a hop between the fleet and the device is broken (the DeviceGroup's status names it). Pending.
+	// SessionReasonDeviceUnreachable: a hop between the fleet and the device is broken, or not checked yet at the device's current address (the environment's status.path.devices names it). Pending.
 	SessionReasonDeviceUnreachable = "DeviceUnreachable"
 	// SessionReasonLimitReached: the environment's spec.sessionLimits (per user or in total) is reached. Failed.
 	SessionReasonLimitReached = "SessionLimitReached"

@@ -29,6 +29,9 @@ func ApplyReachability(p *Pass) {
 		case !ok:
 			ds.Reachable, ds.BrokenHop = false, nil
 			ds.Path = "not checked yet: the environment has not walked the path to this device"
+		case path.Address != ds.Address:
+			ds.Reachable, ds.BrokenHop = false, nil
+			ds.Path = fmt.Sprintf("not checked yet at %s: the environment walked the path to %q", ds.Address, path.Address)
 		default:
 			ds.Reachable, ds.Path, ds.BrokenHop = path.Reachable, path.Path, path.BrokenHop
 		}

@@ -65,6 +65,9 @@ func devicePaths(in pathcheck.Input, devices []DeviceTarget) []accessv1alpha1.De
 	var out []accessv1alpha1.DevicePath
 	for _, d := range devices {
 		dp := accessv1alpha1.DevicePath{DeviceGroup: d.DeviceGroup, Device: d.Target.Name, Reachable: true}
+		if d.Target.Address.IsValid() {
+			dp.Address = d.Target.Address.String()
+		}
 		ports := d.Ports
 		if len(ports) == 0 {
 			ports = []int{0}

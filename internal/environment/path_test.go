@@ -140,6 +140,10 @@ func (w *pathWorld) wantReachable(t *testing.T, when string) {
 		if !ctrl[name].Reachable || !walk[name].Reachable {
 			t.Fatalf("%s: %s: path check %+v; walker %s", when, name, ctrl[name], walk[name])
 		}
+		// Sessions trust the check only at the address it was walked to.
+		if got := ctrl[name].Address; got != w.addrs[name].String() {
+			t.Fatalf("%s: %s: path walked to %q, the device's address is %s", when, name, got, w.addrs[name])
+		}
 	}
 	if st := w.env.Status.Path; st == nil || !st.Reachable || st.BrokenHop != nil {
 		t.Fatalf("%s: the environment's path is not reachable: %+v", when, st)

@@ -358,7 +358,33 @@ func addGroup(ctx context.Context, ns, name, envName string, devices map[string]
 		g.Status.Devices = append(g.Status.Devices, accessv1alpha1.DeviceStatus{Name: d, SIMID: g.Spec.SIMs[i], Online: devices[d], Reachable: devices[d], Address: fmt.Sprintf("10.128.3.%d", i+7)})
 	}
 	meta.SetStatusCondition(&g.Status.Conditions, metav1.Condition{Type: accessv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Synced", Message: "ok"})
-	return env.Client.Status().Update(ctx, &g)
+	if err := env.Client.Status().Update(ctx, &g); err != nil {
+		return err
+	}
+	// The environment's path check (what sessions mint on), as its controller
+	// would report it: the online devices reachable at their addresses.
+	return updatePaths(ctx, ns, envName, func(e *accessv1alpha1.RemoteAccessEnvironment) {
+		for _, d := range g.Status.Devices {
+			p := accessv1alpha1.DevicePath{DeviceGroup: name, Device: d.Name, Address: d.Address, Reachable: d.Reachable, Path: "reachable via i-0abc"}
+			if !d.Reachable {
+				p.Path = "SIM: the SIM has no session"
+			}
+			e.Status.Path.Devices = append(e.Status.Path.Devices, p)
+		}
+	})
+}
+
+// updatePaths changes the environment's status.path (created when missing).
+func updatePaths(ctx context.Context, ns, envName string, change func(*accessv1alpha1.RemoteAccessEnvironment)) error {
+	var e accessv1alpha1.RemoteAccessEnvironment
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: envName}, &e); err != nil {
+		return err
+	}
+	if e.Status.Path == nil {
+		e.Status.Path = &accessv1alpha1.PathStatus{}
+	}
+	change(&e)
+	return env.Client.Status().Update(ctx, &e)
 }
 
 // meterBrokenHop is meter-3's path as the environment reports it.
@@ -375,7 +401,16 @@ func breakPath(ctx context.Context, ns, group, device, why string) error {
 			g.Status.Devices[i].Reachable, g.Status.Devices[i].Path = false, why
 		}
 	}
-	return env.Client.Status().Update(ctx, &g)
+	if err := env.Client.Status().Update(ctx, &g); err != nil {
+		return err
+	}
+	return updatePaths(ctx, ns, g.Spec.EnvironmentRef.Name, func(e *accessv1alpha1.RemoteAccessEnvironment) {
+		for i := range e.Status.Path.Devices {
+			if d := &e.Status.Path.Devices[i]; d.DeviceGroup == group && d.Device == device {
+				d.Reachable, d.Path = false, why
+			}
+		}
+	})
 }
 
 func readSample(file string, into any) error {

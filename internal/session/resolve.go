@@ -105,15 +105,16 @@ func Resolve(s *accessv1alpha1.StreamingSession, env *accessv1alpha1.RemoteAcces
 	if res.Outcome != Resolved {
 		return res
 	}
-	t, tres := ResolveTarget(s, dg)
+	t, tres := ResolveTarget(s, env, dg)
 	tres.Fleet, tres.Stack, tres.Target, tres.Limits = res.Fleet, res.Stack, t, limitsOf(env)
 	return tres
 }
 
 // ResolveTarget resolves spec.target in its DeviceGroup (nil: not found) to an
 // address and port, by the rule the portal and the plugin use
-// (target.FindDevice). A session without a target resolves to nil.
-func ResolveTarget(s *accessv1alpha1.StreamingSession, dg *accessv1alpha1.DeviceGroup) (*accessv1alpha1.ResolvedTarget, Resolution) {
+// (target.FindDevice), and requires env's path check to have found the
+// device reachable at that address. A session without a target resolves to nil.
+func ResolveTarget(s *accessv1alpha1.StreamingSession, env *accessv1alpha1.RemoteAccessEnvironment, dg *accessv1alpha1.DeviceGroup) (*accessv1alpha1.ResolvedTarget, Resolution) {
 	t := s.Spec.Target
 	if t == nil {
 		return nil, Resolution{Outcome: Resolved}
@@ -143,7 +144,11 @@ func ResolveTarget(s *accessv1alpha1.StreamingSession, dg *accessv1alpha1.Device
 		return nil, wait(accessv1alpha1.SessionReasonDeviceOffline,
 			"waiting for device %q of DeviceGroup %q to come online (its SIM has no session)", t.Device, t.DeviceGroup)
 	}
-	if ok, why := dev.Reachable(); !ok {
+	var paths []accessv1alpha1.DevicePath
+	if env != nil && env.Status.Path != nil {
+		paths = env.Status.Path.Devices
+	}
+	if ok, why := dev.ReachableFrom(paths); !ok {
 		// A URL to a device the fleet cannot reach would be a Ready that lies.
 		return nil, wait(accessv1alpha1.SessionReasonDeviceUnreachable,
 			"waiting for device %q of DeviceGroup %q to be reachable from the fleet: %s", t.Device, t.DeviceGroup, why)

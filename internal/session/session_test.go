@@ -41,6 +41,8 @@ func readyEnv() *accessv1alpha1.RemoteAccessEnvironment {
 	env.Status.Conditions = []metav1.Condition{{Type: "Ready", Status: metav1.ConditionTrue, Reason: "Available"}}
 	env.Status.Fleet = &accessv1alpha1.FleetStatus{Name: "fleet-1"}
 	env.Status.Stack = &accessv1alpha1.StackStatus{Name: "stack-1"}
+	env.Status.Path = &accessv1alpha1.PathStatus{Devices: []accessv1alpha1.DevicePath{
+		{DeviceGroup: "line-a", Device: "raspi-1", Address: "10.128.3.7", Reachable: true, Path: "reachable via i-1"}}}
 	return env
 }
 
@@ -111,28 +113,47 @@ func TestResolveTarget(t *testing.T) {
 	noPort := newSession()
 	noPort.Spec.Target.Port = nil
 
+	walked := func(d accessv1alpha1.DevicePath) *accessv1alpha1.RemoteAccessEnvironment {
+		env := readyEnv()
+		env.Status.Path = &accessv1alpha1.PathStatus{Devices: []accessv1alpha1.DevicePath{d}}
+		return env
+	}
+	notWalked := readyEnv()
+	notWalked.Status.Path = nil
+	checked := walked(accessv1alpha1.DevicePath{DeviceGroup: "line-a", Device: "raspi-1", Address: "10.128.3.7", Reachable: true, Path: "reachable via i-1"})
+	broken := walked(accessv1alpha1.DevicePath{DeviceGroup: "line-a", Device: "raspi-1", Address: "10.128.3.7", Path: "FleetRoute: rtb-1 has no route"})
+	elsewhere := walked(accessv1alpha1.DevicePath{DeviceGroup: "line-a", Device: "raspi-1", Address: "10.128.3.99", Reachable: true})
+	otherGroup := walked(accessv1alpha1.DevicePath{DeviceGroup: "line-b", Device: "raspi-1", Address: "10.128.3.7", Reachable: true})
+
 	tests := map[string]struct {
 		s       *accessv1alpha1.StreamingSession
+		env     *accessv1alpha1.RemoteAccessEnvironment
 		dg      *accessv1alpha1.DeviceGroup
 		outcome Outcome
 		reason  string
 		target  string
+		msg     string
 	}{
-		"no target":            {noTarget, nil, Resolved, "", ""},
-		"group missing":        {newSession(), nil, Wait, accessv1alpha1.SessionReasonDeviceGroupNotFound, ""},
-		"group of another env": {newSession(), otherEnv, Fail, accessv1alpha1.SessionReasonDeviceGroupNotInEnvironment, ""},
-		"unknown device":       {withPort(intstr.FromString("ssh"), "nope"), deviceGroup(), Fail, accessv1alpha1.SessionReasonDeviceNotFound, ""},
-		"unknown port name":    {withPort(intstr.FromString("rdp"), "raspi-1"), deviceGroup(), Fail, accessv1alpha1.SessionReasonPortNotFound, ""},
-		"address unknown":      {newSession(), noAddress, Wait, accessv1alpha1.SessionReasonDeviceAddressUnknown, ""},
-		"offline":              {withPort(intstr.FromInt32(502), "plc-7"), deviceGroup(), Wait, accessv1alpha1.SessionReasonDeviceOffline, ""},
-		"port by name":         {newSession(), deviceGroup(), Resolved, "", "10.128.3.7:22"},
-		"port by number":       {withPort(intstr.FromInt32(8080), "raspi-1"), deviceGroup(), Resolved, "", "10.128.3.7:8080"},
-		"no port":              {noPort, deviceGroup(), Resolved, "", "10.128.3.7"},
+		"no target":            {noTarget, checked, nil, Resolved, "", "", ""},
+		"group missing":        {newSession(), checked, nil, Wait, accessv1alpha1.SessionReasonDeviceGroupNotFound, "", ""},
+		"group of another env": {newSession(), checked, otherEnv, Fail, accessv1alpha1.SessionReasonDeviceGroupNotInEnvironment, "", ""},
+		"unknown device":       {withPort(intstr.FromString("ssh"), "nope"), checked, deviceGroup(), Fail, accessv1alpha1.SessionReasonDeviceNotFound, "", ""},
+		"unknown port name":    {withPort(intstr.FromString("rdp"), "raspi-1"), checked, deviceGroup(), Fail, accessv1alpha1.SessionReasonPortNotFound, "", ""},
+		"address unknown":      {newSession(), checked, noAddress, Wait, accessv1alpha1.SessionReasonDeviceAddressUnknown, "", ""},
+		"offline":              {withPort(intstr.FromInt32(502), "plc-7"), checked, deviceGroup(), Wait, accessv1alpha1.SessionReasonDeviceOffline, "", ""},
+		// Reachability is the environment's path check, at the address the group reports.
+		"path not walked": {newSession(), notWalked, deviceGroup(), Wait, accessv1alpha1.SessionReasonDeviceUnreachable, "", "not checked yet"},
+		"path walked in a group of that name elsewhere": {newSession(), otherGroup, deviceGroup(), Wait, accessv1alpha1.SessionReasonDeviceUnreachable, "", "not checked yet"},
+		"path broken":                   {newSession(), broken, deviceGroup(), Wait, accessv1alpha1.SessionReasonDeviceUnreachable, "", "rtb-1 has no route"},
+		"path walked to an old address": {newSession(), elsewhere, deviceGroup(), Wait, accessv1alpha1.SessionReasonDeviceUnreachable, "", `not checked yet at 10.128.3.7: the environment walked the path to "10.128.3.99"`},
+		"port by name":                  {newSession(), checked, deviceGroup(), Resolved, "", "10.128.3.7:22", ""},
+		"port by number":                {withPort(intstr.FromInt32(8080), "raspi-1"), checked, deviceGroup(), Resolved, "", "10.128.3.7:8080", ""},
+		"no port":                       {noPort, checked, deviceGroup(), Resolved, "", "10.128.3.7", ""},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			target, res := ResolveTarget(tc.s, tc.dg)
-			if res.Outcome != tc.outcome || res.Reason != tc.reason {
+			target, res := ResolveTarget(tc.s, tc.env, tc.dg)
+			if res.Outcome != tc.outcome || res.Reason != tc.reason || !strings.Contains(res.Message, tc.msg) {
 				t.Fatalf("got %+v", res)
 			}
 			if res.Outcome != Resolved && res.Message == "" {

@@ -56,13 +56,25 @@ func (d Device) Address() string {
 	return d.Status.Address
 }
 
-// Reachable reports whether the group reports every hop from the fleet to
-// the device open, and otherwise why not (the broken hop).
-func (d Device) Reachable() (bool, string) {
-	if d.Status == nil {
-		return false, "not reported yet"
+// ReachableFrom reports whether the environment's path check (paths: its
+// status.path.devices) found every hop from the fleet to the device open, at
+// the address the group reports now, and otherwise why not. It reads the
+// environment's observation directly, so a session need not wait for the
+// group to copy it into its own status.
+func (d Device) ReachableFrom(paths []accessv1alpha1.DevicePath) (bool, string) {
+	for _, p := range paths {
+		if p.DeviceGroup != d.Group.Name || p.Device != d.Spec.Name {
+			continue
+		}
+		switch {
+		case p.Address != d.Address():
+			return false, fmt.Sprintf("not checked yet at %s: the environment walked the path to %q", d.Address(), p.Address)
+		case !p.Reachable:
+			return false, p.Path
+		}
+		return true, p.Path
 	}
-	return d.Status.Reachable, d.Status.Path
+	return false, "not checked yet: the environment has not walked the path to this device"
 }
 
 // FindDevice finds the device named device among dgs (the DeviceGroups of
