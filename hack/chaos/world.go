@@ -510,7 +510,7 @@ func (w *world) leaseHolder(ctx context.Context) string {
 	return *l.Spec.HolderIdentity
 }
 
-// leaderLogLine is what client-go's leader election logs when it acquires the lease.
+// leaderLogLine is what the manager's elector (internal/leader) logs when it acquires the lease.
 const leaderLogLine = "successfully acquired lease"
 
 // leader is the supervisor whose current process logged that it acquired

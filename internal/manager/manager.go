@@ -26,6 +26,7 @@ import (
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	"github.com/gatestream/gatestream/controllers"
 	"github.com/gatestream/gatestream/internal/clients"
+	"github.com/gatestream/gatestream/internal/leader"
 )
 
 // Scheme knows the built-in kinds and gatestream's.
@@ -42,6 +43,9 @@ type Manager struct {
 	ctrl.Manager
 	probes  net.Listener
 	metrics metricsserver.Server
+	// elector runs leader election when --leader-elect is set (nil
+	// otherwise); see leader.go.
+	elector *leader.Elector
 }
 
 // ProbeAddr is the address of /healthz and /readyz ("" when disabled).
@@ -94,23 +98,18 @@ func New(cfg *rest.Config, opts Options, log logr.Logger) (*Manager, error) {
 		Metrics:                 metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress:  "0",
 		PprofBindAddress:        opts.PprofAddr,
-		LeaderElection:          opts.LeaderElect,
-		LeaderElectionID:        opts.LeaderElectionID,
-		LeaderElectionNamespace: opts.LeaderElectionNS,
-		// Releasing the lease on a clean shutdown lets the next replica take
-		// over at once; safe because Run returns only after the manager stopped.
-		LeaderElectionReleaseOnCancel: true,
-		LeaseDuration:                 &opts.LeaseDuration,
-		RenewDeadline:                 &opts.RenewDeadline,
-		RetryPeriod:                   &opts.RetryPeriod,
-		Cache:                         cacheOpts,
-		GracefulShutdownTimeout:       &gracefulShutdown,
-		Controller:                    config.Controller{SkipNameValidation: &opts.SkipControllerNameValidation},
+		LeaderElection:          false, // gatestream's own (leader.go) gates the controllers added through Manager.Add
+		Cache:                   cacheOpts,
+		GracefulShutdownTimeout: &gracefulShutdown,
+		Controller:              config.Controller{SkipNameValidation: &opts.SkipControllerNameValidation},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
 	}
 	m := &Manager{Manager: mgr}
+	if err := m.setupLeaderElection(cfg, opts, log); err != nil {
+		return nil, err
+	}
 
 	if opts.MetricsAddr != "0" && opts.MetricsAddr != "" {
 		var tlsOpts []func(*tls.Config)

@@ -12,6 +12,8 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +25,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/gatestream/gatestream/internal/manager"
 	"github.com/gatestream/gatestream/internal/testenv"
@@ -196,6 +204,8 @@ func TestOptionsValidation(t *testing.T) {
 		"negative AWS cap":         {"--aws-calls-per-second=-1"},
 		"cluster name not a label": {"--cluster-name=Prod/EU"},
 		"error backoff too short":  {"--max-error-backoff=100ms"},
+		"lease not whole seconds":  {"--leader-elect-lease-duration=15500ms"},
+		"renew not under lease":    {"--leader-elect-renew-deadline=15s"},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -350,4 +360,270 @@ func TestLeaderHandsOverOnStop(t *testing.T) {
 		}
 	})
 	t.Logf("takeover after a clean stop: %s (lease duration 4s, retry period 250ms)", time.Since(stopped).Round(10*time.Millisecond))
+}
+
+// leaderElected starts a manager with leader election on the Lease ns/id
+// (lease 4s, renew 3s, retry 500ms: the chaos leader-kill timings) against
+// cfg, after setup registers its controllers. The test's end stops it.
+func leaderElected(t *testing.T, cfg *rest.Config, ns, id string, setup func(*manager.Manager) error) (*manager.Manager, context.CancelFunc, chan error) {
+	t.Helper()
+	opts := manager.DefaultOptions()
+	opts.MetricsAddr, opts.ProbeAddr = "0", "127.0.0.1:0"
+	opts.LeaderElect, opts.LeaderElectionNS, opts.LeaderElectionID = true, ns, id
+	opts.LeaseDuration, opts.RenewDeadline, opts.RetryPeriod = 4*time.Second, 3*time.Second, 500*time.Millisecond
+	opts.SkipControllerNameValidation = true
+	opts.GracefulShutdownTime = 5 * time.Second
+	log, err := manager.NewLogger("json", "error", &testenv.SyncBuffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := manager.New(cfg, opts, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if setup != nil {
+		if err := setup(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		done <- m.Start(ctx)
+	}()
+	t.Cleanup(func() {
+		stop()
+		<-finished
+	})
+	return m, stop, done
+}
+
+// electedAt returns a channel that receives the time m is elected.
+func electedAt(m *manager.Manager) <-chan time.Time {
+	at := make(chan time.Time, 1)
+	go func() {
+		<-m.Elected()
+		at <- time.Now()
+	}()
+	return at
+}
+
+// cutTransport is a network that can be cut: every request then fails, as
+// for a killed (or partitioned) process. It notes when the last successful
+// renewal of a Lease was sent.
+type cutTransport struct {
+	rt          http.RoundTripper
+	cut         *atomic.Bool
+	lastRenewal *atomic.Int64 // UnixNano
+}
+
+func (c *cutTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if c.cut.Load() {
+		return nil, errors.New("test: the network is cut")
+	}
+	sent := time.Now()
+	resp, err := c.rt.RoundTrip(req)
+	if err == nil && req.Method == http.MethodPut && strings.Contains(req.URL.Path, "/leases/") && resp.StatusCode == http.StatusOK {
+		c.lastRenewal.Store(sent.UnixNano())
+	}
+	return resp, err
+}
+
+// A leader whose renewals stop without a release (killed: here its network
+// is cut) is replaced within the lease duration after the last renewal the
+// standby saw: at most lease + retry after the kill (the bar), never
+// before a lease duration after the last renewal, and only after the old
+// leader (alive but cut off) gave up leading at its renew deadline.
+func TestKilledLeaderIsReplacedWithinTheLease(t *testing.T) {
+	const leaseNS, id = "killover", "killover"
+	const lease, retry = 4 * time.Second, 500 * time.Millisecond
+	if err := env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: leaseNS}}); err != nil {
+		t.Fatal(err)
+	}
+	var cut atomic.Bool
+	var lastRenewal atomic.Int64
+	cfgA := rest.CopyConfig(env.Config)
+	cfgA.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return &cutTransport{rt: rt, cut: &cut, lastRenewal: &lastRenewal}
+	})
+	a, _, doneA := leaderElected(t, cfgA, leaseNS, id, nil)
+	select {
+	case <-a.Elected():
+	case <-time.After(20 * time.Second):
+		t.Fatal("the first manager is not elected")
+	}
+	b, _, doneB := leaderElected(t, env.Config, leaseNS, id, nil)
+	bElected := electedAt(b)
+	// The standby runs (its caches synced) and has seen renewals.
+	testenv.Eventually(t, 20*time.Second, "the standby is ready", func() error {
+		resp, err := http.Get("http://" + b.ProbeAddr() + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("readyz %d", resp.StatusCode)
+		}
+		return nil
+	})
+	seen := lastRenewal.Load()
+	testenv.Eventually(t, 5*time.Second, "a renewal after the standby started", func() error {
+		if lastRenewal.Load() == seen {
+			return errors.New("no renewal yet")
+		}
+		return nil
+	})
+
+	cut.Store(true)
+	killed := time.Now()
+	var lostAt time.Time
+	select {
+	case err := <-doneA:
+		lostAt = time.Now()
+		if err == nil || !strings.Contains(err.Error(), "leader election lost") {
+			t.Fatalf("the cut-off leader's Start: %v, want leader election lost", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the cut-off leader did not give up leading")
+	}
+	var took time.Time
+	select {
+	case took = <-bElected:
+	case err := <-doneB:
+		t.Fatalf("the standby stopped: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the standby did not take over")
+	}
+	renewed := time.Unix(0, lastRenewal.Load())
+	fromKill, fromRenewal := took.Sub(killed), took.Sub(renewed)
+	t.Logf("takeover after a kill: %s after the kill, %s after the last renewal; the old leader gave up %s after it (lease 4s, renew 3s, retry 500ms)",
+		fromKill.Round(time.Millisecond), fromRenewal.Round(time.Millisecond), lostAt.Sub(renewed).Round(time.Millisecond))
+	if bound := lease + retry; fromKill > bound {
+		t.Errorf("takeover %s after the kill, want at most lease + retry = %s", fromKill, bound)
+	}
+	if fromRenewal < lease {
+		t.Errorf("takeover %s after the last renewal: before the lease expired", fromRenewal)
+	}
+	if !lostAt.Before(took) {
+		t.Errorf("the old leader gave up leading after the standby took over")
+	}
+	var l coordinationv1.Lease
+	if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: leaseNS, Name: id}, &l); err != nil {
+		t.Fatal(err)
+	}
+	if l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity == "" || !strings.HasPrefix(*l.Spec.HolderIdentity, mustHostname(t)+"_") {
+		t.Fatalf("lease holder %v after the takeover", l.Spec.HolderIdentity)
+	}
+}
+
+func mustHostname(t *testing.T) string {
+	t.Helper()
+	h, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// reconciles counts the reconciles of each ConfigMap by one manager's controller.
+type reconciles struct {
+	mu    sync.Mutex
+	first time.Time
+	n     int
+}
+
+func (r *reconciles) Reconcile(_ context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.n == 0 {
+		r.first = time.Now()
+	}
+	r.n++
+	return reconcile.Result{}, nil
+}
+
+func (r *reconciles) count() (int, time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n, r.first
+}
+
+// Controllers registered through ctrl.NewControllerManagedBy(mgr) run only
+// on the elected replica: a standby (its caches and probes running) does not
+// reconcile until it is elected.
+func TestStandbyDoesNotReconcile(t *testing.T) {
+	ctx := context.Background()
+	const ns, id = "gating", "gating"
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	controller := func(name string, r *reconciles) func(*manager.Manager) error {
+		return func(m *manager.Manager) error {
+			return ctrl.NewControllerManagedBy(m).Named(name).For(&corev1.ConfigMap{},
+				builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetNamespace() == ns }))).
+				Complete(r)
+		}
+	}
+	var ra, rb reconciles
+	a, stopA, doneA := leaderElected(t, env.Config, ns, id, controller("gating-a", &ra))
+	select {
+	case <-a.Elected():
+	case <-time.After(20 * time.Second):
+		t.Fatal("the first manager is not elected")
+	}
+	b, _, _ := leaderElected(t, env.Config, ns, id, controller("gating-b", &rb))
+	bElected := electedAt(b)
+	testenv.Eventually(t, 20*time.Second, "the standby is ready", func() error {
+		resp, err := http.Get("http://" + b.ProbeAddr() + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("readyz %d", resp.StatusCode)
+		}
+		return nil
+	})
+	if err := env.Client.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "cm"}}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the leader reconciles", func() error {
+		if n, _ := ra.count(); n == 0 {
+			return errors.New("no reconcile")
+		}
+		return nil
+	})
+	testenv.Consistently(t, time.Second, "the standby does not reconcile", func() error {
+		if n, _ := rb.count(); n != 0 {
+			return fmt.Errorf("the standby reconciled %d times", n)
+		}
+		select {
+		case <-b.Elected():
+			return errors.New("the standby is elected")
+		default:
+		}
+		return nil
+	})
+
+	stopA()
+	if err := <-doneA; err != nil {
+		t.Fatalf("the leader's stop: %v", err)
+	}
+	var elected time.Time
+	select {
+	case elected = <-bElected:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the standby was not elected after the leader stopped")
+	}
+	testenv.Eventually(t, 10*time.Second, "the new leader reconciles", func() error {
+		if n, _ := rb.count(); n == 0 {
+			return errors.New("no reconcile")
+		}
+		return nil
+	})
+	if _, first := rb.count(); first.Before(elected) {
+		t.Fatalf("the standby reconciled at %s, before it was elected at %s", first, elected)
+	}
 }

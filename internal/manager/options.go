@@ -30,9 +30,12 @@ type Options struct {
 	LeaderElect      bool
 	LeaderElectionID string
 	LeaderElectionNS string
-	// Lease timings of leader election (client-go's leaderelection): a
-	// standby takes over at most LeaseDuration after the leader died, and
-	// within a RetryPeriod after it stopped cleanly and released the lease.
+	// Lease timings of leader election (internal/leader): a standby watches
+	// the Lease and takes over within LeaseDuration after the last renewal it
+	// saw (so at most LeaseDuration + RetryPeriod after the leader died), and
+	// at once (the watch latency) after the leader stopped cleanly and
+	// released the lease. The leader gives up leading when it could not
+	// renew for RenewDeadline; it renews every RetryPeriod.
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 	PollInterval                              time.Duration
 	MaxConcurrent                             int
@@ -90,9 +93,9 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Elect a leader so that only one replica reconciles.")
 	fs.StringVar(&o.ClusterName, "cluster-name", o.ClusterName, "Name of this cluster, put in a stable identity tag on every external object (<cluster>/<Kind>/<namespace>/<name>): the same manifests re-applied in a rebuilt cluster with the same name adopt the VPGs, groups, fleets, stacks and routers instead of creating them again; a different name never touches them. A DNS label; empty: objects are found by their owner's UID only (a rebuilt cluster creates them again).")
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.LeaderElectionID, "Name of the leader election Lease.")
-	fs.DurationVar(&o.LeaseDuration, "leader-elect-lease-duration", o.LeaseDuration, "How long a standby waits before taking over from a leader that stopped renewing (a crashed leader is replaced within this).")
-	fs.DurationVar(&o.RenewDeadline, "leader-elect-renew-deadline", o.RenewDeadline, "How long the leader keeps trying to renew before it gives up leading (an API server outage longer than this stops the manager; shorter than the lease duration).")
-	fs.DurationVar(&o.RetryPeriod, "leader-elect-retry-period", o.RetryPeriod, "How often candidates try to acquire or renew the lease (a released lease is taken within this).")
+	fs.DurationVar(&o.LeaseDuration, "leader-elect-lease-duration", o.LeaseDuration, "How long a standby waits before taking over from a leader that stopped renewing: a standby takes over within the lease duration after the last renewal it saw (a crashed leader is replaced within lease duration + retry period). Written into the Lease in whole seconds.")
+	fs.DurationVar(&o.RenewDeadline, "leader-elect-renew-deadline", o.RenewDeadline, "How long the leader keeps trying to renew before it gives up leading and the manager exits (an API server outage longer than this stops the manager; shorter than the lease duration in whole seconds).")
+	fs.DurationVar(&o.RetryPeriod, "leader-elect-retry-period", o.RetryPeriod, "How often the leader renews the lease, and how often a standby reads it in case its watch of the Lease is broken (a released lease is taken at once, as the watch sees it).")
 	fs.StringVar(&o.LeaderElectionNS, "leader-election-namespace", o.LeaderElectionNS, "Namespace of the leader election Lease (default: the pod's namespace).")
 	fs.DurationVar(&o.PollInterval, "poll-interval", o.PollInterval, "How often an in-sync resource is re-observed to correct drift (jittered; per-object annotation access.gatestream.io/poll-interval overrides).")
 	fs.IntVar(&o.MaxConcurrent, "max-concurrent-reconciles", o.MaxConcurrent, "Reconciles that run at once per controller.")
@@ -124,6 +127,9 @@ func (o *Options) Validate() error {
 	if o.RetryPeriod <= 0 || o.RenewDeadline <= o.RetryPeriod || o.LeaseDuration <= o.RenewDeadline {
 		errs = append(errs, fmt.Errorf("leader election needs 0 < --leader-elect-retry-period (%s) < --leader-elect-renew-deadline (%s) < --leader-elect-lease-duration (%s)",
 			o.RetryPeriod, o.RenewDeadline, o.LeaseDuration))
+	} else if o.LeaseDuration%time.Second != 0 {
+		// The Lease records whole seconds; a standby counts what it records.
+		errs = append(errs, fmt.Errorf("--leader-elect-lease-duration %s must be a whole number of seconds", o.LeaseDuration))
 	}
 	if o.MaxErrorBackoff < time.Second {
 		errs = append(errs, fmt.Errorf("--max-error-backoff %s is too short: use 1s or more", o.MaxErrorBackoff))
