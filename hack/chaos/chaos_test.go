@@ -199,9 +199,13 @@ func TestMissed(t *testing.T) {
 			r.Sessions[0].Delivered, r.Sessions[0].Stuck = 0, true
 			r.NotReady, r.Converged = []string{"StreamingSession chaos-000/s-000: phase Pending"}, false
 		}, "1 object(s) not Ready 2.0 s after the chaos ended: StreamingSession chaos-000/s-000: phase Pending"},
-		"left":              {func(r *result) { r.Left, r.Deleted = []string{"VPG vpg-a (running)"}, false }, "1 object(s) left 30.0 s after the delete: VPG vpg-a (running)"},
-		"new after the DR":  {func(r *result) { r.New = map[string]int{kindFleet: 1} }, "1 new fleet(s) after the recovery (want 0)"},
-		"no takeover":       {func(r *result) { r.HasTakeover = true }, "no standby took the lease over"},
+		"left":             {func(r *result) { r.Left, r.Deleted = []string{"VPG vpg-a (running)"}, false }, "1 object(s) left 30.0 s after the delete: VPG vpg-a (running)"},
+		"new after the DR": {func(r *result) { r.New = map[string]int{kindFleet: 1} }, "1 new fleet(s) after the recovery (want 0)"},
+		"no takeover":      {func(r *result) { r.HasTakeover = true }, "no standby took the lease over"},
+		"slow takeover": {func(r *result) {
+			r.TimeBars, r.HasTakeover, r.TookOver, r.Takeover = true, true, true, 4600*time.Millisecond
+		},
+			"a standby took the lease over 4.6 s after the leader was killed, more than 4.5s"},
 		"a count not exact": {func(r *result) { r.Exactness = []string{"x"} }, "count not exact: x"},
 	} {
 		r := exact()

@@ -142,6 +142,9 @@ func (r *result) missed() []string {
 	if r.HasTakeover && !r.TookOver {
 		out = append(out, "no standby took the lease over after the leader was killed")
 	}
+	if r.TimeBars && r.HasTakeover && r.TookOver && r.Takeover > takeoverBar {
+		out = append(out, fmt.Sprintf("a standby took the lease over %s s after the leader was killed, more than %s (lease + retry)", secs(r.Takeover), takeoverBar))
+	}
 	for _, e := range r.Exactness {
 		out = append(out, "count not exact: "+e)
 	}

@@ -26,8 +26,13 @@ const (
 var scenarioNames = []string{scenarioCrashLoop, scenarioFaults, scenarioLeaderKill, scenarioAPIDown, scenarioDisaster}
 
 // Leader election in leader-kill: short, so that a takeover after a SIGKILL
-// (at most one lease duration) fits in the load.
+// (one lease duration after the last renewal the standby saw) fits in the load.
 var shortLease = []string{"--leader-elect-lease-duration=4s", "--leader-elect-renew-deadline=3s", "--leader-elect-retry-period=500ms"}
+
+// takeoverBar is the bound for a takeover after a SIGKILL: the lease
+// duration plus the retry period of shortLease (the leader renews every retry
+// period, so its last renewal is at most that long before the kill).
+const takeoverBar = 4*time.Second + 500*time.Millisecond
 
 // leaderElect are the flags of a manager that elects a leader (its Lease in gatestream-system).
 func leaderElect(extra ...string) []string {
