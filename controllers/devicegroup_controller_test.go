@@ -397,3 +397,28 @@ func TestDeviceGroupDeletionBlocked(t *testing.T) {
 	w.reconcile("line-a")
 	w.waitGone("line-a")
 }
+
+// A pass that puts an online SIM in the group resets its session (so that it
+// goes through the gateway) and then reads the SIMs again: that same pass
+// reports the address the SIM got through the gateway, not the one it had
+// before (the environment walks the path to the reported address, and
+// sessions mint only once it has), at the cost of one more list call.
+func TestDeviceGroupReportsTheAddressAfterTheReset(t *testing.T) {
+	w := newDGWorld(t, dgWorldOptions{NoController: true})
+	w.addSIM(dgSimPi, true, nil)
+	before := w.sim(dgSimPi).UEIPAddress
+	w.newDG("line-a", accessv1alpha1.DeviceGroupSpec{SIMs: []string{dgSimPi},
+		Devices: []accessv1alpha1.Device{{Name: "raspi-1", SIMID: dgSimPi}}})
+	m := w.mark()
+	w.reconcile("line-a")
+	calls := w.callsSince(m)
+	after := w.sim(dgSimPi)
+	if calls[emu.OpDeleteSession] != 1 || after.VPGID != w.vpgID || after.UEIPAddress == before {
+		t.Fatalf("calls %v; SIM now at %s via %q (was %s)", calls, after.UEIPAddress, after.VPGID, before)
+	}
+	dg := w.getDG("line-a")
+	pi, _ := dgDevice(dg, "raspi-1")
+	if !pi.Online || pi.Address != after.UEIPAddress {
+		t.Fatalf("the pass reported %+v; the SIM's address through the gateway is %s (before the reset %s)", pi, after.UEIPAddress, before)
+	}
+}

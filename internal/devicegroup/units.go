@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -129,6 +130,11 @@ func (Binding) Update(ctx context.Context, p *Pass) error {
 	}
 	done, err := p.membership().ResetSessions(ctx, OnlineIn(mobs.InGroup), p.resetDone)
 	p.resetCount += len(done)
+	if len(done) > 0 {
+		// The SIMs read above had their old sessions: Membership reads them
+		// again (see rereadAfterReset).
+		p.members = nil
+	}
 	return err
 }
 
@@ -186,8 +192,35 @@ func (Membership) Update(ctx context.Context, p *Pass) error {
 	if err != nil {
 		// What was done before the error still reaches status.
 		p.recordMembers(res)
+		return err
 	}
-	return err
+	if len(res.Reset) > 0 {
+		p.rereadAfterReset(ctx)
+	}
+	return nil
+}
+
+// rereadAfterReset reads the group's SIMs again after sessions were reset:
+// those read before had their old sessions (and addresses). A SIM that
+// reconnected at once is reported with its new address by this pass; one
+// still reconnecting is offline, and the settle look comes back for it.
+// Only the SIMs' state is refreshed; the membership is what the changes just
+// made left. If the read fails, the state read before stands.
+func (p *Pass) rereadAfterReset(ctx context.Context) {
+	p.members = nil
+	fresh, err := p.observeMembers(ctx)
+	if err != nil {
+		p.Log.V(1).Info("reading the SIMs again after resetting their sessions", "error", err.Error())
+		return
+	}
+	res := *p.result
+	res.InGroup = maps.Clone(res.InGroup)
+	for id := range res.InGroup {
+		if sim, ok := fresh.InGroup[id]; ok {
+			res.InGroup[id] = sim
+		}
+	}
+	p.result = &res
 }
 
 // Delete takes out the SIMs gatestream put in (nothing is wanted any more).
