@@ -243,13 +243,7 @@ func TestKilledLeaderIsReplacedWithinTheLease(t *testing.T) {
 	a := run(t, cfgA)
 	waitElected(t, a, 10*time.Second)
 	b := run(t, config(t, name))
-	// The standby has seen the leader's renewals for a while.
-	testenv.Eventually(t, 5*time.Second, "the standby observes the lease", func() error {
-		if b.logs.count("observed lease change") == 0 {
-			return errors.New("nothing observed yet")
-		}
-		return nil
-	})
+	waitObserved(t, b)
 	first := getLease(t, name).Spec.RenewTime.Time
 	testenv.Eventually(t, 5*time.Second, "two renewals", func() error {
 		if l := getLease(t, name); !l.Spec.RenewTime.After(first.Add(retryPeriod)) {
@@ -293,12 +287,7 @@ func TestReleasedLeaseIsTakenAtOnce(t *testing.T) {
 	a := run(t, config(t, name))
 	waitElected(t, a, 10*time.Second)
 	b := run(t, config(t, name))
-	testenv.Eventually(t, 5*time.Second, "the standby observes the lease", func() error {
-		if b.logs.count("observed lease change") == 0 {
-			return errors.New("nothing observed yet")
-		}
-		return nil
-	})
+	waitObserved(t, b)
 	stopped := time.Now()
 	a.stop()
 	if err := <-a.done; err != nil {
@@ -546,4 +535,16 @@ func TestConfigValidation(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 		}
 	}
+}
+
+// waitObserved waits until the standby c has seen the lease change (the
+// leader's renewals), so that its count runs from an observation.
+func waitObserved(t *testing.T, c *candidate) {
+	t.Helper()
+	testenv.Eventually(t, 5*time.Second, "the standby observes the lease", func() error {
+		if c.logs.count("observed lease change") == 0 {
+			return errors.New("nothing observed yet")
+		}
+		return nil
+	})
 }

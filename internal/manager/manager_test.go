@@ -457,17 +457,7 @@ func TestKilledLeaderIsReplacedWithinTheLease(t *testing.T) {
 	b, _, doneB := leaderElected(t, env.Config, leaseNS, id, nil)
 	bElected := electedAt(b)
 	// The standby runs (its caches synced) and has seen renewals.
-	testenv.Eventually(t, 20*time.Second, "the standby is ready", func() error {
-		resp, err := http.Get("http://" + b.ProbeAddr() + "/readyz")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("readyz %d", resp.StatusCode)
-		}
-		return nil
-	})
+	waitStandbyReady(t, b)
 	seen := lastRenewal.Load()
 	testenv.Eventually(t, 5*time.Second, "a renewal after the standby started", func() error {
 		if lastRenewal.Load() == seen {
@@ -575,17 +565,7 @@ func TestStandbyDoesNotReconcile(t *testing.T) {
 	}
 	b, _, _ := leaderElected(t, env.Config, ns, id, controller("gating-b", &rb))
 	bElected := electedAt(b)
-	testenv.Eventually(t, 20*time.Second, "the standby is ready", func() error {
-		resp, err := http.Get("http://" + b.ProbeAddr() + "/readyz")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("readyz %d", resp.StatusCode)
-		}
-		return nil
-	})
+	waitStandbyReady(t, b)
 	if err := env.Client.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "cm"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -626,4 +606,20 @@ func TestStandbyDoesNotReconcile(t *testing.T) {
 	if _, first := rb.count(); first.Before(elected) {
 		t.Fatalf("the standby reconciled at %s, before it was elected at %s", first, elected)
 	}
+}
+
+// waitStandbyReady waits until m's /readyz answers 200 (its caches synced).
+func waitStandbyReady(t *testing.T, m *manager.Manager) {
+	t.Helper()
+	testenv.Eventually(t, 20*time.Second, "the standby is ready", func() error {
+		resp, err := http.Get("http://" + m.ProbeAddr() + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("readyz %d", resp.StatusCode)
+		}
+		return nil
+	})
 }
