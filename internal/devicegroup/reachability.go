@@ -31,7 +31,10 @@ func ApplyReachability(p *Pass) {
 			ds.Path = "not checked yet: the environment has not walked the path to this device"
 		case path.Address != ds.Address:
 			ds.Reachable, ds.BrokenHop = false, nil
-			ds.Path = fmt.Sprintf("not checked yet at %s: the environment walked the path to %q", ds.Address, path.Address)
+			ds.Path = fmt.Sprintf("not checked yet at %s: the environment walked the path to %s", ds.Address, path.Address)
+			if path.Address == "" {
+				ds.Path = fmt.Sprintf("not checked yet at %s: the environment checked the device before its address was known", ds.Address)
+			}
 		default:
 			ds.Reachable, ds.Path, ds.BrokenHop = path.Reachable, path.Path, path.BrokenHop
 		}

@@ -123,6 +123,7 @@ func TestResolveTarget(t *testing.T) {
 	checked := walked(accessv1alpha1.DevicePath{DeviceGroup: "line-a", Device: "raspi-1", Address: "10.128.3.7", Reachable: true, Path: "reachable via i-1"})
 	broken := walked(accessv1alpha1.DevicePath{DeviceGroup: "line-a", Device: "raspi-1", Address: "10.128.3.7", Path: "FleetRoute: rtb-1 has no route"})
 	elsewhere := walked(accessv1alpha1.DevicePath{DeviceGroup: "line-a", Device: "raspi-1", Address: "10.128.3.99", Reachable: true})
+	noAddress0 := walked(accessv1alpha1.DevicePath{DeviceGroup: "line-a", Device: "raspi-1", Reachable: false, Path: "SIM: offline"})
 	otherGroup := walked(accessv1alpha1.DevicePath{DeviceGroup: "line-b", Device: "raspi-1", Address: "10.128.3.7", Reachable: true})
 
 	tests := map[string]struct {
@@ -144,11 +145,12 @@ func TestResolveTarget(t *testing.T) {
 		// Reachability is the environment's path check, at the address the group reports.
 		"path not walked": {newSession(), notWalked, deviceGroup(), Wait, accessv1alpha1.SessionReasonDeviceUnreachable, "", "not checked yet"},
 		"path walked in a group of that name elsewhere": {newSession(), otherGroup, deviceGroup(), Wait, accessv1alpha1.SessionReasonDeviceUnreachable, "", "not checked yet"},
-		"path broken":                   {newSession(), broken, deviceGroup(), Wait, accessv1alpha1.SessionReasonDeviceUnreachable, "", "rtb-1 has no route"},
-		"path walked to an old address": {newSession(), elsewhere, deviceGroup(), Wait, accessv1alpha1.SessionReasonDeviceUnreachable, "", `not checked yet at 10.128.3.7: the environment walked the path to "10.128.3.99"`},
-		"port by name":                  {newSession(), checked, deviceGroup(), Resolved, "", "10.128.3.7:22", ""},
-		"port by number":                {withPort(intstr.FromInt32(8080), "raspi-1"), checked, deviceGroup(), Resolved, "", "10.128.3.7:8080", ""},
-		"no port":                       {noPort, checked, deviceGroup(), Resolved, "", "10.128.3.7", ""},
+		"path broken": {newSession(), broken, deviceGroup(), Wait, accessv1alpha1.SessionReasonDeviceUnreachable, "", "rtb-1 has no route"},
+		"path checked before the address was known": {newSession(), noAddress0, deviceGroup(), Wait, accessv1alpha1.SessionReasonDeviceUnreachable, "", "not checked yet at 10.128.3.7: the environment checked the device before its address was known"},
+		"path walked to an old address":             {newSession(), elsewhere, deviceGroup(), Wait, accessv1alpha1.SessionReasonDeviceUnreachable, "", "not checked yet at 10.128.3.7: the environment walked the path to 10.128.3.99"},
+		"port by name":                              {newSession(), checked, deviceGroup(), Resolved, "", "10.128.3.7:22", ""},
+		"port by number":                            {withPort(intstr.FromInt32(8080), "raspi-1"), checked, deviceGroup(), Resolved, "", "10.128.3.7:8080", ""},
+		"no port":                                   {noPort, checked, deviceGroup(), Resolved, "", "10.128.3.7", ""},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -68,13 +68,21 @@ func (d Device) ReachableFrom(paths []accessv1alpha1.DevicePath) (bool, string) 
 		}
 		switch {
 		case p.Address != d.Address():
-			return false, fmt.Sprintf("not checked yet at %s: the environment walked the path to %q", d.Address(), p.Address)
+			return false, notCheckedAt(d.Address(), p.Address)
 		case !p.Reachable:
 			return false, p.Path
 		}
 		return true, p.Path
 	}
 	return false, "not checked yet: the environment has not walked the path to this device"
+}
+
+// notCheckedAt says that the environment's check was of another address.
+func notCheckedAt(now, walked string) string {
+	if walked == "" {
+		return fmt.Sprintf("not checked yet at %s: the environment checked the device before its address was known", now)
+	}
+	return fmt.Sprintf("not checked yet at %s: the environment walked the path to %s", now, walked)
 }
 
 // FindDevice finds the device named device among dgs (the DeviceGroups of
