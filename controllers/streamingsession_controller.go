@@ -35,10 +35,22 @@ import (
 )
 
 // Field indexes on StreamingSessions, so that a change of an environment or a
-// DeviceGroup wakes the sessions waiting for it.
+// DeviceGroup wakes the sessions waiting for it. IndexSessionEnvironment is
+// registered only where the informer's own index (session.Index) is not
+// available: one index of 10,000 sessions by environment is enough.
 const (
 	IndexSessionEnvironment = ".spec.environmentRef.name"
 	IndexSessionDeviceGroup = ".spec.target.deviceGroup"
+)
+
+// The manager cache's transforms of the objects this controller reads: see
+// session.TransformSession (sessions without labels, repeated strings
+// shared) and session.TransformSecret (URL Secrets without their URL, which
+// the controller reads from the API server on the rare write of a cached
+// Secret: session.SecretWriter).
+var (
+	TransformStreamingSession toolscache.TransformFunc = session.TransformSession
+	TransformURLSecret        toolscache.TransformFunc = session.TransformSecret
 )
 
 // StreamingSessionRecorderName is the reporting controller of the session Events.
@@ -83,17 +95,36 @@ func (r *StreamingSessionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.APIReader = cmp.Or(r.APIReader, mgr.GetAPIReader())
 	r.Recorder = cmp.Or(r.Recorder, mgr.GetEventRecorder(StreamingSessionRecorderName))
 	r.Clock = cmp.Or[clock.WithDelayedExecution](r.Clock, clock.RealClock{})
-	r.units = session.Units{Client: r.Client, Clients: r.Clients, Secrets: session.Secrets{Client: r.Client, APIReader: r.APIReader}}
+	// The Secrets come from a cache that leaves their URL out
+	// (session.TransformSecret, internal/manager): SecretWriter reads it
+	// back from the API server before a cached Secret is written (repair).
+	secrets := session.Secrets{Client: session.SecretWriter{Client: r.Client, APIReader: r.APIReader}, APIReader: r.APIReader}
+	r.units = session.Units{Client: r.Client, Clients: r.Clients, Secrets: secrets}
 	r.wake = schedule.NewChannel(r.Clock, func() client.Object { return &accessv1alpha1.StreamingSession{} })
 	if err := mgr.Add(r.wake); err != nil {
 		return err
 	}
-	for field, value := range map[string]func(*accessv1alpha1.StreamingSession) string{
-		IndexSessionEnvironment: func(s *accessv1alpha1.StreamingSession) string { return s.Spec.EnvironmentRef.Name },
+	// The limits are counted on every mint, and an environment's waiting
+	// sessions found, from the informer's own index (session.Index): no
+	// List, no copies. Only a single-namespace or cluster-wide cache hands
+	// out its SharedIndexInformer; otherwise both fall back to a cache List
+	// by the field index IndexSessionEnvironment.
+	fields := map[string]func(*accessv1alpha1.StreamingSession) string{
 		IndexSessionDeviceGroup: func(s *accessv1alpha1.StreamingSession) string {
 			return ptr.Deref(s.Spec.Target, accessv1alpha1.SessionTarget{}).DeviceGroup
 		},
-	} {
+	}
+	if inf, err := mgr.GetCache().GetInformer(context.Background(), &accessv1alpha1.StreamingSession{}); err != nil {
+		return fmt.Errorf("the StreamingSession informer: %w", err)
+	} else if si, ok := inf.(toolscache.SharedIndexInformer); ok {
+		if err := si.AddIndexers(toolscache.Indexers{session.IndexerEnvironment: session.IndexByEnvironment}); err != nil {
+			return fmt.Errorf("indexing StreamingSessions by environment: %w", err)
+		}
+		r.units.Index = &session.Index{Indexer: si.GetIndexer()}
+	} else {
+		fields[IndexSessionEnvironment] = func(s *accessv1alpha1.StreamingSession) string { return s.Spec.EnvironmentRef.Name }
+	}
+	for field, value := range fields {
 		if err := mgr.GetFieldIndexer().IndexField(context.Background(), &accessv1alpha1.StreamingSession{}, field, func(o client.Object) []string {
 			if v := value(o.(*accessv1alpha1.StreamingSession)); v != "" {
 				return []string{v}
@@ -102,18 +133,6 @@ func (r *StreamingSessionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}); err != nil {
 			return err
 		}
-	}
-	// The limits are counted on every mint from the informer's own index
-	// (session.Index): no List, no copies. Only a single-namespace or
-	// cluster-wide cache hands out its SharedIndexInformer; otherwise the
-	// count falls back to a List.
-	if inf, err := mgr.GetCache().GetInformer(context.Background(), &accessv1alpha1.StreamingSession{}); err != nil {
-		return fmt.Errorf("the StreamingSession informer: %w", err)
-	} else if si, ok := inf.(toolscache.SharedIndexInformer); ok {
-		if err := si.AddIndexers(toolscache.Indexers{session.IndexerEnvironment: session.IndexByEnvironment}); err != nil {
-			return fmt.Errorf("indexing StreamingSessions by environment: %w", err)
-		}
-		r.units.Index = &session.Index{Indexer: si.GetIndexer()}
 	}
 	opts := controller.Options{MaxConcurrentReconciles: cmp.Or(max(r.MaxConcurrentReconciles, 0), 4),
 		RateLimiter: unit.ErrorBackoff(0, r.MaxErrorBackoff)}
@@ -140,18 +159,35 @@ func (r *StreamingSessionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 
 // waitingSessions maps an environment or DeviceGroup to the sessions of its
 // namespace that reference it and have no URL yet (only those resolve it).
+// An environment's sessions come from the informer's index when there is
+// one; otherwise, and for a DeviceGroup, from a cache List by the field
+// index. Either way the cached sessions are only read, never copied.
 func (r *StreamingSessionReconciler) waitingSessions(field string) handler.MapFunc {
 	return func(ctx context.Context, obj client.Object) []reconcile.Request {
+		var reqs []reconcile.Request
+		add := func(s *accessv1alpha1.StreamingSession) {
+			if s.Status.URLExpiresAt == nil && !session.Finished(s.Status.Phase) {
+				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(s)})
+			}
+		}
+		if field == IndexSessionEnvironment && r.units.Index != nil {
+			sessions, err := r.units.Index.OfEnvironment(obj.GetNamespace(), obj.GetName())
+			if err != nil {
+				logf.FromContext(ctx).Error(err, "reading the sessions of an environment", "environment", obj.GetName())
+				return nil
+			}
+			for _, s := range sessions {
+				add(s)
+			}
+			return reqs
+		}
 		var list accessv1alpha1.StreamingSessionList
-		if err := r.List(ctx, &list, client.InNamespace(obj.GetNamespace()), client.MatchingFields{field: obj.GetName()}); err != nil {
+		if err := r.List(ctx, &list, client.InNamespace(obj.GetNamespace()), client.MatchingFields{field: obj.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
 			logf.FromContext(ctx).Error(err, "listing sessions", "field", field, "value", obj.GetName())
 			return nil
 		}
-		var reqs []reconcile.Request
 		for i := range list.Items {
-			if s := &list.Items[i]; s.Status.URLExpiresAt == nil && !session.Finished(s.Status.Phase) {
-				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(s)})
-			}
+			add(&list.Items[i])
 		}
 		return reqs
 	}

@@ -79,7 +79,18 @@ func New(cfg *rest.Config, opts Options, log logr.Logger) (*Manager, error) {
 		ByObject: map[client.Object]cache.ByObject{
 			// Only Secrets that gatestream writes are cached: never every Secret of
 			// the cluster (memory, and less secret material in the process).
-			&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{accessv1alpha1.LabelManagedBy: accessv1alpha1.LabelManagedByValue})},
+			// Cached without their URL and with their repeated strings shared
+			// (session.TransformSecret; the StreamingSession controller reads
+			// the URL from the API server on the rare write of a cached Secret).
+			&corev1.Secret{}: {
+				Label:     labels.SelectorFromSet(labels.Set{accessv1alpha1.LabelManagedBy: accessv1alpha1.LabelManagedByValue}),
+				Transform: controllers.TransformURLSecret,
+			},
+			// Sessions are the bulk of the cache (10,000 and more): cached
+			// without their labels (no controller reads them: a label selector
+			// on this cache matches no session) and with their repeated strings
+			// shared (session.TransformSession).
+			&accessv1alpha1.StreamingSession{}: {Transform: controllers.TransformStreamingSession},
 		},
 	}
 	if len(opts.WatchNamespaces) > 0 {

@@ -3,6 +3,8 @@ package schedule
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"runtime/metrics"
 	"slices"
 	"sync"
 	"testing"
@@ -251,4 +253,129 @@ func TestChannelEvents(t *testing.T) {
 	if ch.NeedLeaderElection() {
 		t.Fatal("NeedLeaderElection")
 	}
+}
+
+// Keys with the same deadline share one timer; forgetting some keeps it for
+// the others, forgetting all stops it.
+func TestQueueSharedDeadline(t *testing.T) {
+	clk, rec, q := newQueue()
+	at := t0.Add(time.Minute)
+	for _, k := range []string{"a", "b", "c", "d"} {
+		q.AddAt(k, at)
+	}
+	q.AddAt("later", at.Add(time.Second))
+	if n := clk.Waiters(); n != 2 {
+		t.Fatalf("clock waiters for 5 keys on 2 deadlines: %d", n)
+	}
+	q.Forget("b")
+	q.AddAt("c", at.Add(time.Second)) // moves to the other deadline
+	if n := clk.Waiters(); n != 2 {
+		t.Fatalf("clock waiters: %d", n)
+	}
+	clk.Step(time.Minute)
+	if got := rec.take(); !slices.Equal(got, []string{"a", "d"}) {
+		t.Fatalf("at the shared deadline: %v", got)
+	}
+	clk.Step(time.Second)
+	if got := rec.take(); !slices.Equal(got, []string{"later", "c"}) {
+		t.Fatalf("a second later: %v", got)
+	}
+	if n := clk.Waiters(); n != 0 || q.Len() != 0 {
+		t.Fatalf("after all fired: %d waiters, %d pending", n, q.Len())
+	}
+
+	// Forgetting every key of a deadline stops its timer.
+	q.AddAt("x", at.Add(time.Hour))
+	q.AddAt("y", at.Add(time.Hour))
+	q.Forget("x")
+	q.AddAt("y", at.Add(2*time.Hour))
+	if n := clk.Waiters(); n != 1 {
+		t.Fatalf("clock waiters after the first deadline lost its keys: %d", n)
+	}
+	q.Stop()
+	if n := clk.Waiters(); n != 0 || q.Len() != 0 {
+		t.Fatalf("after Stop: %d waiters, %d pending", n, q.Len())
+	}
+}
+
+// A key that leaves a deadline and comes back to it fires once; a deadline
+// whose keys come and go keeps only about as many entries as it has keys.
+func TestQueueChurnOnOneDeadline(t *testing.T) {
+	clk, rec, q := newQueue()
+	at, elsewhere := t0.Add(time.Minute), t0.Add(time.Hour)
+	q.AddAt("stays", at)
+	for range 3 {
+		q.AddAt("moves", at)
+		q.AddAt("moves", elsewhere)
+	}
+	q.AddAt("moves", at)
+	for i := range 1000 {
+		k := fmt.Sprintf("k%d", i)
+		q.AddAt(k, at)
+		if i%10 != 0 {
+			q.AddAt(k, elsewhere)
+		}
+	}
+	q.mu.Lock()
+	b := q.buckets[instantOf(at)]
+	entries, live := len(b.keys), b.live
+	q.mu.Unlock()
+	if live != 102 || entries > 2*live+17 {
+		t.Fatalf("the deadline holds %d entries for %d keys", entries, live)
+	}
+	clk.Step(time.Minute)
+	got := rec.take()
+	want := []string{"stays", "moves"}
+	for i := 0; i < 1000; i += 10 {
+		want = append(want, fmt.Sprintf("k%d", i))
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("fired %d keys (%v…), want %d", len(got), got[:min(len(got), 5)], len(want))
+	}
+	if q.Len() != 900 || clk.Waiters() != 1 {
+		t.Fatalf("after the first deadline: %d pending, %d waiters", q.Len(), clk.Waiters())
+	}
+}
+
+// 10,000 keys on 100 deadlines arm 100 timers.
+func TestQueueTimersPerDeadline(t *testing.T) {
+	clk, rec, q := newQueue()
+	for i := range 10000 {
+		q.AddAt(fmt.Sprintf("s%05d", i), t0.Add(time.Duration(1+i%100)*time.Second))
+	}
+	if n := clk.Waiters(); n != 100 {
+		t.Fatalf("clock waiters for 10,000 keys on 100 deadlines: %d", n)
+	}
+	clk.Step(100 * time.Second)
+	if got := rec.take(); len(got) != 10000 || q.Len() != 0 || clk.Waiters() != 0 {
+		t.Fatalf("fired %d, pending %d, waiters %d", len(got), q.Len(), clk.Waiters())
+	}
+}
+
+// BenchmarkQueueAddAt reports the memory a pending key costs (the live heap
+// after a collection, keys' strings excluded) when keys share deadlines as
+// sessions do (whole seconds).
+func BenchmarkQueueAddAt(b *testing.B) {
+	const keys = 10000
+	ks := make([]types.NamespacedName, keys)
+	for i := range ks {
+		ks[i] = types.NamespacedName{Namespace: fmt.Sprintf("ns-%03d", i%100), Name: fmt.Sprintf("session-%05d", i)}
+	}
+	live := func() uint64 {
+		runtime.GC()
+		s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		metrics.Read(s)
+		return s[0].Value.Uint64()
+	}
+	var perKey float64
+	for b.Loop() {
+		before := live()
+		q := New(clocktesting.NewFakeClock(t0), func(types.NamespacedName) {})
+		for i, k := range ks {
+			q.AddAt(k, t0.Add(time.Duration(1+i%300)*time.Second))
+		}
+		perKey = (float64(live()) - float64(before)) / keys
+		runtime.KeepAlive(q)
+	}
+	b.ReportMetric(perKey, "B/key")
 }

@@ -1,17 +1,23 @@
 package session
 
 import (
+	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 )
@@ -197,7 +203,9 @@ func ControlledBy(sec *corev1.Secret, s *accessv1alpha1.StreamingSession) bool {
 	return ref != nil && ref.UID == s.UID && ref.Kind == "StreamingSession"
 }
 
-// URL returns the Secret's URL ("" if none).
+// URL returns the Secret's URL ("" if none). For a Secret read from a cache
+// that holds its Secrets through TransformSecret, it is a placeholder that
+// only says that the Secret holds a URL (URLElided).
 func URL(sec *corev1.Secret) string {
 	if sec == nil {
 		return ""
@@ -281,4 +289,141 @@ func ObserveSecret(sec *corev1.Secret, s *accessv1alpha1.StreamingSession) Secre
 		o.InSync = InSync(sec, s, st.URLExpiresAt.Time, TargetString(st.Target))
 	}
 	return o
+}
+
+// elidedURL stands for the URL in a Secret cached through TransformSecret.
+// No URL can be equal to it (it holds NUL bytes).
+var elidedURL = []byte("\x00gatestream: the URL is not kept in the cache\x00")
+
+// URLElided reports whether sec holds the placeholder TransformSecret puts
+// where the URL was.
+func URLElided(sec *corev1.Secret) bool {
+	return sec != nil && bytes.Equal(sec.Data[accessv1alpha1.SecretKeyURL], elidedURL)
+}
+
+// TransformSecret is the manager cache's transform of the Secrets it holds
+// (those labelled app.kubernetes.io/managed-by=gatestream;
+// cache.ByObject.Transform):
+//   - the URL is replaced by a placeholder: a pass needs to know only that
+//     the Secret holds one (ObserveSecret), so the cache holds no bearer
+//     credential, and not the 0.5–1.5 KB of an AWS streaming URL per
+//     session. The one write of a Secret read from the cache, its repair,
+//     reads the URL from the API server first (SecretWriter); the other keys
+//     stay as they are;
+//   - metadata.managedFields and the last-applied annotation are dropped;
+//   - Secrets whose data is then equal share one map (compactData);
+//   - the strings that many Secrets repeat share one copy (Intern):
+//     namespace, label keys and values (not the session label's value: a
+//     session name), annotation and data keys, owner references' apiVersion
+//     and kind, the type; the session's name, in the Secret's name, its
+//     session label and its owner reference, is held once.
+func TransformSecret(in any) (any, error) {
+	sec, ok := in.(*corev1.Secret)
+	if !ok {
+		return in, nil
+	}
+	compactMeta(&sec.ObjectMeta)
+	name, _ := strings.CutSuffix(sec.Name, SecretSuffix) // the session's name: sec.Name's bytes
+	if len(sec.Labels) > 0 {
+		labels := make(map[string]string, len(sec.Labels))
+		for k, v := range sec.Labels {
+			switch {
+			case k != accessv1alpha1.LabelStreamingSession:
+				v = Intern(v)
+			case v == name:
+				v = name
+			}
+			labels[Intern(k)] = v
+		}
+		sec.Labels = labels
+	}
+	for i := range sec.OwnerReferences {
+		if r := &sec.OwnerReferences[i]; r.Name == name {
+			r.Name = name
+		}
+	}
+	if len(sec.Data) > 0 {
+		sec.Data = compactData(sec.Data)
+	}
+	sec.Type = corev1.SecretType(Intern(string(sec.Type)))
+	return sec, nil
+}
+
+// secretData are the data maps that cached Secrets share.
+var secretData = &sharedTable[map[string][]byte]{max: 1024}
+
+// compactData is d as the cache keeps it: the URL replaced by the
+// placeholder, the keys interned, and one map shared by the Secrets whose
+// data is then equal: those of the sessions minted in the same second (a
+// URL's expiresAt is a whole second), which in a burst of sessions is most
+// of them. d is not changed; data of more than maxSharedKey bytes is not
+// shared.
+func compactData(d map[string][]byte) map[string][]byte {
+	build := func() map[string][]byte {
+		out := make(map[string][]byte, len(d))
+		for k, v := range d {
+			if k == accessv1alpha1.SecretKeyURL && len(v) > 0 {
+				v = elidedURL
+			}
+			out[Intern(k)] = v
+		}
+		return out
+	}
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(d)) {
+		v := d[k]
+		if k == accessv1alpha1.SecretKeyURL && len(v) > 0 {
+			v = elidedURL
+		}
+		if b.Len()+len(k)+len(v) > maxSharedKey {
+			return build()
+		}
+		writeField(&b, k)
+		writeField(&b, string(v))
+	}
+	return secretData.share(b.String(), build)
+}
+
+// SecretWriter is the Secrets unit's Client when the cache holds the
+// Secrets through TransformSecret. Before it updates a Secret that holds the
+// URL placeholder (one read from that cache: Secrets.Update, the repair),
+// it reads the Secret from the API server and puts its URL back; that read
+// must be of the same Secret at the same resourceVersion as the cached one,
+// otherwise the update is not sent and fails with a conflict (the next pass
+// reads the Secret again). So the repair costs one read more than the
+// write; nothing else changes: reads, creates, deletes and the updates of
+// Secrets read from the API server go to Client as they are.
+type SecretWriter struct {
+	client.Client
+	// APIReader reads the URL (the manager's API reader).
+	APIReader client.Reader
+}
+
+// Update writes obj; a Secret holding the URL placeholder gets its URL back first.
+func (w SecretWriter) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
+	sec, ok := obj.(*corev1.Secret)
+	if !ok || !URLElided(sec) {
+		return w.Client.Update(ctx, obj, opts...)
+	}
+	if w.APIReader == nil {
+		return fmt.Errorf("secret %s: its URL is not in the cache and there is no API reader to read it", sec.Name)
+	}
+	var cur corev1.Secret
+	err := w.APIReader.Get(ctx, client.ObjectKeyFromObject(sec), &cur)
+	switch {
+	case apierrors.IsNotFound(err):
+		return apierrors.NewConflict(corev1.Resource("secrets"), sec.Name, errors.New("the Secret was deleted after the cache saw it"))
+	case err != nil:
+		return fmt.Errorf("reading Secret %s for its URL: %w", sec.Name, err)
+	}
+	if cur.UID != sec.UID || cur.ResourceVersion != sec.ResourceVersion {
+		return apierrors.NewConflict(corev1.Resource("secrets"), sec.Name,
+			errors.New("the Secret changed after the cache saw it; it is read again"))
+	}
+	url := cur.Data[accessv1alpha1.SecretKeyURL]
+	if len(url) == 0 { // cannot be: the cache saw a URL at this resourceVersion
+		return apierrors.NewConflict(corev1.Resource("secrets"), sec.Name, errors.New("the Secret holds no URL any more"))
+	}
+	sec.Data[accessv1alpha1.SecretKeyURL] = url
+	return RedactError(w.Client.Update(ctx, sec, opts...), string(url))
 }

@@ -29,7 +29,9 @@ import (
 // conflicts and the next pass reads it again.
 type Secrets struct {
 	// Client reads through the manager's cache, which holds only Secrets
-	// labelled app.kubernetes.io/managed-by=gatestream, and writes.
+	// labelled app.kubernetes.io/managed-by=gatestream, without their URL
+	// (TransformSecret), and writes: the manager's is a SecretWriter, which
+	// reads the URL back from the API server before it writes a cached Secret.
 	Client client.Client
 	// APIReader reads what the cache cannot see (a label edited away, a
 	// foreign Secret). Nil: Client.
