@@ -5,6 +5,7 @@ import (
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	"github.com/gatestream/gatestream/internal/conditions"
+	"github.com/gatestream/gatestream/internal/session/target"
 )
 
 // ApplyReachability copies the environment's hop-by-hop check of each named
@@ -28,15 +29,13 @@ func ApplyReachability(p *Pass) {
 		switch {
 		case !ok:
 			ds.Reachable, ds.BrokenHop = false, nil
-			ds.Path = "not checked yet: the environment has not walked the path to this device"
-		case path.Address != ds.Address:
-			ds.Reachable, ds.BrokenHop = false, nil
-			ds.Path = fmt.Sprintf("not checked yet at %s: the environment walked the path to %s", ds.Address, path.Address)
-			if path.Address == "" {
-				ds.Path = fmt.Sprintf("not checked yet at %s: the environment checked the device before its address was known", ds.Address)
-			}
+			ds.Path = target.NotChecked
 		default:
-			ds.Reachable, ds.Path, ds.BrokenHop = path.Reachable, path.Path, path.BrokenHop
+			ds.Reachable, ds.Path = target.CheckedAt(path, ds.Address)
+			ds.BrokenHop = nil
+			if path.Address == ds.Address { // the hop named is of this address
+				ds.BrokenHop = path.BrokenHop
+			}
 		}
 		if ds.Reachable {
 			reachable++

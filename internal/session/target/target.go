@@ -63,26 +63,27 @@ func (d Device) Address() string {
 // group to copy it into its own status.
 func (d Device) ReachableFrom(paths []accessv1alpha1.DevicePath) (bool, string) {
 	for _, p := range paths {
-		if p.DeviceGroup != d.Group.Name || p.Device != d.Spec.Name {
-			continue
+		if p.DeviceGroup == d.Group.Name && p.Device == d.Spec.Name {
+			return CheckedAt(p, d.Address())
 		}
-		switch {
-		case p.Address != d.Address():
-			return false, notCheckedAt(d.Address(), p.Address)
-		case !p.Reachable:
-			return false, p.Path
-		}
-		return true, p.Path
 	}
-	return false, "not checked yet: the environment has not walked the path to this device"
+	return false, NotChecked
 }
 
-// notCheckedAt says that the environment's check was of another address.
-func notCheckedAt(now, walked string) string {
-	if walked == "" {
-		return fmt.Sprintf("not checked yet at %s: the environment checked the device before its address was known", now)
+// NotChecked says that the environment has not walked the path to a device.
+const NotChecked = "not checked yet: the environment has not walked the path to this device"
+
+// CheckedAt is the one rule for trusting the environment's check of a
+// device's path (p): only at the address it was walked to. It reports
+// whether the path is open at address, and otherwise why not.
+func CheckedAt(p accessv1alpha1.DevicePath, address string) (bool, string) {
+	switch {
+	case p.Address == "" && address != "":
+		return false, fmt.Sprintf("not checked yet at %s: the environment checked the device before its address was known", address)
+	case p.Address != address:
+		return false, fmt.Sprintf("not checked yet at %s: the environment walked the path to %s", address, p.Address)
 	}
-	return fmt.Sprintf("not checked yet at %s: the environment walked the path to %s", now, walked)
+	return p.Reachable, p.Path
 }
 
 // FindDevice finds the device named device among dgs (the DeviceGroups of
