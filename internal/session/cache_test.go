@@ -53,13 +53,19 @@ func cachedSession(name string) *accessv1alpha1.StreamingSession {
 	return s
 }
 
-func transformSession(t *testing.T, s *accessv1alpha1.StreamingSession) *accessv1alpha1.StreamingSession {
+// transformed runs a cache transform on in, as the informer does.
+func transformed[T any](t *testing.T, transform func(any) (any, error), in T) T {
 	t.Helper()
-	out, err := TransformSession(s)
+	out, err := transform(in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return out.(*accessv1alpha1.StreamingSession)
+	return out.(T)
+}
+
+func transformSession(t *testing.T, s *accessv1alpha1.StreamingSession) *accessv1alpha1.StreamingSession {
+	t.Helper()
+	return transformed(t, TransformSession, s)
 }
 
 // The cache keeps a session's spec, status and what the controller reads of
@@ -164,11 +170,7 @@ func cachedSecret(s *accessv1alpha1.StreamingSession, url, target string) *corev
 
 func transformSecret(t *testing.T, sec *corev1.Secret) *corev1.Secret {
 	t.Helper()
-	out, err := TransformSecret(sec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out.(*corev1.Secret)
+	return transformed(t, TransformSecret, sec)
 }
 
 // The cache keeps no URL, only that there is one: a pass observes the
