@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -29,6 +30,7 @@ import (
 	"github.com/gatestream/gatestream/internal/environment"
 	"github.com/gatestream/gatestream/internal/finalizers"
 	"github.com/gatestream/gatestream/internal/poll"
+	"github.com/gatestream/gatestream/internal/session"
 	"github.com/gatestream/gatestream/internal/unit"
 )
 
@@ -122,6 +124,9 @@ func (r *RemoteAccessEnvironmentReconciler) newPass(ctx context.Context, env *ac
 		return p, fmt.Errorf("listing DeviceGroups: %w", err)
 	}
 	p.LANRoutes, p.Devices = environment.FromDeviceGroups(env, groups.Items)
+	if err := r.countSessions(ctx, p); err != nil {
+		return p, err
+	}
 	var err error
 	if p.Soracom, err = r.Clients.Soracom(ctx, env.Namespace, env.Spec.Soracom); err != nil {
 		return p, err
@@ -137,7 +142,72 @@ func (r *RemoteAccessEnvironmentReconciler) finish(ctx context.Context, p *envir
 	if msg := poll.Problem(p.Env.Annotations, r.PollInterval); msg != "" {
 		r.Recorder.Eventf(p.Env, nil, corev1.EventTypeWarning, "PollIntervalIgnored", "Reconcile", "%s", msg)
 	}
-	return unit.Finish(ctx, r.Client, p.Env, p.UnitBase(), &p.Env.Status.ObservedGeneration, changed, out, poll.Next(p.Env.Annotations, r.PollInterval))
+	next := poll.Next(p.Env.Annotations, r.PollInterval)
+	if p.Wake > 0 && p.Wake < next {
+		next = p.Wake // capacity Demand: a schedule boundary, the idle time running out, a fleet starting
+	}
+	return unit.Finish(ctx, r.Client, p.Env, p.UnitBase(), &p.Env.Status.ObservedGeneration, changed, out, next)
+}
+
+// countSessions gives the pass the environment's live sessions (capacity
+// Demand sizes the fleet from them) and when each was given access
+// (status.usage.sessionsServed), read from the cache without copies.
+func (r *RemoteAccessEnvironmentReconciler) countSessions(ctx context.Context, p *environment.Pass) error {
+	var list accessv1alpha1.StreamingSessionList
+	if err := r.List(ctx, &list, client.InNamespace(p.Env.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+		return fmt.Errorf("listing StreamingSessions: %w", err)
+	}
+	for i := range list.Items {
+		s := &list.Items[i]
+		if s.Spec.EnvironmentRef.Name != p.Env.Name {
+			continue
+		}
+		if session.Live(s) {
+			p.LiveSessions++
+		}
+		if at, ok := session.IssuedAt(s); ok {
+			p.SessionsIssuedAt = append(p.SessionsIssuedAt, at)
+		}
+	}
+	return nil
+}
+
+// capacityDebounce gathers the session changes of a burst into one pass of
+// a Demand environment: ten sessions created at once raise the fleet's
+// capacity with one UpdateFleet, not ten.
+const capacityDebounce = time.Second
+
+// sessionsChanged wakes the environment of a session whose capacity demand
+// changed (created, deleted, live or not, given access), when the
+// environment sizes its fleet by Demand.
+func (r *RemoteAccessEnvironmentReconciler) sessionsChanged() handler.TypedEventHandler[client.Object, reconcile.Request] {
+	enqueue := func(ctx context.Context, o client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		s, ok := o.(*accessv1alpha1.StreamingSession)
+		if !ok {
+			return
+		}
+		key := types.NamespacedName{Namespace: s.Namespace, Name: s.Spec.EnvironmentRef.Name}
+		var env accessv1alpha1.RemoteAccessEnvironment
+		if err := r.Get(ctx, key, &env); err != nil || !environment.SizedByDemand(&env) {
+			return
+		}
+		q.AddAfter(reconcile.Request{NamespacedName: key}, capacityDebounce)
+	}
+	return handler.TypedFuncs[client.Object, reconcile.Request]{
+		CreateFunc: func(ctx context.Context, e event.TypedCreateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, e.Object, q)
+		},
+		DeleteFunc: func(ctx context.Context, e event.TypedDeleteEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, e.Object, q)
+		},
+		UpdateFunc: func(ctx context.Context, e event.TypedUpdateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			old, oldOK := e.ObjectOld.(*accessv1alpha1.StreamingSession)
+			cur, curOK := e.ObjectNew.(*accessv1alpha1.StreamingSession)
+			if oldOK && curOK && (session.Live(old) != session.Live(cur) || old.Status.Phase != cur.Status.Phase) {
+				enqueue(ctx, cur, q)
+			}
+		},
+	}
 }
 
 // finalize deletes the external objects in reverse order (unless Orphan) and
@@ -236,6 +306,8 @@ func (r *RemoteAccessEnvironmentReconciler) SetupWithManager(mgr ctrl.Manager) e
 			builder.WithPredicates(predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 				return environment.PathInputsChanged(e.ObjectOld.(*accessv1alpha1.DeviceGroup), e.ObjectNew.(*accessv1alpha1.DeviceGroup))
 			}})).
+		// Capacity Demand sizes the fleet from the sessions.
+		Watches(&accessv1alpha1.StreamingSession{}, r.sessionsChanged()).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles),
 			RateLimiter: unit.ErrorBackoff(0, r.MaxErrorBackoff)}).
 		Named("remoteaccessenvironment").

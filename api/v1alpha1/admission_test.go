@@ -227,6 +227,41 @@ var createCases = []admissionCase{
 	{"target device required", ssSample, del("spec", "target", "device"), "spec.target.device", "Required value"},
 	{"target port number range", ssSample, set(int64(0), "spec", "target", "port"), "spec.target.port", "between 1 and 65535"},
 	{"target port name pattern", ssSample, set("SSH!", "spec", "target", "port"), "spec.target.port", "port name"},
+
+	// Capacity from demand, ELASTIC fleets and Napter (issue 16).
+	{"capacity policy enum", raeSample, set(map[string]any{"policy": "Auto"}, "spec", "appStream", "capacity"), "spec.appStream.capacity.policy", "Unsupported value"},
+	{"capacity Demand needs demand", raeSample, set(map[string]any{"policy": "Demand"}, "spec", "appStream", "capacity"), "spec.appStream.capacity.demand", "needs capacity.demand"},
+	{"capacity demand only with Demand", raeSample, set(map[string]any{"policy": "Fixed", "demand": map[string]any{"max": int64(3)}}, "spec", "appStream", "capacity"), "spec.appStream.capacity.demand", "applies only with capacity.policy Demand"},
+	{"capacity min above max", raeSample, set(map[string]any{"policy": "Demand", "demand": map[string]any{"min": int64(5), "max": int64(2)}}, "spec", "appStream", "capacity"), "spec.appStream.capacity.demand.min", "must not exceed capacity.demand.max"},
+	{"stopAfterIdle too short", raeSample, set(map[string]any{"policy": "Demand", "demand": map[string]any{"stopAfterIdle": "10s"}}, "spec", "appStream", "capacity"), "spec.appStream.capacity.demand.stopAfterIdle", "between 1m and 24h"},
+	{"schedule time of day", raeSample, set(map[string]any{"policy": "Demand", "demand": map[string]any{"schedules": []any{map[string]any{"name": "office", "start": "8am", "end": "18:00", "min": int64(1)}}}}, "spec", "appStream", "capacity"), "spec.appStream.capacity.demand.schedules[0].start", ""},
+	{"schedule day enum", raeSample, set(map[string]any{"policy": "Demand", "demand": map[string]any{"schedules": []any{map[string]any{"name": "office", "days": []any{"Monday"}, "start": "08:00", "end": "18:00", "min": int64(1)}}}}, "spec", "appStream", "capacity"), "spec.appStream.capacity.demand.schedules[0].days[0]", "Unsupported value"},
+	{"schedule min above max", raeSample, set(map[string]any{"policy": "Demand", "demand": map[string]any{"max": int64(2), "schedules": []any{map[string]any{"name": "office", "start": "08:00", "end": "18:00", "min": int64(3)}}}}, "spec", "appStream", "capacity"), "spec.appStream.capacity.demand.schedules", "must not exceed capacity.demand.max"},
+	{"price is a decimal", raeSample, set(map[string]any{"runningInstanceHour": map[string]any{"stream.standard.medium": "¥25"}}, "spec", "appStream", "prices"), "spec.appStream.prices.runningInstanceHour.stream.standard.medium", ""},
+	{"ELASTIC needs maxConcurrentSessions and platform", raeSample, set("ELASTIC", "spec", "appStream", "fleet", "fleetType"), "spec.appStream.fleet.maxConcurrentSessions", "needs fleet.maxConcurrentSessions and fleet.platform"},
+	{"maxConcurrentSessions only for ELASTIC", raeSample, set(int64(5), "spec", "appStream", "fleet", "maxConcurrentSessions"), "spec.appStream.fleet.fleetType", "apply only to ELASTIC fleets"},
+	{"ELASTIC with capacity Demand", raeSample, func(t *testing.T, o map[string]any) {
+		set("ELASTIC", "spec", "appStream", "fleet", "fleetType")(t, o)
+		set(int64(5), "spec", "appStream", "fleet", "maxConcurrentSessions")(t, o)
+		set("AMAZON_LINUX2", "spec", "appStream", "fleet", "platform")(t, o)
+		set([]any{"subnet-0aaa1111", "subnet-0bbb2222"}, "spec", "appStream", "fleet", "subnetIds")(t, o)
+		set(map[string]any{"policy": "Demand", "demand": map[string]any{}}, "spec", "appStream", "capacity")(t, o)
+	}, "spec.appStream.capacity.policy", "AWS sizes ELASTIC fleets itself"},
+	{"napter allowed ranges are CIDRs", raeSample, set(map[string]any{"enabled": true, "allowedSourceRanges": []any{"office"}}, "spec", "napter"), "spec.napter.allowedSourceRanges", "IPv4 CIDRs"},
+	{"router port only behind a router", dgSample, set(int64(2222), "spec", "devices", 0, "ports", 0, "routerPort"), "spec.devices[0].ports", "routerPort is for a device behind a cellular router"},
+	{"via enum", ssSample, set("SSH", "spec", "via"), "spec.via", "Unsupported value"},
+	{"Napter needs source ranges", ssSample, set("Napter", "spec", "via"), "spec.napter", "needs napter.sourceRanges and a target with a port"},
+	{"napter only with via Napter", ssSample, set(map[string]any{"sourceRanges": []any{"203.0.113.0/24"}}, "spec", "napter"), "spec.napter", "applies only with via: Napter"},
+	{"Napter source range is a network", ssSample, func(t *testing.T, o map[string]any) {
+		set("Napter", "spec", "via")(t, o)
+		set(map[string]any{"sourceRanges": []any{"203.0.113.7/24"}}, "spec", "napter")(t, o)
+	}, "spec.napter.sourceRanges", "IPv4 network addresses in CIDR form"},
+	{"Napter window at most 8h", ssSample, func(t *testing.T, o map[string]any) {
+		set("Napter", "spec", "via")(t, o)
+		set(map[string]any{"sourceRanges": []any{"203.0.113.0/24"}}, "spec", "napter")(t, o)
+		set("9h", "spec", "accessWindow")(t, o)
+	}, "spec.accessWindow", "at most 8h"},
+	{"application required with AppStream", ssSample, del("spec", "application"), "spec.application", "application is required"},
 }
 
 func TestAdmissionRejectsInvalidManifests(t *testing.T) {

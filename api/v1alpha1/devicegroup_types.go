@@ -87,6 +87,7 @@ type SIMSelector struct {
 }
 
 // Device is a named endpoint on a SIM or on a LAN behind a SIM's router.
+// +kubebuilder:validation:XValidation:rule="has(self.address) || !has(self.ports) || self.ports.all(p, !has(p.routerPort))",fieldPath=".ports",message="ports[].routerPort is for a device behind a cellular router (with an address): a SIM's own host is reached on its own ports"
 type Device struct {
 	// Name used in StreamingSession targets.
 	// +required
@@ -134,6 +135,14 @@ type DevicePort struct {
 	// +kubebuilder:default=TCP
 	// +kubebuilder:validation:Enum=TCP;UDP
 	Protocol string `json:"protocol,omitempty"`
+	// RouterPort is the port of the cellular router (the SIM's host) that
+	// forwards (DNAT) to this port of the device behind it. Napter reaches
+	// only the SIM's host, so a Napter session to a device behind a router
+	// needs it; the fleet (through Gate) reaches the device directly.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	RouterPort int32 `json:"routerPort,omitempty"`
 }
 
 // LANRoute routes a LAN behind a cellular router through the router's SIM.

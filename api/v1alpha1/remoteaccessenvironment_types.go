@@ -36,6 +36,12 @@ type RemoteAccessEnvironmentSpec struct {
 	// +kubebuilder:default={managed:{}}
 	Router *RouterSpec `json:"router,omitempty"`
 
+	// Napter lets StreamingSessions with via: Napter reach this
+	// environment's devices through SORACOM Napter (a port mapping on the
+	// internet, paid by the minute) instead of through the fleet. Off by default.
+	// +optional
+	Napter *NapterSpec `json:"napter,omitempty"`
+
 	// SessionLimits bound the live StreamingSessions (Pending, Ready or
 	// Active) on this environment, so that one person or one script cannot
 	// take every instance of the fleet or starve the others' sessions. A
@@ -44,6 +50,28 @@ type RemoteAccessEnvironmentSpec struct {
 	// +optional
 	// +kubebuilder:default={}
 	SessionLimits *SessionLimits `json:"sessionLimits,omitempty"`
+}
+
+// NapterSpec allows Napter sessions on an environment.
+type NapterSpec struct {
+	// Enabled allows sessions with via: Napter.
+	// +optional
+	// +kubebuilder:default=false
+	Enabled bool `json:"enabled,omitempty"`
+
+	// AllowedSourceRanges bound the addresses a Napter session may open its
+	// mapping to (each of the session's napter.sourceRanges must lie inside
+	// one of them). Empty: any range, including the portal's /32 of the person.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:validation:items:MaxLength=18
+	// +kubebuilder:validation:XValidation:rule="self.all(c, isCIDR(c) && cidr(c).ip().family() == 4)",message="napter.allowedSourceRanges must be IPv4 CIDRs such as 203.0.113.0/24"
+	AllowedSourceRanges []string `json:"allowedSourceRanges,omitempty"`
+
+	// MinutePrice is the price of one Napter minute, for the estimated cost.
+	// +optional
+	MinutePrice Price `json:"minutePrice,omitempty"`
 }
 
 // SessionLimits are the most live sessions an environment serves.
@@ -424,6 +452,7 @@ type AWSEndpoints struct {
 
 // AppStreamSpec is the AppStream 2.0 fleet and stack.
 // +kubebuilder:validation:XValidation:rule="(has(self.stack) && has(self.stack.name)) == (has(oldSelf.stack) && has(oldSelf.stack.name)) && (!has(self.stack) || !has(self.stack.name) || self.stack.name == oldSelf.stack.name)",fieldPath=".stack.name",message="stack.name cannot be set, changed or removed after creation: AppStream cannot rename a stack; create a new RemoteAccessEnvironment to use another stack"
+// +kubebuilder:validation:XValidation:rule="self.fleet.fleetType != 'ELASTIC' || !has(self.capacity) || self.capacity.policy != 'Demand'",fieldPath=".capacity.policy",message="capacity.policy Demand needs an ALWAYS_ON or ON_DEMAND fleet: AWS sizes ELASTIC fleets itself (one instance per session, up to fleet.maxConcurrentSessions)"
 type AppStreamSpec struct {
 	// Fleet streams the applications.
 	// +required
@@ -432,6 +461,16 @@ type AppStreamSpec struct {
 	// Stack is what users connect to.
 	// +optional
 	Stack StackSpec `json:"stack,omitempty"`
+
+	// Capacity sizes the fleet: Fixed (fleet.desiredCapacity, the default) or
+	// Demand (from the live sessions). Not for ELASTIC fleets, which AWS sizes.
+	// +optional
+	// +kubebuilder:default={policy:Fixed}
+	Capacity *CapacitySpec `json:"capacity,omitempty"`
+
+	// Prices turn the usage in status into an estimated cost.
+	// +optional
+	Prices *Prices `json:"prices,omitempty"`
 
 	// Applications are the application names (from the image's application
 	// catalog) that a StreamingSession may open.
@@ -444,8 +483,157 @@ type AppStreamSpec struct {
 }
 
 // FleetType is the AppStream fleet type.
-// +kubebuilder:validation:Enum=ON_DEMAND;ALWAYS_ON
+// +kubebuilder:validation:Enum=ON_DEMAND;ALWAYS_ON;ELASTIC
 type FleetType string
+
+const (
+	// FleetTypeOnDemand instances run (billed at the running rate) only while
+	// streaming; provisioned idle instances are billed at the stopped rate.
+	FleetTypeOnDemand FleetType = "ON_DEMAND"
+	// FleetTypeAlwaysOn instances run, and are billed running, whether used or not.
+	FleetTypeAlwaysOn FleetType = "ALWAYS_ON"
+	// FleetTypeElastic has no instances to size: AWS runs one per session, up
+	// to maxConcurrentSessions, billed per session.
+	FleetTypeElastic FleetType = "ELASTIC"
+)
+
+// CapacityPolicy says who sizes the fleet.
+// +kubebuilder:validation:Enum=Fixed;Demand
+type CapacityPolicy string
+
+const (
+	// CapacityFixed keeps fleet.desiredCapacity instances, running around the clock.
+	CapacityFixed CapacityPolicy = "Fixed"
+	// CapacityDemand sizes the fleet from the live StreamingSessions (see DemandCapacity).
+	CapacityDemand CapacityPolicy = "Demand"
+)
+
+// CapacitySpec is how many instances the fleet runs, and when.
+// +kubebuilder:validation:XValidation:rule="self.policy != 'Demand' || has(self.demand)",fieldPath=".demand",message="capacity.policy Demand needs capacity.demand (min, max, spare, stopAfterIdle)"
+// +kubebuilder:validation:XValidation:rule="self.policy == 'Demand' || !has(self.demand)",fieldPath=".demand",message="capacity.demand applies only with capacity.policy Demand; remove it or set policy: Demand"
+type CapacitySpec struct {
+	// Policy is Fixed (fleet.desiredCapacity, always running; the default) or
+	// Demand (live sessions + spare, between min and max; stopped when idle).
+	// +optional
+	// +kubebuilder:default=Fixed
+	Policy CapacityPolicy `json:"policy,omitempty"`
+
+	// Demand sizes the fleet from the sessions gatestream knows about before
+	// their users arrive: desired = live sessions + spare, clamped to
+	// [min (or the active schedule's min), max].
+	// +optional
+	Demand *DemandCapacity `json:"demand,omitempty"`
+}
+
+// DemandCapacity is the Demand policy's bounds.
+// +kubebuilder:validation:XValidation:rule="self.min <= self.max",fieldPath=".min",message="capacity.demand.min must not exceed capacity.demand.max"
+// +kubebuilder:validation:XValidation:rule="!has(self.schedules) || self.schedules.all(s, s.min <= self.max)",fieldPath=".schedules",message="every capacity.demand.schedules[].min must not exceed capacity.demand.max"
+type DemandCapacity struct {
+	// Min instances kept whatever the demand (0: the fleet may stop).
+	// +optional
+	// +kubebuilder:default=0
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
+	Min int32 `json:"min"`
+
+	// Max instances, however many sessions wait (they wait for capacity).
+	// +optional
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	Max int32 `json:"max,omitempty"`
+
+	// Spare instances kept free for the next person while the fleet runs, so
+	// that a session does not wait for an instance to start.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Spare int32 `json:"spare"`
+
+	// StopAfterIdle stops the fleet when no session has been live for this
+	// long and min (with the schedules) is 0 (1m to 24h).
+	// +optional
+	// +kubebuilder:default="30m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(h|m|s|ms))+$')",messageExpression="'capacity.demand.stopAfterIdle ' + self + ' is not a duration: write hours, minutes and seconds with the units h, m, s, such as 30m'"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+([.][0-9]+)?(h|m|s|ms))+$') || (duration(self) >= duration('1m') && duration(self) <= duration('24h'))",messageExpression="'capacity.demand.stopAfterIdle ' + self + ' must be between 1m and 24h, such as 30m'"
+	StopAfterIdle metav1.Duration `json:"stopAfterIdle,omitempty"`
+
+	// Schedules raise min at set times (business hours): the highest min of
+	// the schedules active now applies.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	Schedules []CapacitySchedule `json:"schedules,omitempty"`
+}
+
+// Weekday is a day of the week.
+// +kubebuilder:validation:Enum=Mon;Tue;Wed;Thu;Fri;Sat;Sun
+type Weekday string
+
+// CapacitySchedule is a recurring window with its own min.
+// +kubebuilder:validation:XValidation:rule="self.start != self.end",fieldPath=".end",message="capacity.demand.schedules[].end must differ from start (a window that ends the next day is written start 22:00, end 06:00)"
+type CapacitySchedule struct {
+	// Name of the window, such as business-hours.
+	// +required
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+
+	// Days the window starts on; all days when empty.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=7
+	Days []Weekday `json:"days,omitempty"`
+
+	// Start is the local time the window opens, HH:MM (24 h).
+	// +required
+	// +kubebuilder:validation:Pattern=`^([01][0-9]|2[0-3]):[0-5][0-9]$`
+	Start string `json:"start"`
+
+	// End is the local time the window closes, HH:MM; earlier than start
+	// means the next day.
+	// +required
+	// +kubebuilder:validation:Pattern=`^([01][0-9]|2[0-3]):[0-5][0-9]$`
+	End string `json:"end"`
+
+	// TimeZone is an IANA time zone such as Asia/Tokyo (default UTC).
+	// +optional
+	// +kubebuilder:default=UTC
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$`
+	TimeZone string `json:"timeZone,omitempty"`
+
+	// Min instances while the window is open.
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
+	Min int32 `json:"min"`
+}
+
+// Prices are what the user pays, for the estimated cost in status (no
+// built-in price tables: they differ by region and change).
+type Prices struct {
+	// RunningInstanceHour is the price of one instance running for an hour,
+	// by instance type (such as stream.standard.medium: "0.25"), in the
+	// currency of the user's choice.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	RunningInstanceHour map[string]Price `json:"runningInstanceHour,omitempty"`
+	// StoppedInstanceHour is the price of an ON_DEMAND instance that is
+	// provisioned but not streaming, for an hour, by instance type.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	StoppedInstanceHour map[string]Price `json:"stoppedInstanceHour,omitempty"`
+}
+
+// Price is a decimal amount such as 0.25 (up to 6 decimals).
+// +kubebuilder:validation:MaxLength=20
+// +kubebuilder:validation:Pattern=`^[0-9]{1,12}([.][0-9]{1,6})?$`
+type Price string
 
 // StreamView is what the user sees: the application window or the desktop.
 // +kubebuilder:validation:Enum=APP;DESKTOP
@@ -466,6 +654,9 @@ const (
 
 // FleetSpec is the AppStream fleet.
 // +kubebuilder:validation:XValidation:rule="has(self.name) == has(oldSelf.name) && (!has(self.name) || self.name == oldSelf.name)",fieldPath=".name",message="fleet.name is immutable: AppStream cannot rename a fleet; create a new RemoteAccessEnvironment to use another fleet"
+// +kubebuilder:validation:XValidation:rule="self.fleetType != 'ELASTIC' || (has(self.maxConcurrentSessions) && has(self.platform))",fieldPath=".maxConcurrentSessions",message="an ELASTIC fleet needs fleet.maxConcurrentSessions and fleet.platform (AWS runs one instance per session, up to that many)"
+// +kubebuilder:validation:XValidation:rule="self.fleetType != 'ELASTIC' || size(self.subnetIds) >= 2",fieldPath=".subnetIds",message="an ELASTIC fleet needs at least two fleet.subnetIds, in different availability zones"
+// +kubebuilder:validation:XValidation:rule="self.fleetType == 'ELASTIC' || (!has(self.maxConcurrentSessions) && !has(self.platform))",fieldPath=".fleetType",message="fleet.maxConcurrentSessions and fleet.platform apply only to ELASTIC fleets; ALWAYS_ON and ON_DEMAND fleets are sized by desiredCapacity or capacity"
 type FleetSpec struct {
 	// Name of the fleet. Defaults to a name derived from the namespace and name of the environment.
 	// +optional
@@ -483,18 +674,33 @@ type FleetSpec struct {
 	// +kubebuilder:validation:Pattern=`^stream\.[a-z0-9-]+\.[a-z0-9-]+$`
 	InstanceType string `json:"instanceType,omitempty"`
 
-	// FleetType is ON_DEMAND (instances start when a user connects) or ALWAYS_ON. Immutable.
+	// FleetType is ON_DEMAND (instances stream, and bill the running rate,
+	// only while a user connects), ALWAYS_ON, or ELASTIC (no instances to
+	// size; billed per session). Immutable.
 	// +optional
 	// +kubebuilder:default=ON_DEMAND
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="fleet.fleetType is immutable: AppStream cannot change a fleet's type; create a new RemoteAccessEnvironment"
 	FleetType FleetType `json:"fleetType,omitempty"`
 
-	// DesiredCapacity is the number of instances (one user session each).
+	// DesiredCapacity is the number of instances (one user session each) with
+	// capacity.policy Fixed; ignored by ELASTIC fleets and by policy Demand.
 	// +optional
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=1000
 	DesiredCapacity int32 `json:"desiredCapacity,omitempty"`
+
+	// MaxConcurrentSessions is the most sessions an ELASTIC fleet streams at
+	// once (required for ELASTIC, not allowed otherwise).
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=5000
+	MaxConcurrentSessions int32 `json:"maxConcurrentSessions,omitempty"`
+
+	// Platform of an ELASTIC fleet's image (required for ELASTIC, not allowed otherwise).
+	// +optional
+	// +kubebuilder:validation:Enum=WINDOWS_SERVER_2019;AMAZON_LINUX2;UBUNTU_PRO_2404
+	Platform string `json:"platform,omitempty"`
 
 	// SubnetIDs of the VPC the fleet's instances run in.
 	// +required
@@ -633,6 +839,14 @@ type RemoteAccessEnvironmentStatus struct {
 	// Fleet is the observed AppStream fleet.
 	// +optional
 	Fleet *FleetStatus `json:"fleet,omitempty"`
+
+	// Capacity is what the capacity policy decided, from what.
+	// +optional
+	Capacity *CapacityStatus `json:"capacity,omitempty"`
+
+	// Usage is the fleet's instance time as gatestream observed it.
+	// +optional
+	Usage *UsageStatus `json:"usage,omitempty"`
 
 	// Stack is the observed AppStream stack.
 	// +optional
@@ -832,9 +1046,95 @@ type FleetStatus struct {
 	// InUse instances.
 	// +optional
 	InUse int32 `json:"inUse,omitempty"`
+	// Running instances (available and in use).
+	// +optional
+	Running int32 `json:"running,omitempty"`
 	// Errors reported by AppStream (FleetErrors), "CODE: message".
 	// +optional
 	Errors []string `json:"errors,omitempty"`
+}
+
+// CapacityStatus is the capacity policy's last decision.
+type CapacityStatus struct {
+	// Policy applied: Fixed or Demand.
+	// +optional
+	Policy CapacityPolicy `json:"policy,omitempty"`
+	// Desired instances the policy wants now (0 with the fleet stopped).
+	// +optional
+	Desired int32 `json:"desired,omitempty"`
+	// LiveSessions counted (Pending, Ready or Active StreamingSessions).
+	// +optional
+	LiveSessions int32 `json:"liveSessions,omitempty"`
+	// Min in force: demand.min, or the highest min of the active schedules.
+	// +optional
+	Min int32 `json:"min,omitempty"`
+	// Schedule is the active schedule that set Min ("" when none).
+	// +optional
+	Schedule string `json:"schedule,omitempty"`
+	// IdleSince is when the last live session ended (unset while one is live).
+	// +optional
+	IdleSince *metav1.Time `json:"idleSince,omitempty"`
+	// StartRequestedAt is when gatestream last asked for instances (a
+	// StartFleet or a raised capacity) that are not all running yet.
+	// +optional
+	StartRequestedAt *metav1.Time `json:"startRequestedAt,omitempty"`
+	// StartSeconds are the last observed waits (at most 5) from asking for
+	// instances to their running: a waiting session's expected wait.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=5
+	StartSeconds []int32 `json:"startSeconds,omitempty"`
+}
+
+// UsageStatus is instance time, integrated from the fleet's observed
+// capacity (running instances × time), since creation and this month (UTC).
+type UsageStatus struct {
+	// Month the *ThisMonth fields count, YYYY-MM (UTC).
+	// +optional
+	Month string `json:"month,omitempty"`
+	// RunningInstanceSecondsThisMonth: instances billed at the running rate
+	// (ALWAYS_ON: every running instance; ON_DEMAND: those streaming).
+	// +optional
+	RunningInstanceSecondsThisMonth int64 `json:"runningInstanceSecondsThisMonth,omitempty"`
+	// StoppedInstanceSecondsThisMonth: ON_DEMAND instances provisioned but
+	// not streaming (billed at the stopped rate).
+	// +optional
+	StoppedInstanceSecondsThisMonth int64 `json:"stoppedInstanceSecondsThisMonth,omitempty"`
+	// RunningInstanceSecondsTotal since the environment was created.
+	// +optional
+	RunningInstanceSecondsTotal int64 `json:"runningInstanceSecondsTotal,omitempty"`
+	// StoppedInstanceSecondsTotal since the environment was created.
+	// +optional
+	StoppedInstanceSecondsTotal int64 `json:"stoppedInstanceSecondsTotal,omitempty"`
+	// SessionsServed counts the StreamingSessions that were given access on
+	// this environment, as the environment's passes found them a minute or
+	// more after their issue (a session deleted before such a pass is not
+	// counted here; the counter gatestream_sessions_served_total counts
+	// every one).
+	// +optional
+	SessionsServed int64 `json:"sessionsServed,omitempty"`
+	// SessionsCountedUntil is the issue time up to which sessions were counted.
+	// +optional
+	SessionsCountedUntil *metav1.Time `json:"sessionsCountedUntil,omitempty"`
+	// PeakInUse is the most instances seen in use at once.
+	// +optional
+	PeakInUse int32 `json:"peakInUse,omitempty"`
+	// EstimatedCostThisMonth from spec.appStream.prices ("" without prices).
+	// +optional
+	EstimatedCostThisMonth string `json:"estimatedCostThisMonth,omitempty"`
+	// EstimatedCostTotal from spec.appStream.prices ("" without prices).
+	// +optional
+	EstimatedCostTotal string `json:"estimatedCostTotal,omitempty"`
+	// SampledAt is the end of the time counted so far; Running and InUse
+	// are the instances observed then, counted until the next sample.
+	// +optional
+	SampledAt *metav1.Time `json:"sampledAt,omitempty"`
+	// Running instances at SampledAt.
+	// +optional
+	Running int32 `json:"running,omitempty"`
+	// InUse instances at SampledAt.
+	// +optional
+	InUse int32 `json:"inUse,omitempty"`
 }
 
 // StackStatus is the observed AppStream stack.

@@ -39,6 +39,10 @@ const (
 	// this version (the URL is minted and recorded in one pass); an older one
 	// recorded it with its intent to mint. Pending.
 	SessionReasonMinting = "Minting"
+	// SessionReasonWaitingForCapacity: the environment's capacity is Demand
+	// and no instance is free for this session yet; the fleet is starting or
+	// growing, and the message gives the expected wait.
+	SessionReasonWaitingForCapacity = "WaitingForCapacity"
 	// SessionReasonMintLost: a URL never reached the Secret (the response was
 	// lost: one is minted again at once, as the lost one reached nobody), or the
 	// Secret lost a delivered URL (nothing is minted again while that URL may
@@ -55,6 +59,16 @@ const (
 	SessionReasonAccessEnded = "AccessEnded"
 	// SessionReasonRevoked: the session was deleted and the user's AppStream sessions were ended. Revoked.
 	SessionReasonRevoked = "Revoked"
+	// SessionReasonNapterNotEnabled: a Napter session on an environment whose spec.napter.enabled is not true. Failed.
+	SessionReasonNapterNotEnabled = "NapterNotEnabled"
+	// SessionReasonSourceRangeNotAllowed: a Napter session asks for a source range outside the environment's
+	// spec.napter.allowedSourceRanges. Failed.
+	SessionReasonSourceRangeNotAllowed = "SourceRangeNotAllowed"
+	// SessionReasonNapterNeedsPortForward: the device is behind a cellular router whose DeviceGroup names no
+	// router port for the target port (ports[].routerPort); Napter reaches only the router. Failed.
+	SessionReasonNapterNeedsPortForward = "NapterNeedsPortForward"
+	// SessionReasonEndpointIssued: the Napter endpoint is in the Secret and open to napter.sourceRanges. Ready.
+	SessionReasonEndpointIssued = "EndpointIssued"
 	// SessionReasonCredentialsUnavailable: the environment's AWS credentials Secret is missing or incomplete.
 	SessionReasonCredentialsUnavailable = "CredentialsUnavailable"
 	// SessionReasonAPIError: an AppStream call failed; see the message.
@@ -79,4 +93,12 @@ const (
 	SecretKeyExpiresAt = "expiresAt"
 	// SecretKeyTarget is the device's address:port (or address).
 	SecretKeyTarget = "target"
+	// SecretKeyEndpoint is a Napter session's endpoint, host:port (no
+	// credential: only napter.sourceRanges can connect).
+	SecretKeyEndpoint = "endpoint"
+	// SecretKeyHost and SecretKeyPort are the endpoint's hostname and port.
+	SecretKeyHost = "host"
+	SecretKeyPort = "port"
+	// SecretKeyTLS is "true" when the endpoint speaks TLS to the client (connect with https).
+	SecretKeyTLS = "tls"
 )

@@ -9,6 +9,10 @@ import (
 // person, one application and one device. It is immutable: to change anything,
 // create a new session.
 // +kubebuilder:validation:XValidation:rule="self == oldSelf",message="a StreamingSession's spec is immutable; delete it and create a new one"
+// +kubebuilder:validation:XValidation:rule="(has(self.via) && self.via == 'Napter') || has(self.application)",fieldPath=".application",message="application is required: name one of the environment's spec.appStream.applications (or set via: Napter for a direct port mapping)"
+// +kubebuilder:validation:XValidation:rule="!has(self.via) || self.via != 'Napter' || (has(self.napter) && has(self.target) && has(self.target.port))",fieldPath=".napter",message="via: Napter needs napter.sourceRanges and a target with a port: Napter maps one port of the device to the internet"
+// +kubebuilder:validation:XValidation:rule="(has(self.via) && self.via == 'Napter') || !has(self.napter)",fieldPath=".napter",message="napter applies only with via: Napter"
+// +kubebuilder:validation:XValidation:rule="!has(self.via) || self.via != 'Napter' || !has(self.accessWindow) || !self.accessWindow.matches('^([0-9]+([.][0-9]+)?(h|m|s|ms))+$') || duration(self.accessWindow) <= duration('8h')",fieldPath=".accessWindow",message="a Napter session's accessWindow must be at most 8h: SORACOM ends a port mapping after 8 hours"
 type StreamingSessionSpec struct {
 	// EnvironmentRef names the RemoteAccessEnvironment (same namespace).
 	// +required
@@ -23,10 +27,23 @@ type StreamingSessionSpec struct {
 	// +kubebuilder:validation:Pattern=`^[\w+=,.@-]+$`
 	UserID string `json:"userId"`
 
-	// Application to open: one of the environment's spec.appStream.applications.
-	// +required
+	// Via is how the person connects: AppStream (a streaming URL to the
+	// environment's fleet; the default) or Napter (a SORACOM Napter port
+	// mapping on the internet straight to the device's port, open to
+	// napter.sourceRanges for the access window).
+	// +optional
+	// +kubebuilder:default=AppStream
+	Via AccessVia `json:"via,omitempty"`
+
+	// Application to open: one of the environment's spec.appStream.applications
+	// (required with via AppStream; unused with Napter).
+	// +optional
 	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,100}$`
-	Application string `json:"application"`
+	Application string `json:"application,omitempty"`
+
+	// Napter is the port mapping of a session with via: Napter.
+	// +optional
+	Napter *NapterAccess `json:"napter,omitempty"`
 
 	// Target is the device to reach; its address is passed to the application as session context.
 	// +optional
@@ -62,6 +79,37 @@ type StreamingSessionSpec struct {
 	// SecretTemplate adds labels and annotations to the Secret that holds the URL.
 	// +optional
 	SecretTemplate *SecretTemplate `json:"secretTemplate,omitempty"`
+}
+
+// AccessVia is how a person connects to the device.
+// +kubebuilder:validation:Enum=AppStream;Napter
+type AccessVia string
+
+const (
+	// ViaAppStream: a streaming URL to the environment's fleet, which reaches the device through Gate.
+	ViaAppStream AccessVia = "AppStream"
+	// ViaNapter: a SORACOM Napter port mapping from the internet to the device's port.
+	ViaNapter AccessVia = "Napter"
+)
+
+// NapterAccess is a Napter session's mapping.
+type NapterAccess struct {
+	// SourceRanges are the internet addresses (IPv4 CIDRs) allowed to
+	// connect, such as the person's office 203.0.113.0/24; the portal sets
+	// the person's own address (/32).
+	// +required
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=10
+	// +kubebuilder:validation:items:MaxLength=18
+	// +kubebuilder:validation:XValidation:rule="self.all(c, isCIDR(c) && cidr(c).ip().family() == 4 && string(cidr(c).masked()) == c)",message="napter.sourceRanges must be IPv4 network addresses in CIDR form, such as 203.0.113.0/24 or 198.51.100.7/32"
+	SourceRanges []string `json:"sourceRanges"`
+
+	// TLS makes Napter accept TLS from the client and speak plain TCP to the
+	// device (for a device that serves plain HTTP): the client connects with https.
+	// +optional
+	// +kubebuilder:default=false
+	TLS bool `json:"tls,omitempty"`
 }
 
 // SessionTarget is a device of a DeviceGroup.
@@ -168,6 +216,33 @@ type StreamingSessionStatus struct {
 	// Target is the resolved device address.
 	// +optional
 	Target *ResolvedTarget `json:"target,omitempty"`
+
+	// Napter is the port mapping of a Napter session (what gatestream made,
+	// so that it deletes exactly that). The endpoint is no credential: only
+	// napter.sourceRanges can connect to it.
+	// +optional
+	Napter *NapterStatus `json:"napter,omitempty"`
+}
+
+// NapterStatus is a Napter session's port mapping.
+type NapterStatus struct {
+	// Endpoint is the mapping's global address and port, "ip:port" (its ID).
+	// +optional
+	Endpoint string `json:"endpoint,omitempty"`
+	// Hostname of the endpoint.
+	// +optional
+	Hostname string `json:"hostname,omitempty"`
+	// SIMID and Port are where the mapping leads (the device's SIM, or its router's).
+	// +optional
+	SIMID string `json:"simId,omitempty"`
+	// +optional
+	Port int32 `json:"port,omitempty"`
+	// ExpiresAt is when SORACOM deletes the mapping.
+	// +optional
+	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+	// Deleted is true once gatestream deleted the mapping (or found it gone).
+	// +optional
+	Deleted bool `json:"deleted,omitempty"`
 }
 
 // ResolvedTarget is the address a session's target resolved to.
@@ -187,6 +262,7 @@ type ResolvedTarget struct {
 // +kubebuilder:resource:shortName=ss;stream,categories=gatestream
 // +kubebuilder:printcolumn:name="User",type=string,JSONPath=`.spec.userId`
 // +kubebuilder:printcolumn:name="Device",type=string,JSONPath=`.spec.target.device`
+// +kubebuilder:printcolumn:name="Via",type=string,JSONPath=`.spec.via`
 // +kubebuilder:printcolumn:name="App",type=string,JSONPath=`.spec.application`,priority=1
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="URL-Expires",type=string,JSONPath=`.status.urlExpiresAt`,description="When the URL stops working (future times as timestamps: a date column would print <invalid>)"

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
+	"github.com/gatestream/gatestream/internal/capacity"
 	"github.com/gatestream/gatestream/internal/soracom"
 )
 
@@ -28,16 +29,21 @@ func fleetOf(spec accessv1alpha1.FleetSpec) *astypes.Fleet {
 		EnableDefaultInternetAccess:    awssdk.Bool(false), StreamView: astypes.StreamViewApp}
 }
 
+// fixed is the plan of capacity Fixed for spec.
+func fixed(spec accessv1alpha1.FleetSpec) capacity.Plan {
+	return capacity.Decide(capacity.Input{Spec: accessv1alpha1.AppStreamSpec{Fleet: spec}})
+}
+
 func TestFleetDiffSortsChangesByWhatTheyNeed(t *testing.T) {
 	spec := fleetSpec()
-	if in, stop := fleetDiff(spec, fleetOf(spec)); len(in)+len(stop) != 0 {
+	if in, stop := fleetDiff(spec, fixed(spec), fleetOf(spec)); len(in)+len(stop) != 0 {
 		t.Fatalf("identical fleet differs: %v %v", in, stop)
 	}
 	fl := fleetOf(spec)
 	fl.ComputeCapacityStatus.Desired = awssdk.Int32(7)
 	fl.InstanceType = awssdk.String("stream.standard.large")
 	fl.VpcConfig.SecurityGroupIds = []string{"sg-2"}
-	in, stop := fleetDiff(spec, fl)
+	in, stop := fleetDiff(spec, fixed(spec), fl)
 	if strings.Join(in, ",") != "desiredCapacity" || strings.Join(stop, ",") != "instanceType,subnetIds/securityGroupIds" {
 		t.Fatalf("inPlace %v needsStop %v", in, stop)
 	}

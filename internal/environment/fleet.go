@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/appstream"
@@ -14,6 +15,8 @@ import (
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	"github.com/gatestream/gatestream/internal/aws"
+	"github.com/gatestream/gatestream/internal/capacity"
+	"github.com/gatestream/gatestream/internal/metrics"
 	"github.com/gatestream/gatestream/internal/ownership"
 	"github.com/gatestream/gatestream/internal/unit"
 )
@@ -25,6 +28,9 @@ type Fleet struct {
 	observed  *astypes.Fleet
 	inPlace   []string // fields that differ and can change while RUNNING
 	needsStop []string // fields that differ and need STOPPED
+	// plan is the capacity policy's decision for this pass (desired
+	// instances, and whether the fleet should run at all).
+	plan capacity.Plan
 }
 
 func (*Fleet) Condition() string { return accessv1alpha1.ConditionFleetReady }
@@ -54,7 +60,8 @@ func (f *Fleet) Observe(ctx context.Context, p *Pass) (Observation, error) {
 		}
 	}
 	f.observed = fl
-	f.inPlace, f.needsStop = fleetDiff(p.Env.Spec.AppStream.Fleet, fl)
+	f.plan = planCapacity(p, string(fl.State))
+	f.inPlace, f.needsStop = fleetDiff(p.Env.Spec.AppStream.Fleet, f.plan, fl)
 	st.Name, st.State = name, string(fl.State)
 	st.Errors = nil
 	for _, e := range fl.FleetErrors {
@@ -62,6 +69,14 @@ func (f *Fleet) Observe(ctx context.Context, p *Pass) (Observation, error) {
 	}
 	if c := fl.ComputeCapacityStatus; c != nil {
 		st.Desired, st.Available, st.InUse = awssdk.ToInt32(c.Desired), awssdk.ToInt32(c.Available), awssdk.ToInt32(c.InUse)
+		st.Running = awssdk.ToInt32(c.Running)
+	}
+	observeStart(p, st)
+	accountUsage(p, st)
+	if f.plan.Policy == accessv1alpha1.CapacityDemand {
+		if o, ok := f.observeDemand(p, fl, st); ok {
+			return o, nil
+		}
 	}
 
 	if len(st.Errors) > 0 && fl.State != astypes.FleetStateRunning {
@@ -166,8 +181,12 @@ func sameSet(a, b []string) bool {
 
 // fleetDiff returns the differing fields that can change while RUNNING and
 // those that need a STOPPED fleet (appstream-api.md §2.2).
-func fleetDiff(spec accessv1alpha1.FleetSpec, fl *astypes.Fleet) (inPlace, needsStop []string) {
-	if c := fl.ComputeCapacityStatus; c == nil || awssdk.ToInt32(c.Desired) != spec.DesiredCapacity {
+func fleetDiff(spec accessv1alpha1.FleetSpec, plan capacity.Plan, fl *astypes.Fleet) (inPlace, needsStop []string) {
+	if spec.FleetType == accessv1alpha1.FleetTypeElastic {
+		if awssdk.ToInt32(fl.MaxConcurrentSessions) != spec.MaxConcurrentSessions {
+			inPlace = append(inPlace, "maxConcurrentSessions")
+		}
+	} else if c := fl.ComputeCapacityStatus; plan.Run && (c == nil || awssdk.ToInt32(c.Desired) != plan.Desired) {
 		inPlace = append(inPlace, "desiredCapacity")
 	}
 	if deref(fl.ImageName) != spec.ImageName {
@@ -210,12 +229,13 @@ func boolOr(b *bool, def bool) bool {
 func (f *Fleet) Create(ctx context.Context, p *Pass) error {
 	spec := p.Env.Spec.AppStream.Fleet
 	name := FleetName(p.Env)
+	plan := planCapacity(p, "")
 	in := &appstream.CreateFleetInput{
 		Name:                           awssdk.String(name),
 		InstanceType:                   awssdk.String(spec.InstanceType),
 		FleetType:                      astypes.FleetType(spec.FleetType),
 		ImageName:                      awssdk.String(spec.ImageName),
-		ComputeCapacity:                &astypes.ComputeCapacity{DesiredInstances: awssdk.Int32(spec.DesiredCapacity)},
+		ComputeCapacity:                computeCapacity(spec, plan),
 		VpcConfig:                      desiredVPC(spec),
 		MaxUserDurationInSeconds:       awssdk.Int32(spec.MaxUserDurationSeconds),
 		DisconnectTimeoutInSeconds:     awssdk.Int32(spec.DisconnectTimeoutSeconds),
@@ -227,6 +247,10 @@ func (f *Fleet) Create(ctx context.Context, p *Pass) error {
 	}
 	if spec.IAMRoleARN != "" {
 		in.IamRoleArn = awssdk.String(spec.IAMRoleARN)
+	}
+	if spec.FleetType == accessv1alpha1.FleetTypeElastic {
+		in.MaxConcurrentSessions = awssdk.Int32(spec.MaxConcurrentSessions)
+		in.Platform = astypes.PlatformType(spec.Platform)
 	}
 	if _, err := p.AWS.AppStream.CreateFleet(ctx, in); err != nil {
 		if aws.IsAlreadyExists(err) { // a retried create after a lost response: Observe adopts it
@@ -253,11 +277,19 @@ func (f *Fleet) Update(ctx context.Context, p *Pass) error {
 				return err
 			}
 		}
+		if !f.plan.Run {
+			return nil // capacity Demand: idle, stays stopped
+		}
 		if err := p.AWS.AppStream.StartFleet(ctx, name); err != nil {
 			return fmt.Errorf("starting fleet %s: %w", name, err)
 		}
-		p.Event(corev1.EventTypeNormal, "FleetStarting", "Update", "starting fleet "+name)
+		metrics.FleetCapacityChanges.WithLabelValues(p.Env.Namespace, p.Env.Name, "start").Inc()
+		capacityRequested(p)
+		p.Event(corev1.EventTypeNormal, "FleetStarting", "Update", "starting fleet "+name+": "+f.plan.Why)
 	case astypes.FleetStateRunning:
+		if !f.plan.Run {
+			return f.stopIdle(ctx, p)
+		}
 		if len(f.inPlace) > 0 {
 			return f.updateFleet(ctx, p, false)
 		}
@@ -275,6 +307,99 @@ func (f *Fleet) Update(ctx context.Context, p *Pass) error {
 	return nil
 }
 
+// computeCapacity is the ComputeCapacity to send: none for ELASTIC fleets,
+// else the plan's desired instances (at least 1: a fleet created or
+// updated while idle keeps one instance for its next start).
+func computeCapacity(spec accessv1alpha1.FleetSpec, plan capacity.Plan) *astypes.ComputeCapacity {
+	if spec.FleetType == accessv1alpha1.FleetTypeElastic {
+		return nil
+	}
+	return &astypes.ComputeCapacity{DesiredInstances: awssdk.Int32(max(plan.Desired, 1))}
+}
+
+// observeDemand is the fleet's state under capacity Demand, where a
+// stopped, starting or growing fleet is the policy at work, not a fault: the
+// fleet is reported ready (its condition's message says what it is doing),
+// so the environment stays Ready and its sessions wait for capacity and say
+// so. The pass asks to be run again when the fleet's state or the plan will
+// change (p.Wake). ok is false for the states the ordinary rules handle
+// (errors, spec updates).
+func (f *Fleet) observeDemand(p *Pass, fl *astypes.Fleet, st *accessv1alpha1.FleetStatus) (Observation, bool) {
+	name, plan := FleetName(p.Env), f.plan
+	if len(st.Errors) > 0 && fl.State != astypes.FleetStateRunning {
+		return Observation{}, false
+	}
+	ready := func(upToDate bool, wake time.Duration, format string, args ...any) (Observation, bool) {
+		p.WakeIn(wake)
+		return Observation{Exists: true, UpToDate: upToDate, Ready: true, Message: fmt.Sprintf(format, args...)}, true
+	}
+	changing := p.UnitBase().Settling(startedAt(p))
+	switch fl.State {
+	case astypes.FleetStateStopped:
+		if !plan.Run {
+			return ready(true, untilNext(p, plan), "fleet %s is stopped: %s", name, plan.Why)
+		}
+		return ready(false, 0, "starting fleet %s: %s", name, plan.Why)
+	case astypes.FleetStateStarting:
+		return ready(true, changing, "fleet %s is starting: %s", name, plan.Why)
+	case astypes.FleetStateStopping:
+		// Nothing waits on a stop: look again at the transition wait, not at
+		// the pace of a start someone is waiting for.
+		return ready(true, p.TransitionWait, "fleet %s is stopping: %s", name, plan.Why)
+	case astypes.FleetStateRunning:
+		if !plan.Run {
+			if st.InUse > 0 {
+				// Never end a person's session: stop once the last one is over.
+				return ready(true, p.TransitionWait, "fleet %s stops when its %d session(s) in use end: %s", name, st.InUse, plan.Why)
+			}
+			return ready(false, 0, "stopping fleet %s: %s", name, plan.Why)
+		}
+		if len(f.needsStop) > 0 {
+			return Observation{}, false
+		}
+		if len(f.inPlace) > 0 {
+			return ready(false, 0, "changing fleet %s (%s): %s", name, strings.Join(f.inPlace, ", "), plan.Why)
+		}
+		if st.Running < st.Desired {
+			return ready(true, changing, "fleet %s is growing to %d instances (%d running, %d in use): %s", name, st.Desired, st.Running, st.InUse, plan.Why)
+		}
+		return ready(true, untilNext(p, plan), "fleet %s is running (%d running, %d available, %d in use): %s", name, st.Running, st.Available, st.InUse, plan.Why)
+	}
+	return Observation{}, false
+}
+
+// startedAt is when instances were last asked for (zero when none are awaited).
+func startedAt(p *Pass) time.Time {
+	if st := p.Env.Status.Capacity; st != nil && st.StartRequestedAt != nil {
+		return st.StartRequestedAt.Time
+	}
+	return time.Time{}
+}
+
+// untilNext is the wait until the plan changes by time alone (a schedule
+// boundary, the idle time running out); 0 when none is due.
+func untilNext(p *Pass, plan capacity.Plan) time.Duration {
+	if plan.Next.IsZero() {
+		return 0
+	}
+	return max(plan.Next.Sub(p.Now), time.Second)
+}
+
+// stopIdle stops an idle fleet under capacity Demand, unless a session is
+// still in use on it.
+func (f *Fleet) stopIdle(ctx context.Context, p *Pass) error {
+	name := FleetName(p.Env)
+	if fleetStatus(p).InUse > 0 {
+		return nil
+	}
+	if err := p.AWS.AppStream.StopFleet(ctx, name); err != nil {
+		return fmt.Errorf("stopping idle fleet %s: %w", name, err)
+	}
+	metrics.FleetCapacityChanges.WithLabelValues(p.Env.Namespace, p.Env.Name, "stop").Inc()
+	p.Event(corev1.EventTypeNormal, "FleetStopping", "Update", "stopping fleet "+name+": "+f.plan.Why)
+	return nil
+}
+
 // updateFleet sends the in-place fields, and the stop-only ones when stopped.
 func (f *Fleet) updateFleet(ctx context.Context, p *Pass, stopped bool) error {
 	spec := p.Env.Spec.AppStream.Fleet
@@ -282,9 +407,12 @@ func (f *Fleet) updateFleet(ctx context.Context, p *Pass, stopped bool) error {
 	in := &appstream.UpdateFleetInput{
 		Name:                           awssdk.String(name),
 		ImageName:                      awssdk.String(spec.ImageName),
-		ComputeCapacity:                &astypes.ComputeCapacity{DesiredInstances: awssdk.Int32(spec.DesiredCapacity)},
+		ComputeCapacity:                computeCapacity(spec, f.plan),
 		DisconnectTimeoutInSeconds:     awssdk.Int32(spec.DisconnectTimeoutSeconds),
 		IdleDisconnectTimeoutInSeconds: awssdk.Int32(spec.IdleDisconnectTimeoutSeconds),
+	}
+	if spec.FleetType == accessv1alpha1.FleetTypeElastic {
+		in.MaxConcurrentSessions = awssdk.Int32(spec.MaxConcurrentSessions)
 	}
 	if stopped {
 		in.InstanceType = awssdk.String(spec.InstanceType)
@@ -303,6 +431,12 @@ func (f *Fleet) updateFleet(ctx context.Context, p *Pass, stopped bool) error {
 			return unit.Terminal(accessv1alpha1.ReasonInvalidConfiguration, fmt.Errorf("updating fleet %s: %w", name, err))
 		}
 		return fmt.Errorf("updating fleet %s: %w", name, err)
+	}
+	if slices.Contains(f.inPlace, "desiredCapacity") {
+		metrics.FleetCapacityChanges.WithLabelValues(p.Env.Namespace, p.Env.Name, "update").Inc()
+		if st := fleetStatus(p); !stopped && f.plan.Desired > st.Running {
+			capacityRequested(p)
+		}
 	}
 	changed := slices.Clone(f.inPlace)
 	if stopped {

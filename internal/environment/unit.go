@@ -50,6 +50,16 @@ type Pass struct {
 	// Devices are the named devices of those DeviceGroups with their SIMs'
 	// observed state (from the DeviceGroups' status): each gets a path check.
 	Devices []DeviceTarget
+	// LiveSessions counts the environment's live StreamingSessions (Pending,
+	// Ready or Active), for capacity Demand (set by the reconciler from its cache).
+	LiveSessions int
+	// SessionsIssuedAt are when the environment's cached sessions were given
+	// access, for status.usage.sessionsServed.
+	SessionsIssuedAt []time.Time
+	// Wake is when a ready environment wants its next pass by time alone
+	// (capacity Demand: a schedule boundary, the idle time running out, a
+	// fleet starting); 0: the poll interval. Set through WakeIn.
+	Wake time.Duration
 	// RouterConfigs remembers the parsed user data of existing routers across
 	// passes (user data cannot change while an instance runs).
 	RouterConfigs *RouterConfigCache
@@ -78,6 +88,9 @@ func (p *Pass) Owner() ownership.Owner {
 	return ownership.Owner{Cluster: p.ClusterName, Kind: "RemoteAccessEnvironment",
 		Namespace: p.Env.Namespace, Name: p.Env.Name, UID: string(p.Env.UID)}
 }
+
+// WakeIn asks for a pass within d (d <= 0: nothing).
+func (p *Pass) WakeIn(d time.Duration) { p.Wake = unit.MinWait(p.Wake, d) }
 
 // Observation is what Observe found (the shared contract).
 type Observation = unit.Observation

@@ -26,8 +26,45 @@ var (
 	}, []string{"service", "operation"})
 )
 
+// Usage: what the fleets and sessions used, for dashboards and cost
+// estimates (the same figures as the environments' status.usage).
+var (
+	// FleetInstanceSeconds counts instance time by environment and billing
+	// rate (running: billed at the running rate; stopped: ON_DEMAND
+	// instances provisioned but not streaming).
+	FleetInstanceSeconds = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatestream_fleet_instance_seconds_total",
+		Help: "AppStream instance time by environment and billing rate (running, stopped), from the fleet's observed capacity.",
+	}, []string{"namespace", "environment", "rate"})
+
+	// FleetCapacity is the fleet's observed instances by state.
+	FleetCapacity = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "gatestream_fleet_instances",
+		Help: "AppStream instances of an environment's fleet by state (desired, running, in_use), as last observed.",
+	}, []string{"namespace", "environment", "state"})
+
+	// FleetCapacityChanges counts the calls that changed a fleet's capacity.
+	FleetCapacityChanges = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatestream_fleet_capacity_changes_total",
+		Help: "Capacity changes gatestream made to a fleet, by action (update, start, stop).",
+	}, []string{"namespace", "environment", "action"})
+
+	// SessionsServed counts sessions given access, by environment and way in.
+	SessionsServed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatestream_sessions_served_total",
+		Help: "StreamingSessions given access (a URL minted or a Napter mapping made), by environment and way in (appstream, napter).",
+	}, []string{"namespace", "environment", "via"})
+
+	// NapterSeconds counts the Napter port mappings' granted time.
+	NapterSeconds = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatestream_napter_mapping_seconds_total",
+		Help: "Time Napter port mappings were granted for (from creation to deletion or expiry), by environment.",
+	}, []string{"namespace", "environment"})
+)
+
 func init() {
-	crmetrics.Registry.MustRegister(OutboundCalls, OutboundDuration)
+	crmetrics.Registry.MustRegister(OutboundCalls, OutboundDuration,
+		FleetInstanceSeconds, FleetCapacity, FleetCapacityChanges, SessionsServed, NapterSeconds)
 }
 
 // Result names the outcome of a call for the result label.

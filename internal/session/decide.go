@@ -57,6 +57,13 @@ const (
 	// StepRelease ends a deletion: the session's Secret is deleted and the
 	// finalizer removed.
 	StepRelease Action = "Release"
+	// StepMapPort makes a Napter session's port mapping (MapPort, which
+	// adopts one an earlier pass lost the answer of), writes the Secret with
+	// the endpoint and records the issued status.
+	StepMapPort Action = "MapPort"
+	// StepUnmapPort deletes a Napter session's port mapping (Unmap), then
+	// records Status (Ended, or Revoked when the session is being deleted).
+	StepUnmapPort Action = "UnmapPort"
 )
 
 // Step is the one next action of a session and the status to record.
@@ -72,6 +79,8 @@ type Step struct {
 	Continue bool
 	// Mint is the CreateStreamingURL call of a StepMint.
 	Mint MintRequest
+	// Map is the port mapping of a StepMapPort.
+	Map NapterRequest
 	// Expire are the AppStream sessions a StepEndAccess ends.
 	Expire []string
 	// Event is emitted once Status is recorded: only for failures and the
@@ -89,6 +98,9 @@ type Event struct {
 func Decide(in Input) Step {
 	d := newDecision(in.Session, in.Session.Status, in)
 	s := in.Session
+	if IsNapter(s) {
+		return d.napter()
+	}
 	switch {
 	case !s.DeletionTimestamp.IsZero():
 		return d.deleting()
@@ -207,6 +219,13 @@ func (d *decision) mint() Step {
 	}
 	if why := overLimit(s, res.Limits, d.in.Ahead); why != "" && res.Limits.PerUser > 0 {
 		return d.fail(accessv1alpha1.SessionReasonLimitReached, "%s", why)
+	}
+	if c := res.Capacity; c != nil {
+		if ok, why := c.freeFor(d.in.Ahead, now); !ok {
+			// Minting now would be a Ready whose URL cannot be opened.
+			d.set(accessv1alpha1.SessionPending, false, accessv1alpha1.SessionReasonWaitingForCapacity, "%s", why)
+			return d.step(StepWait)
+		}
 	}
 	ends := AccessEndsAt(s, now)
 	validity := MintValidity(&s.Spec, ends, now)

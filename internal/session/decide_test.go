@@ -551,7 +551,7 @@ func TestCountAheadKeepsTheOldestSessions(t *testing.T) {
 	for i := range all {
 		ptrs[i] = &all[i]
 	}
-	if got := CountAhead(&me, ptrs); got != (Ahead{User: 3, Total: 4}) {
-		t.Fatalf("ahead of a4: %+v; want 3 of user a (a1, a2, a0), 4 in total (and b1)", got)
+	if got := CountAhead(&me, ptrs); got != (Ahead{User: 3, Total: 4, Waiting: 2, Unopened: 1, Active: 1}) {
+		t.Fatalf("ahead of a4: %+v; want 3 of user a (a1, a2, a0), 4 in total (and b1), 2 of them waiting (a2, a0), a1 unopened, b1 active", got)
 	}
 }

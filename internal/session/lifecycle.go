@@ -140,3 +140,12 @@ func NeedsRevocation(s *accessv1alpha1.StreamingSession) bool {
 	}
 	return s.Status.MintRequestedAt != nil || s.Status.URLExpiresAt != nil
 }
+
+// IssuedAt is when a session was given access (its access window's start);
+// ok is false before that.
+func IssuedAt(s *accessv1alpha1.StreamingSession) (time.Time, bool) {
+	if s.Status.AccessEndsAt == nil {
+		return time.Time{}, false
+	}
+	return s.Status.AccessEndsAt.Add(-AccessWindow(&s.Spec)), true
+}

@@ -13,6 +13,13 @@ import (
 type Ahead struct {
 	// User counts those of the same spec.userId, Total all of them.
 	User, Total int
+	// Waiting counts those (of Total) that have no URL yet: under capacity
+	// Demand they get an instance before this session.
+	Waiting int
+	// Unopened and Active count the environment's other sessions, in any
+	// order, that hold an instance: Ready (a URL not opened yet; opening it
+	// takes an instance) and Active (streaming).
+	Unopened, Active int
 }
 
 // Live reports whether a session holds, or is waiting for, access.
@@ -32,12 +39,24 @@ func Live(s *accessv1alpha1.StreamingSession) bool {
 func CountAhead(s *accessv1alpha1.StreamingSession, others []*accessv1alpha1.StreamingSession) Ahead {
 	var a Ahead
 	for _, o := range others {
-		if o.UID == s.UID || o.Spec.EnvironmentRef.Name != s.Spec.EnvironmentRef.Name || !Live(o) || !before(o, s) {
+		if o.UID == s.UID || o.Spec.EnvironmentRef.Name != s.Spec.EnvironmentRef.Name || !Live(o) {
+			continue
+		}
+		switch o.Status.Phase {
+		case accessv1alpha1.SessionReady:
+			a.Unopened++
+		case accessv1alpha1.SessionActive:
+			a.Active++
+		}
+		if !before(o, s) {
 			continue
 		}
 		a.Total++
 		if o.Spec.UserID == s.Spec.UserID {
 			a.User++
+		}
+		if o.Status.URLExpiresAt == nil && (o.Status.Phase == "" || o.Status.Phase == accessv1alpha1.SessionPending) {
+			a.Waiting++
 		}
 	}
 	return a

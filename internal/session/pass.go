@@ -13,6 +13,7 @@ import (
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	"github.com/gatestream/gatestream/internal/clients"
 	"github.com/gatestream/gatestream/internal/finalizers"
+	"github.com/gatestream/gatestream/internal/metrics"
 )
 
 // Units carry a session's steps out: its Secret, the user's AppStream
@@ -125,7 +126,30 @@ func (p *Pass) Execute(ctx context.Context, step Step) (Step, error) {
 		p.UserSessions, err = users.Observe(ctx)
 		p.UserSessionsRead = err == nil
 		return step, err
+	case StepMapPort:
+		api, err := p.napterAPI(ctx)
+		if err != nil {
+			return step, err
+		}
+		out, err := MapPort(ctx, api, u.Secrets, s, step, p.Now, p.claimedEndpoint(ctx))
+		if err == nil {
+			metrics.SessionsServed.WithLabelValues(s.Namespace, s.Spec.EnvironmentRef.Name, "napter").Inc()
+		}
+		return out, err
+	case StepUnmapPort:
+		api, err := p.napterAPI(ctx)
+		if err != nil {
+			return step, err
+		}
+		out, err := Unmap(ctx, api, step)
+		if err == nil {
+			countNapterTime(s, step.Status, p.Now)
+		}
+		return out, err
 	case StepRepairSecret:
+		if IsNapter(s) {
+			return step, u.Secrets.writeNapterSecret(ctx, s, p.Secret)
+		}
 		return step, u.Secrets.Update(ctx, s, p.Secret)
 	case StepDelete:
 		logf.FromContext(ctx).V(1).Info("ttlAfterFinished passed; deleting the session")
@@ -138,6 +162,49 @@ func (p *Pass) Execute(ctx context.Context, step Step) (Step, error) {
 		return step, client.IgnoreNotFound(err)
 	}
 	return step, nil
+}
+
+// napterAPI is the SORACOM client of the session's environment.
+func (p *Pass) napterAPI(ctx context.Context) (NapterAPI, error) {
+	if p.Env == nil {
+		return nil, fmt.Errorf("RemoteAccessEnvironment %q is gone: its SORACOM credentials are needed for the Napter mapping", p.Session.Spec.EnvironmentRef.Name)
+	}
+	return p.units.Clients.Soracom(ctx, p.Session.Namespace, p.Env.Spec.Soracom)
+}
+
+// claimedEndpoint reports whether another session of the environment
+// recorded a Napter endpoint (never adopted by this one).
+func (p *Pass) claimedEndpoint(ctx context.Context) func(string) bool {
+	claimed := map[string]bool{}
+	var others []*accessv1alpha1.StreamingSession
+	if p.units.Index != nil {
+		others, _ = p.units.Index.OfEnvironment(p.Session.Namespace, p.Session.Spec.EnvironmentRef.Name)
+	} else {
+		var list accessv1alpha1.StreamingSessionList
+		if err := p.units.Client.List(ctx, &list, client.InNamespace(p.Session.Namespace), client.UnsafeDisableDeepCopy); err == nil {
+			for i := range list.Items {
+				others = append(others, &list.Items[i])
+			}
+		}
+	}
+	for _, o := range others {
+		if o.UID != p.Session.UID && o.Status.Napter != nil && o.Status.Napter.Endpoint != "" {
+			claimed[o.Status.Napter.Endpoint] = true
+		}
+	}
+	return func(e string) bool { return claimed[e] }
+}
+
+// countNapterTime adds the time a deleted mapping was open to the counter.
+func countNapterTime(s *accessv1alpha1.StreamingSession, st accessv1alpha1.StreamingSessionStatus, now time.Time) {
+	if st.Napter == nil || st.Napter.ExpiresAt == nil {
+		return
+	}
+	opened := st.Napter.ExpiresAt.Add(-AccessWindow(&s.Spec))
+	closed := Earliest(now, st.Napter.ExpiresAt.Time)
+	if d := closed.Sub(opened); d > 0 {
+		metrics.NapterSeconds.WithLabelValues(s.Namespace, s.Spec.EnvironmentRef.Name).Add(d.Seconds())
+	}
 }
 
 // appStream returns the unit of the user's AppStream sessions, with no API

@@ -45,6 +45,10 @@ type Resolution struct {
 	Target *accessv1alpha1.ResolvedTarget
 	// Limits are the environment's spec.sessionLimits (defaults filled in).
 	Limits accessv1alpha1.SessionLimits
+	// Capacity is the environment's fleet under capacity Demand (nil: Fixed).
+	Capacity *Capacity
+	// Napter is where a Napter session's mapping leads (via: Napter only).
+	Napter *NapterTarget
 }
 
 func wait(reason, format string, args ...any) Resolution {
@@ -101,12 +105,16 @@ func FleetAndStack(env *accessv1alpha1.RemoteAccessEnvironment) (fleet, stack st
 // Resolve resolves the environment (nil: not found) and, once it resolves,
 // spec.target in its DeviceGroup (nil: not found): what Decide needs to mint.
 func Resolve(s *accessv1alpha1.StreamingSession, env *accessv1alpha1.RemoteAccessEnvironment, dg *accessv1alpha1.DeviceGroup) Resolution {
+	if IsNapter(s) {
+		return ResolveNapter(s, env, dg)
+	}
 	res := ResolveEnvironment(s, env)
 	if res.Outcome != Resolved {
 		return res
 	}
 	t, tres := ResolveTarget(s, env, dg)
 	tres.Fleet, tres.Stack, tres.Target, tres.Limits = res.Fleet, res.Stack, t, limitsOf(env)
+	tres.Capacity = capacityOf(env)
 	return tres
 }
 

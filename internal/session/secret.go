@@ -279,13 +279,16 @@ func ObserveSecret(sec *corev1.Secret, s *accessv1alpha1.StreamingSession) Secre
 	if !ControlledBy(sec, s) {
 		return SecretObservation{Exists: true, Foreign: true}
 	}
-	o := SecretObservation{Exists: true, URL: URL(sec) != ""}
+	o := SecretObservation{Exists: true, URL: URL(sec) != "" || len(sec.Data[accessv1alpha1.SecretKeyEndpoint]) > 0}
 	exp, ok := ExpiresAt(sec)
 	if !ok {
 		exp = CeilSecond(sec.CreationTimestamp.Add(MintCallTimeout + URLValidity(&s.Spec)))
 	}
 	o.ExpiresAt = exp
-	if st := s.Status; st.URLExpiresAt != nil {
+	switch st := s.Status; {
+	case IsNapter(s) && st.Napter != nil && st.Napter.Endpoint != "":
+		o.InSync = napterInSync(sec, s)
+	case st.URLExpiresAt != nil:
 		o.InSync = InSync(sec, s, st.URLExpiresAt.Time, TargetString(st.Target))
 	}
 	return o

@@ -113,6 +113,29 @@ func (u Secrets) Create(ctx context.Context, s *accessv1alpha1.StreamingSession,
 	return expiresAt, RedactError(u.update(ctx, &cur), url)
 }
 
+// createOrConflict creates sec (the session's Secret) by a plain create;
+// when the name is taken by the session's own Secret, that one is updated,
+// by anyone else's, SecretConflict and nothing is written.
+func (u Secrets) createOrConflict(ctx context.Context, s *accessv1alpha1.StreamingSession, sec *corev1.Secret) error {
+	err := u.Client.Create(ctx, sec, client.FieldOwner(FieldOwner))
+	if secretRefused(err) {
+		return &unit.Error{Reason: accessv1alpha1.SessionReasonSecretRefused, Terminal: true,
+			Err: &refusedError{fmt.Errorf("the API server refused the Secret %s (check spec.secretTemplate): %w", sec.Name, err)}}
+	}
+	if !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	var cur corev1.Secret
+	if err := u.apiReader().Get(ctx, secretKey(s), &cur); err != nil {
+		return fmt.Errorf("Secret %s exists but cannot be read: %w", sec.Name, err)
+	}
+	if !ControlledBy(&cur, s) {
+		return unit.Terminal(accessv1alpha1.SessionReasonSecretConflict, errors.New(SecretConflictMessage(s)))
+	}
+	cur.Labels, cur.Annotations, cur.Data = sec.Labels, sec.Annotations, sec.Data
+	return u.update(ctx, &cur)
+}
+
 // update writes sec, the session's own Secret as read and then changed,
 // with the read's resourceVersion (and UID, which the API server checks too
 // when set) as preconditions: a Secret replaced or changed since it was read

@@ -150,6 +150,12 @@ type fleetRec struct {
 	desiredSessions  int32
 	transitionAt     time.Time // STARTING -> RUNNING or STOPPING -> STOPPED
 	eniSeq           int
+	// Capacity (state_appstream_capacity.go): instances running (in use or
+	// available) and pending; usage integrated up to usageAt.
+	running int32
+	pending []pendingBatch
+	usage   FleetUsage
+	usageAt time.Time
 }
 
 // FleetInput is the body of CreateFleet and UpdateFleet (members of both).
@@ -381,27 +387,6 @@ func (w *World) arn(kind, name string) string {
 
 // ---- fleets ----
 
-func (w *World) tickFleet(f *fleetRec, now time.Time) {
-	switch f.State {
-	case FleetStarting:
-		if now.Before(f.transitionAt) {
-			return
-		}
-		if errs := w.fleetErrors(f); len(errs) > 0 {
-			// Reference §2.3: a fleet that cannot start stays STARTING with FleetErrors
-			// (TFI-20994). It proceeds once the world is repaired.
-			f.FleetErrors = errs
-			return
-		}
-		f.State = FleetRunning
-		f.FleetErrors = nil
-	case FleetStopping:
-		if !now.Before(f.transitionAt) {
-			f.State = FleetStopped
-		}
-	}
-}
-
 // fleetErrors is what keeps a fleet from starting in this world.
 func (w *World) fleetErrors(f *fleetRec) []FleetError {
 	var errs []FleetError
@@ -431,31 +416,27 @@ func (w *World) fleetErrors(f *fleetRec) []FleetError {
 
 func (w *World) fleetView(f *fleetRec) Fleet {
 	out := f.Fleet
-	c := ComputeCapacityStatus{Desired: f.desiredInstances}
+	c := ComputeCapacityStatus{Desired: f.desiredCount()}
 	multi := f.MaxSessionsPerInstance != nil && f.desiredSessions > 0
-	if multi {
-		c.Desired = (f.desiredSessions + *f.MaxSessionsPerInstance - 1) / *f.MaxSessionsPerInstance
-	}
-	inUse := int32(0)
-	for _, s := range w.sessions {
-		if s.FleetName == f.Name && s.State != SessionExpired {
-			inUse++
-		}
-	}
-	if f.State == FleetRunning {
-		c.Running = c.Desired
+	inUse := w.liveSessions(f)
+	switch {
+	case f.FleetType == "ELASTIC":
+		// No instance capacity (GUESS: zeros rather than no ComputeCapacityStatus,
+		// which the model requires); MaxConcurrentSessions bounds the sessions.
+		c = ComputeCapacityStatus{}
+	case f.State == FleetRunning:
+		c.Running = f.running
 		if multi {
 			per := *f.MaxSessionsPerInstance
-			instancesInUse := (inUse + per - 1) / per
-			c.InUse = min(instancesInUse, c.Running)
+			c.InUse = min(w.instancesInUse(f), c.Running)
 			c.Available = c.Running - c.InUse
-			ds, as, act, actual := f.desiredSessions, c.Running*per-inUse, inUse, c.Running*per
+			ds, as, act, actual := f.desiredSessions, max(c.Running*per-inUse, 0), inUse, c.Running*per
 			c.DesiredUserSessions, c.AvailableUserSessions, c.ActiveUserSessions, c.ActualUserSessions = &ds, &as, &act, &actual
 		} else {
 			c.InUse = min(inUse, c.Running)
 			c.Available = c.Running - c.InUse
 		}
-	} else if multi {
+	case multi:
 		ds, zero := f.desiredSessions, int32(0)
 		c.DesiredUserSessions, c.AvailableUserSessions, c.ActiveUserSessions, c.ActualUserSessions = &ds, &zero, &zero, &zero
 	}
@@ -685,7 +666,7 @@ func (w *World) CreateFleet(in *FleetInput) (Fleet, error) {
 		ImageName: img.Name, ImageArn: img.Arn, InstanceType: *in.InstanceType, FleetType: ft, State: FleetStopped,
 		MaxUserDurationInSeconds: 57600, DisconnectTimeoutInSeconds: 900, IdleDisconnectTimeoutInSeconds: 0,
 		CreatedTime: now, StreamView: "APP", Platform: img.Platform,
-	}}
+	}, usageAt: now}
 	if ft == "ELASTIC" {
 		// Reference §2.2: Elastic fleets need VpcConfig with ≥2 subnets, MaxConcurrentSessions and Platform; no ComputeCapacity or DomainJoinInfo.
 		switch {
@@ -881,7 +862,7 @@ func presentFleetMembers(in *FleetInput) []string {
 func (w *World) UpdateFleet(in *FleetInput) (Fleet, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.now()
+	now := w.now()
 	if e := checkName("name", in.Name, true); e != nil {
 		return Fleet{}, e
 	}
@@ -932,7 +913,12 @@ func (w *World) UpdateFleet(in *FleetInput) (Fleet, error) {
 	if e := w.applyFleetInput(&next, in); e != nil {
 		return Fleet{}, e
 	}
+	changed := next.desiredInstances != f.desiredInstances || next.desiredSessions != f.desiredSessions
 	*f = next
+	if changed {
+		f.usage.CapacityChanges++
+		w.resize(f, now)
+	}
 	return w.fleetView(f), nil
 }
 
@@ -967,6 +953,7 @@ func (w *World) StartFleet(name *string) error {
 		return apiErr(ErrConcurrentModification, "Fleet %s is STOPPING. Wait until it is STOPPED and try again.", f.Name) // GUESS
 	}
 	f.State, f.transitionAt, f.FleetErrors = FleetStarting, now.Add(w.startDelay), nil
+	f.usage.Starts++
 	return nil
 }
 
@@ -983,12 +970,14 @@ func (w *World) StopFleet(name *string) error {
 		return nil // GUESS: no-op
 	}
 	f.State, f.transitionAt = FleetStopping, now.Add(w.stopDelay)
+	f.running, f.pending = 0, nil
+	f.usage.Stops++
 	for _, s := range w.sessions {
 		if s.FleetName == f.Name {
 			w.endSession(s)
 		}
 	}
-	w.tickFleet(f, now)
+	w.advanceFleet(f, now)
 	return nil
 }
 
@@ -1601,7 +1590,12 @@ func (w *World) openStreamingURL(tok string) openResult {
 	if f.State != FleetRunning {
 		return openResult{status: 503, title: "Unavailable", message: "The fleet is not running. Try again later."}
 	}
-	if c := w.fleetView(f).ComputeCapacityStatus; c.Available <= 0 && (c.AvailableUserSessions == nil || *c.AvailableUserSessions <= 0) {
+	if f.FleetType == "ELASTIC" {
+		// An Elastic fleet has no instances to run out of, only its session cap.
+		if f.MaxConcurrentSessions != nil && w.liveSessions(f) >= *f.MaxConcurrentSessions {
+			return openResult{status: 503, title: "Unavailable", message: "No streaming resources are available. Try again later."}
+		}
+	} else if c := w.fleetView(f).ComputeCapacityStatus; c.Available <= 0 && (c.AvailableUserSessions == nil || *c.AvailableUserSessions <= 0) {
 		return openResult{status: 503, title: "Unavailable", message: "No streaming resources are available. Try again later."}
 	}
 	r.used = true
@@ -1634,8 +1628,20 @@ func (w *World) openStreamingURL(tok string) openResult {
 	return openResult{status: 200, title: "AppStream 2.0 session", session: *s, rec: *r}
 }
 
+// endSession ends a session and frees its instance: an instance beyond the
+// fleet's desired capacity (kept only for this session after a scale-in) is
+// terminated, otherwise it is available again. GUESS: real AppStream replaces
+// an ON_DEMAND/ALWAYS_ON instance after its session (a fresh instance from the
+// pool); the emulator makes the same instance available at once. The caller
+// has integrated the fleet's usage up to the end time (w.now or advanceFleet).
 func (w *World) endSession(s *Session) {
+	if s.State == SessionExpired {
+		return
+	}
 	s.State, s.ConnectionState = SessionExpired, "NOT_CONNECTED"
+	if f, ok := w.fleets[s.FleetName]; ok {
+		w.shrink(f)
+	}
 }
 
 func (w *World) sortedSessions(keep func(*Session) bool) []Session {

@@ -3,7 +3,8 @@
 // gatestream uses, as in-process http.Handlers sharing one AWS world.
 //
 // Layout: world.go holds the shared state and its Go API (seeding and
-// inspection); state_appstream.go, state_ec2.go and state_instances.go (EC2
+// inspection); state_appstream.go (fleet capacity and usage in
+// state_appstream_capacity.go), state_ec2.go and state_instances.go (EC2
 // instances, network interfaces, security group rules and the
 // NetworkSnapshot for packet walkers) implement the services' behaviour on
 // protocol-neutral Go types; proto_json.go (awsJson1_1), proto_query.go and
@@ -13,7 +14,7 @@
 // the same input structs (keyed by model member names) and encode the same
 // output types.
 //
-// Time never advances by itself: every state machine (fleet start/stop,
+// Time never advances by itself: every state machine (fleet start/stop and instances,
 // session and URL expiry, peering expiry, instance states) is computed lazily from
 // Options.Clock on each request, so tests drive it with a fake clock.
 package aws
@@ -63,25 +64,33 @@ type Options struct {
 	// InstanceStatusInitDelay is how long DescribeInstanceStatus reports a
 	// running instance's checks as "initializing" before "ok". Default 0.
 	InstanceStatusInitDelay time.Duration
+	// FleetInstanceStartDelay is how long the instances added to a RUNNING
+	// AppStream fleet (UpdateFleet raising its desired capacity) stay pending
+	// before they run and can take sessions. A starting fleet comes up with its
+	// desired instances running (after FleetStartDelay). Default 0: at once.
+	// (Not InstanceStartDelay, which is the EC2 instances' delay.)
+	FleetInstanceStartDelay time.Duration
 }
 
 // World is one AWS account in one region, shared by the AppStream and EC2
 // emulators. It is safe for concurrent use.
 type World struct {
-	mu            sync.Mutex
-	clock         clock.PassiveClock
-	faults        *fault.Injector
-	account       string
-	region        string
-	startDelay    time.Duration
-	stopDelay     time.Duration
-	pageSize      int
-	maxFleets     int
-	maxStacks     int
-	streamingBase string
-	suspended     bool
-	reachability  func(Session) string
-	seq           uint64
+	mu         sync.Mutex
+	clock      clock.PassiveClock
+	faults     *fault.Injector
+	account    string
+	region     string
+	startDelay time.Duration
+	stopDelay  time.Duration
+	// fleetInstStart is Options.FleetInstanceStartDelay.
+	fleetInstStart time.Duration
+	pageSize       int
+	maxFleets      int
+	maxStacks      int
+	streamingBase  string
+	suspended      bool
+	reachability   func(Session) string
+	seq            uint64
 
 	// AppStream
 	fleets   map[string]*fleetRec
@@ -115,38 +124,39 @@ type World struct {
 // New returns an empty world.
 func New(opts Options) *World {
 	w := &World{
-		clock:         opts.Clock,
-		faults:        opts.Faults,
-		account:       opts.AccountID,
-		region:        opts.Region,
-		startDelay:    opts.FleetStartDelay,
-		stopDelay:     opts.FleetStopDelay,
-		pageSize:      opts.PageSize,
-		maxFleets:     opts.MaxFleets,
-		maxStacks:     opts.MaxStacks,
-		streamingBase: opts.StreamingBaseURL,
-		fleets:        map[string]*fleetRec{},
-		stacks:        map[string]*stackRec{},
-		assoc:         map[assocKey]bool{},
-		images:        map[string]*Image{},
-		tags:          map[string]map[string]string{},
-		urls:          map[string]*urlRec{},
-		sessions:      map[string]*Session{},
-		vpcs:          map[string]*VPC{},
-		subnets:       map[string]*Subnet{},
-		routeTables:   map[string]*RouteTable{},
-		sgs:           map[string]*SecurityGroup{},
-		peerings:      map[string]*peeringRec{},
-		broken:        map[string]FleetError{},
-		instances:     map[string]*instanceRec{},
-		enis:          map[string]*NetworkInterface{},
-		amis:          map[string]*AMI{},
-		ssmParams:     map[string]string{},
-		clientTokens:  map[string]*tokenRec{},
-		instStart:     opts.InstanceStartDelay,
-		instStop:      opts.InstanceStopDelay,
-		instTerminate: opts.InstanceTerminateDelay,
-		instInit:      opts.InstanceStatusInitDelay,
+		clock:          opts.Clock,
+		faults:         opts.Faults,
+		account:        opts.AccountID,
+		region:         opts.Region,
+		startDelay:     opts.FleetStartDelay,
+		stopDelay:      opts.FleetStopDelay,
+		fleetInstStart: opts.FleetInstanceStartDelay,
+		pageSize:       opts.PageSize,
+		maxFleets:      opts.MaxFleets,
+		maxStacks:      opts.MaxStacks,
+		streamingBase:  opts.StreamingBaseURL,
+		fleets:         map[string]*fleetRec{},
+		stacks:         map[string]*stackRec{},
+		assoc:          map[assocKey]bool{},
+		images:         map[string]*Image{},
+		tags:           map[string]map[string]string{},
+		urls:           map[string]*urlRec{},
+		sessions:       map[string]*Session{},
+		vpcs:           map[string]*VPC{},
+		subnets:        map[string]*Subnet{},
+		routeTables:    map[string]*RouteTable{},
+		sgs:            map[string]*SecurityGroup{},
+		peerings:       map[string]*peeringRec{},
+		broken:         map[string]FleetError{},
+		instances:      map[string]*instanceRec{},
+		enis:           map[string]*NetworkInterface{},
+		amis:           map[string]*AMI{},
+		ssmParams:      map[string]string{},
+		clientTokens:   map[string]*tokenRec{},
+		instStart:      opts.InstanceStartDelay,
+		instStop:       opts.InstanceStopDelay,
+		instTerminate:  opts.InstanceTerminateDelay,
+		instInit:       opts.InstanceStatusInitDelay,
 	}
 	if w.clock == nil {
 		w.clock = clock.RealClock{}
@@ -215,9 +225,9 @@ func (w *World) EC2Handler() http.Handler {
 func (w *World) now() time.Time {
 	t := w.clock.Now()
 	for _, f := range w.fleets {
-		w.tickFleet(f, t)
+		w.advanceFleet(f, t) // its sessions' expiry included, in time order
 	}
-	for _, s := range w.sessions {
+	for _, s := range w.sessions { // sessions of no fleet
 		if s.State != SessionExpired && !s.MaxExpirationTime.IsZero() && !t.Before(s.MaxExpirationTime) {
 			w.endSession(s)
 		}

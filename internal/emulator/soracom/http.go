@@ -90,6 +90,7 @@ func (s *Server) routes() {
 		{"POST /v1/sims/{sim_id}/unset_group", OpUnsetSimGroup, authToken, s.hUnsetGroup},
 		{"POST /v1/sims/{sim_id}/delete_session", OpDeleteSession, authToken, s.hDeleteSession},
 	}
+	rs = append(rs, s.napterRoutes()...)
 	s.mux = http.NewServeMux()
 	s.ops = map[string]string{}
 	for _, rt := range rs {

@@ -226,6 +226,8 @@ type state struct {
 	airIPs  map[string]string
 
 	rate map[rateKey]*rateWindow
+
+	napter napterState // Napter port mappings (napter.go)
 }
 
 func newState() *state {
