@@ -166,7 +166,11 @@ func (r *RemoteAccessEnvironmentReconciler) countSessions(ctx context.Context, p
 			p.LiveSessions++
 		}
 		if at, ok := session.IssuedAt(s); ok {
-			p.SessionsIssuedAt = append(p.SessionsIssuedAt, at)
+			is := environment.IssuedSession{At: at}
+			if session.IsNapter(s) {
+				is.Napter = session.AccessWindow(&s.Spec)
+			}
+			p.SessionsIssued = append(p.SessionsIssued, is)
 		}
 	}
 	return nil

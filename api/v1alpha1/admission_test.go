@@ -358,7 +358,7 @@ func TestAdmissionRejectsImmutableChanges(t *testing.T) {
 func TestSamplesAreAccepted(t *testing.T) {
 	ensureNamespace(t)
 	ctx := context.Background()
-	for _, file := range []string{raeSample, dgSample, ssSample} {
+	for _, file := range []string{raeSample, dgSample, ssSample, "access_v1alpha1_streamingsession_napter.yaml"} {
 		t.Run(file, func(t *testing.T) {
 			obj := sample(t, file)
 			obj.SetName("sample-" + obj.GetName())

@@ -1113,6 +1113,14 @@ type UsageStatus struct {
 	// every one).
 	// +optional
 	SessionsServed int64 `json:"sessionsServed,omitempty"`
+	// NapterSecondsThisMonth and NapterSecondsTotal are the durations of the
+	// Napter port mappings made for the sessions counted in SessionsServed,
+	// as granted (an upper bound: a mapping deleted early, on revocation,
+	// lived less).
+	// +optional
+	NapterSecondsThisMonth int64 `json:"napterSecondsThisMonth,omitempty"`
+	// +optional
+	NapterSecondsTotal int64 `json:"napterSecondsTotal,omitempty"`
 	// SessionsCountedUntil is the issue time up to which sessions were counted.
 	// +optional
 	SessionsCountedUntil *metav1.Time `json:"sessionsCountedUntil,omitempty"`

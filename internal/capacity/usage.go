@@ -120,3 +120,13 @@ func price(m map[string]accessv1alpha1.Price, key string) (float64, bool) {
 	f, err := strconv.ParseFloat(string(v), 64)
 	return f, err == nil
 }
+
+// AddNapter adds Napter time at perMinute to cost ("" counts as 0).
+func AddNapter(cost string, perMinute accessv1alpha1.Price, seconds int64) string {
+	p, err := strconv.ParseFloat(string(perMinute), 64)
+	if err != nil {
+		return cost
+	}
+	base, _ := strconv.ParseFloat(cost, 64)
+	return strconv.FormatFloat(base+p*float64(seconds)/60, 'f', 2, 64)
+}

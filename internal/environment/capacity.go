@@ -76,17 +76,14 @@ func observeStart(p *Pass, fs *accessv1alpha1.FleetStatus) {
 // the Prometheus counters), and counts the sessions given access.
 func accountUsage(p *Pass, fs *accessv1alpha1.FleetStatus) {
 	spec := p.Env.Spec.AppStream
-	if spec.Fleet.FleetType == accessv1alpha1.FleetTypeElastic {
-		return // billed per session; no instances to count
-	}
 	u := p.Env.Status.Usage
 	if u == nil {
 		u = &accessv1alpha1.UsageStatus{}
 		p.Env.Status.Usage = u
 	}
 	running, inUse := fs.Running, fs.InUse
-	if fs.State != "RUNNING" {
-		running, inUse = 0, 0
+	if fs.State != "RUNNING" || spec.Fleet.FleetType == accessv1alpha1.FleetTypeElastic {
+		running, inUse = 0, 0 // ELASTIC fleets bill per session: no instances to count
 	}
 	ns, name := p.Env.Namespace, p.Env.Name
 	metrics.FleetCapacity.WithLabelValues(ns, name, "desired").Set(float64(fs.Desired))
@@ -95,8 +92,7 @@ func accountUsage(p *Pass, fs *accessv1alpha1.FleetStatus) {
 	if wrote, d := capacity.Account(u, capacity.Sample{Now: p.Now, Running: running, InUse: inUse, FleetType: spec.Fleet.FleetType}); wrote {
 		metrics.FleetInstanceSeconds.WithLabelValues(ns, name, "running").Add(float64(d.RunningSeconds))
 		metrics.FleetInstanceSeconds.WithLabelValues(ns, name, "stopped").Add(float64(d.StoppedSeconds))
-		u.EstimatedCostThisMonth, _ = capacity.Cost(spec.Prices, spec.Fleet.InstanceType, u.RunningInstanceSecondsThisMonth, u.StoppedInstanceSecondsThisMonth)
-		u.EstimatedCostTotal, _ = capacity.Cost(spec.Prices, spec.Fleet.InstanceType, u.RunningInstanceSecondsTotal, u.StoppedInstanceSecondsTotal)
+		estimateCost(p, u)
 	}
 	countServed(p, u)
 }
@@ -107,8 +103,8 @@ func accountUsage(p *Pass, fs *accessv1alpha1.FleetStatus) {
 const servedLag = time.Minute
 
 // countServed adds the sessions given access between the last count and
-// servedLag ago. The watermark moves only when it counts something, so a
-// pass that counts nothing writes nothing.
+// servedLag ago, and their Napter mappings' time. The watermark moves only
+// when it counts something, so a pass that counts nothing writes nothing.
 func countServed(p *Pass, u *accessv1alpha1.UsageStatus) {
 	var since time.Time
 	if u.SessionsCountedUntil != nil {
@@ -116,13 +112,34 @@ func countServed(p *Pass, u *accessv1alpha1.UsageStatus) {
 	}
 	until := p.Now.Add(-servedLag).UTC().Truncate(time.Second)
 	n := int64(0)
-	for _, t := range p.SessionsIssuedAt {
-		if t.After(since) && !t.After(until) {
+	for _, s := range p.SessionsIssued {
+		if s.At.After(since) && !s.At.After(until) {
 			n++
+			secs := int64(s.Napter / time.Second)
+			if s.At.UTC().Format("2006-01") != u.Month {
+				// Counted in a later month than issued: the total only.
+				u.NapterSecondsTotal += secs
+				continue
+			}
+			u.NapterSecondsThisMonth += secs
+			u.NapterSecondsTotal += secs
 		}
 	}
 	if n > 0 {
 		u.SessionsServed += n
 		u.SessionsCountedUntil = &metav1.Time{Time: until}
+		estimateCost(p, u)
 	}
+}
+
+// estimateCost prices the usage with the user's prices ("" without them).
+func estimateCost(p *Pass, u *accessv1alpha1.UsageStatus) {
+	spec := p.Env.Spec
+	month, _ := capacity.Cost(spec.AppStream.Prices, spec.AppStream.Fleet.InstanceType, u.RunningInstanceSecondsThisMonth, u.StoppedInstanceSecondsThisMonth)
+	total, _ := capacity.Cost(spec.AppStream.Prices, spec.AppStream.Fleet.InstanceType, u.RunningInstanceSecondsTotal, u.StoppedInstanceSecondsTotal)
+	if spec.Napter != nil && spec.Napter.MinutePrice != "" {
+		month = capacity.AddNapter(month, spec.Napter.MinutePrice, u.NapterSecondsThisMonth)
+		total = capacity.AddNapter(total, spec.Napter.MinutePrice, u.NapterSecondsTotal)
+	}
+	u.EstimatedCostThisMonth, u.EstimatedCostTotal = month, total
 }

@@ -53,9 +53,9 @@ type Pass struct {
 	// LiveSessions counts the environment's live StreamingSessions (Pending,
 	// Ready or Active), for capacity Demand (set by the reconciler from its cache).
 	LiveSessions int
-	// SessionsIssuedAt are when the environment's cached sessions were given
-	// access, for status.usage.sessionsServed.
-	SessionsIssuedAt []time.Time
+	// SessionsIssued are the environment's cached sessions that were given
+	// access, for status.usage (sessions served, Napter time).
+	SessionsIssued []IssuedSession
 	// Wake is when a ready environment wants its next pass by time alone
 	// (capacity Demand: a schedule boundary, the idle time running out, a
 	// fleet starting); 0: the poll interval. Set through WakeIn.
@@ -87,6 +87,13 @@ type Pass struct {
 func (p *Pass) Owner() ownership.Owner {
 	return ownership.Owner{Cluster: p.ClusterName, Kind: "RemoteAccessEnvironment",
 		Namespace: p.Env.Namespace, Name: p.Env.Name, UID: string(p.Env.UID)}
+}
+
+// IssuedSession is a session that was given access: when, and for a Napter
+// session the duration of its port mapping (0 for AppStream).
+type IssuedSession struct {
+	At     time.Time
+	Napter time.Duration
 }
 
 // WakeIn asks for a pass within d (d <= 0: nothing).

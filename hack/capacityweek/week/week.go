@@ -448,13 +448,13 @@ func (s *sim) requestedAt(now time.Time) bool {
 
 // liveSessions counts the sessions requested and not ended by now (their
 // StreamingSessions are Pending, Ready or Active).
-func (s *sim) liveSessions(now time.Time) (live int, issued []time.Time) {
+func (s *sim) liveSessions(now time.Time) (live int, issued []environment.IssuedSession) {
 	for _, x := range s.res.Sessions {
 		if !x.RequestedAt.After(now) && x.EndedAt.IsZero() {
 			live++
 		}
 		if !x.StartedAt.IsZero() {
-			issued = append(issued, x.StartedAt)
+			issued = append(issued, environment.IssuedSession{At: x.StartedAt})
 		}
 	}
 	return live, issued
@@ -473,7 +473,7 @@ func (s *sim) pass(now time.Time) time.Duration {
 		Event:          func(_, reason, _, _ string) { s.res.Events[reason]++ },
 		PersistStatus:  func(context.Context) error { return nil },
 		TransitionWait: s.o.TransitionWait, PollInterval: s.o.PollInterval,
-		Orig: s.env.Status.DeepCopy(), LiveSessions: live, SessionsIssuedAt: issued,
+		Orig: s.env.Status.DeepCopy(), LiveSessions: live, SessionsIssued: issued,
 	}
 	out := unit.Converge(s.ctx, p, environment.AppStreamChain()...)
 	if out.Ready && out.Err == nil {
