@@ -162,7 +162,7 @@ func (r *RemoteAccessEnvironmentReconciler) countSessions(ctx context.Context, p
 		if s.Spec.EnvironmentRef.Name != p.Env.Name {
 			continue
 		}
-		if session.Live(s) {
+		if session.Live(s) && !session.IsNapter(s) { // Napter sessions use no fleet instance
 			p.LiveSessions++
 		}
 		if at, ok := session.IssuedAt(s); ok {

@@ -132,14 +132,30 @@ func countServed(p *Pass, u *accessv1alpha1.UsageStatus) {
 	}
 }
 
-// estimateCost prices the usage with the user's prices ("" without them).
+// estimateCost prices the usage with the user's prices: "" when some of it
+// has no price (an estimate of part of the bill would mislead).
 func estimateCost(p *Pass, u *accessv1alpha1.UsageStatus) {
-	spec := p.Env.Spec
-	month, _ := capacity.Cost(spec.AppStream.Prices, spec.AppStream.Fleet.InstanceType, u.RunningInstanceSecondsThisMonth, u.StoppedInstanceSecondsThisMonth)
-	total, _ := capacity.Cost(spec.AppStream.Prices, spec.AppStream.Fleet.InstanceType, u.RunningInstanceSecondsTotal, u.StoppedInstanceSecondsTotal)
-	if spec.Napter != nil && spec.Napter.MinutePrice != "" {
-		month = capacity.AddNapter(month, spec.Napter.MinutePrice, u.NapterSecondsThisMonth)
-		total = capacity.AddNapter(total, spec.Napter.MinutePrice, u.NapterSecondsTotal)
+	u.EstimatedCostThisMonth = estimate(p.Env.Spec, u.RunningInstanceSecondsThisMonth, u.StoppedInstanceSecondsThisMonth, u.NapterSecondsThisMonth)
+	u.EstimatedCostTotal = estimate(p.Env.Spec, u.RunningInstanceSecondsTotal, u.StoppedInstanceSecondsTotal, u.NapterSecondsTotal)
+}
+
+func estimate(spec accessv1alpha1.RemoteAccessEnvironmentSpec, running, stopped, napter int64) string {
+	cost := "0.00"
+	if running+stopped > 0 {
+		c, ok := capacity.Cost(spec.AppStream.Prices, spec.AppStream.Fleet.InstanceType, running, stopped)
+		if !ok {
+			return ""
+		}
+		cost = c
 	}
-	u.EstimatedCostThisMonth, u.EstimatedCostTotal = month, total
+	if napter > 0 {
+		if spec.Napter == nil || spec.Napter.MinutePrice == "" {
+			return ""
+		}
+		cost = capacity.AddNapter(cost, spec.Napter.MinutePrice, napter)
+	}
+	if spec.AppStream.Prices == nil && (spec.Napter == nil || spec.Napter.MinutePrice == "") {
+		return "" // no prices configured: no estimate
+	}
+	return cost
 }

@@ -60,6 +60,10 @@ func (f *Fleet) Observe(ctx context.Context, p *Pass) (Observation, error) {
 		}
 	}
 	f.observed = fl
+	if err := capacity.Validate(p.Env.Spec.AppStream.Capacity); err != nil {
+		// Admission cannot check that a time zone exists here.
+		return Observation{}, unit.Terminal(accessv1alpha1.ReasonInvalidConfiguration, err)
+	}
 	f.plan = planCapacity(p, string(fl.State))
 	f.inPlace, f.needsStop = fleetDiff(p.Env.Spec.AppStream.Fleet, f.plan, fl)
 	st.Name, st.State = name, string(fl.State)

@@ -42,11 +42,12 @@ func CountAhead(s *accessv1alpha1.StreamingSession, others []*accessv1alpha1.Str
 		if o.UID == s.UID || o.Spec.EnvironmentRef.Name != s.Spec.EnvironmentRef.Name || !Live(o) {
 			continue
 		}
+		fleet := !IsNapter(o) // Napter sessions take no fleet instance
 		switch o.Status.Phase {
 		case accessv1alpha1.SessionReady:
-			a.Unopened++
+			a.Unopened += b2i(fleet)
 		case accessv1alpha1.SessionActive:
-			a.Active++
+			a.Active += b2i(fleet)
 		}
 		if !before(o, s) {
 			continue
@@ -55,7 +56,7 @@ func CountAhead(s *accessv1alpha1.StreamingSession, others []*accessv1alpha1.Str
 		if o.Spec.UserID == s.Spec.UserID {
 			a.User++
 		}
-		if o.Status.URLExpiresAt == nil && (o.Status.Phase == "" || o.Status.Phase == accessv1alpha1.SessionPending) {
+		if fleet && o.Status.URLExpiresAt == nil && (o.Status.Phase == "" || o.Status.Phase == accessv1alpha1.SessionPending) {
 			a.Waiting++
 		}
 	}
@@ -95,4 +96,11 @@ func overLimit(s *accessv1alpha1.StreamingSession, l accessv1alpha1.SessionLimit
 			env, a.Total, l.Total)
 	}
 	return ""
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
