@@ -119,7 +119,11 @@ func (p *Pass) Execute(ctx context.Context, step Step) (Step, error) {
 		case err != nil:
 			return step, err
 		case step.Action == StepMint:
-			return Issue(ctx, users.API, u.Secrets, s, step, p.Now)
+			out, err := Issue(ctx, users.API, u.Secrets, s, step, p.Now)
+			if err == nil {
+				metrics.SessionsServed.WithLabelValues(s.Namespace, s.Spec.EnvironmentRef.Name, "appstream").Inc()
+			}
+			return out, err
 		case step.Action == StepEndAccess:
 			return step, users.Delete(ctx, step.Expire)
 		}
