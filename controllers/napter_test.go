@@ -181,9 +181,10 @@ func TestNapterSessionRefusals(t *testing.T) {
 	w.must(env.Client.Create(w.ctx, outside))
 	w.waitPhase("napter-outside", accessv1alpha1.SessionFailed, accessv1alpha1.SessionReasonSourceRangeNotAllowed)
 
-	// plc-7 sits behind the cellular router and its port names no router port.
+	// plc-7 sits behind the cellular router, which forwards its port 80 (the
+	// sample's routerPort 8080) but no port to plc-7's 22.
 	behind := w.napterSession("napter-plc", "user-a", "198.51.100.0/24")
-	port := intstr.FromInt32(80)
+	port := intstr.FromInt32(22)
 	behind.Spec.Target = &accessv1alpha1.SessionTarget{DeviceGroup: ssGroupName, Device: "plc-7", Port: &port}
 	w.must(env.Client.Create(w.ctx, behind))
 	failed := w.waitPhase("napter-plc", accessv1alpha1.SessionFailed, accessv1alpha1.SessionReasonNapterNeedsPortForward)

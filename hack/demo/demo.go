@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -42,6 +44,7 @@ const (
 	envSample       = controlplane.EnvironmentSample
 	dgSample        = "config/samples/access_v1alpha1_devicegroup.yaml"
 	sessionSample   = "config/samples/access_v1alpha1_streamingsession.yaml"
+	napterSample    = "config/samples/access_v1alpha1_streamingsession_napter.yaml"
 )
 
 // Delays of the emulated clouds: short, but long enough to watch the
@@ -72,6 +75,9 @@ type result struct {
 	// DeviceGroup or StreamingSession controller is not registered).
 	URL       string
 	TimeToURL time.Duration
+	// Napter is the Napter session's endpoint (host:port) and NapterBanner
+	// what a TCP connection to it from this machine answered.
+	Napter, NapterBanner string
 }
 
 // errInterrupted is returned when a signal stopped the demo before it was ready.
@@ -221,6 +227,8 @@ func run(ctx context.Context, opts options, stdout io.Writer) (res *result, err 
 	cloud, err := emulator.Start(emulator.Options{
 		VPGCreateDelay: vpgCreateDelay, VPGTerminateDelay: stopDelay,
 		FleetStartDelay: fleetStartDelay, FleetStopDelay: stopDelay, InstanceStartDelay: instanceStartDelay,
+		// Napter endpoints listen on 127.0.0.1 for real: the demo connects to one.
+		NapterListen: true,
 	})
 	if err != nil {
 		return res, err
@@ -353,6 +361,11 @@ func run(ctx context.Context, opts options, stdout io.Writer) (res *result, err 
 		for _, line := range pathLines(ctx, admin, cloud, envKey, dgKey, last) {
 			p.step("%s", line)
 		}
+
+		// 8. The second way in: a Napter session, as user-a, open to this machine only.
+		if err := napterSession(ctx, p, root, admin, userClient, res, deadline, opts.Timeout); err != nil {
+			return res, interrupted(err)
+		}
 	} else if hasDG {
 		p.step("the StreamingSession controller is not registered (internal/manager.RegisterControllers): skipping the session")
 	}
@@ -478,6 +491,70 @@ func createSession(ctx context.Context, root string, c client.Client) (client.Ob
 	return client.ObjectKeyFromObject(ss), nil
 }
 
+// napterSession creates the sample Napter session as user-a, its source
+// range narrowed to this machine (127.0.0.1/32: the emulator's Napter
+// endpoints listen there), waits until it is Ready, and connects to the
+// endpoint from its Secret.
+func napterSession(ctx context.Context, p *printer, root string, admin, user client.Client, res *result, deadline time.Time, timeout time.Duration) error {
+	objs, err := decodeFile(filepath.Join(root, napterSample))
+	if err != nil {
+		return err
+	}
+	if len(objs) != 1 || objs[0].GetKind() != "StreamingSession" {
+		return fmt.Errorf("%s: want one StreamingSession", napterSample)
+	}
+	ss := objs[0]
+	if err := unstructured.SetNestedStringSlice(ss.Object, []string{"127.0.0.1/32"}, "spec", "napter", "sourceRanges"); err != nil {
+		return err
+	}
+	if err := user.Create(ctx, ss); err != nil {
+		return fmt.Errorf("creating StreamingSession %s as %s: %w", objectKey(ss), demoUser, err)
+	}
+	key := client.ObjectKeyFromObject(ss)
+	p.step("created StreamingSession %s as %s (from %s, via Napter, open to 127.0.0.1/32)", key, demoUser, napterSample)
+	var last *accessv1alpha1.StreamingSession
+	if err := waitUntil(ctx, p, deadline, timeout, relPath(res.ManagerLog), func(ctx context.Context) observation {
+		o, s := sessionState(ctx, admin, key)
+		if s != nil {
+			last = s
+		}
+		return o
+	}); err != nil {
+		return err
+	}
+	var sec corev1.Secret
+	if err := user.Get(ctx, types.NamespacedName{Namespace: demoNamespace, Name: last.Status.SecretName}, &sec); err != nil {
+		return fmt.Errorf("reading the Napter session's Secret as %s: %w", demoUser, err)
+	}
+	res.Napter = string(sec.Data[accessv1alpha1.SecretKeyEndpoint])
+	if res.Napter == "" {
+		return fmt.Errorf("Secret %s/%s has no %q key", sec.Namespace, sec.Name, accessv1alpha1.SecretKeyEndpoint)
+	}
+	banner, err := dialBanner(ctx, res.Napter)
+	if err != nil {
+		return fmt.Errorf("connecting to the Napter endpoint %s: %w", res.Napter, err)
+	}
+	res.NapterBanner = banner
+	p.step("Napter endpoint %s (Secret %s) answered: %s", res.Napter, sec.Name, banner)
+	return nil
+}
+
+// dialBanner connects to addr and returns the first line it sends.
+func dialBanner(ctx context.Context, addr string) (string, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = conn.Close() }()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil && line == "" {
+		return "", fmt.Errorf("no answer: %w", err)
+	}
+	return strings.TrimSpace(line), nil
+}
+
 // demoControllers are the controllers the demo's manager registers.
 var demoControllers = []string{"devicegroup", "remoteaccessenvironment", "streamingsession"}
 
@@ -546,6 +623,12 @@ func printSummary(p *printer, res *result, root string, took time.Duration) {
 	fmt.Fprintf(&b, "\ngatestream demo is ready (%s).\n\n", took.Round(time.Second))
 	if res.URL != "" {
 		fmt.Fprintf(&b, "Streaming URL for %s (TeraTerm to raspi-1:22; opens once, within 5 minutes):\n  %s\n\n", demoUser, res.URL)
+	}
+	if res.Napter != "" {
+		host, port, _ := net.SplitHostPort(res.Napter)
+		fmt.Fprintf(&b, "Napter endpoint for %s (raspi-1:22, open to 127.0.0.1/32 for an hour):\n  %s   (try: nc %s %s, or ssh -p %s %s)\n\n", demoUser, res.Napter, host, port, port, host)
+	}
+	if res.URL != "" {
 	} else {
 		missing := "StreamingSession"
 		if !slices.Contains(res.Controllers, "devicegroup") {

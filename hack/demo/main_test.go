@@ -108,6 +108,11 @@ func TestDemoEndToEnd(t *testing.T) {
 		if !strings.HasPrefix(res.URL, res.AppStreamURL+"/") || !strings.Contains(stdout, res.URL) {
 			t.Errorf("want a streaming URL under %s printed, got %q", res.AppStreamURL, res.URL)
 		}
+		// The second way in: a Napter endpoint that answered as raspi-1's SSH.
+		if !strings.HasPrefix(res.Napter, "127.0.0.1:") || !strings.Contains(stdout, res.Napter) ||
+			res.NapterBanner != "SSH-2.0-gatestream-emulator raspi-1" {
+			t.Errorf("want a Napter endpoint on 127.0.0.1 printed that answers as raspi-1's SSH, got %q answering %q", res.Napter, res.NapterBanner)
+		}
 	} else {
 		t.Logf("DeviceGroup controller registered: %v, StreamingSession controller registered: %v: no URL expected", wantDG, wantURL)
 	}
@@ -184,8 +189,8 @@ func checkWhileRunning(t *testing.T, r *result, wantURL bool) {
 	if err := user.List(ctx, &sessions, client.InNamespace(demoNamespace)); err != nil {
 		t.Errorf("user-a listing sessions: %v", err)
 	}
-	if wantURL && len(sessions.Items) != 1 {
-		t.Errorf("want user-a's session in %s, got %d sessions", demoNamespace, len(sessions.Items))
+	if wantURL && len(sessions.Items) != 2 {
+		t.Errorf("want user-a's two sessions (AppStream and Napter) in %s, got %d sessions", demoNamespace, len(sessions.Items))
 	}
 	if err := user.List(ctx, &corev1.SecretList{}, client.InNamespace(demoNamespace)); !apierrors.IsForbidden(err) {
 		t.Errorf("user-a listing Secrets: want Forbidden, got %v", err)

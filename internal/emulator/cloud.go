@@ -65,6 +65,18 @@ type Options struct {
 
 	// Listen addresses (host:port) of the three servers; default DefaultAddr.
 	SoracomAddr, AppStreamAddr, EC2Addr string
+
+	// NapterListen gives every Napter port mapping created from then on a
+	// real TCP endpoint: a listener on 127.0.0.1 with a kernel-chosen port,
+	// the emulator's stand-in for Napter's global address (the entry's
+	// ipAddress is 127.0.0.1, its port the listener's, its hostname
+	// localhost; TLS with a self-signed certificate for tlsRequired
+	// entries). The packet walker (ReachNapter) decides each connection from
+	// its own address. It closes when the entry is deleted, once it has
+	// expired and anything observes it (on accept too), and on Close.
+	// Default false: entries get made-up documentation addresses
+	// (203.0.113.x) and nothing listens.
+	NapterListen bool
 }
 
 // Cloud is a running set of emulators. Its fields are read-only after Start.
@@ -90,6 +102,8 @@ type Cloud struct {
 	seeded *Seeded
 
 	devices devices
+	// napter are the real Napter endpoints (nil unless Options.NapterListen).
+	napter *napterEndpoints
 
 	closeOnce sync.Once
 	closeErr  error
@@ -167,6 +181,14 @@ func Start(opts Options) (*Cloud, error) {
 		Peering:            world,
 	})
 	c := &Cloud{Soracom: sor, AWS: world, Faults: faults}
+	if opts.NapterListen {
+		n, err := newNapterEndpoints(c)
+		if err != nil {
+			return nil, err
+		}
+		c.napter = n
+		sor.SetNapterListener(n.listen)
+	}
 	// The session pages say whether the session's target is reachable, by
 	// the independent packet walker (internal/emulator/reach).
 	world.SetReachability(func(s aws.Session) string {
@@ -216,12 +238,16 @@ func Start(opts Options) (*Cloud, error) {
 	return c, nil
 }
 
-// Close stops the three servers: no new connections are accepted, in-flight
+// Close stops the three servers and the Napter endpoints: no new connections are accepted, in-flight
 // requests get a few seconds to finish, then every connection is closed. It
 // returns when the servers' goroutines are gone and the ports are free. It is
 // safe to call more than once.
 func (c *Cloud) Close() error {
 	c.closeOnce.Do(func() {
+		if c.napter != nil {
+			c.napter.close()
+			c.Soracom.CloseNapterEndpoints()
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 		defer cancel()
 		var wg sync.WaitGroup

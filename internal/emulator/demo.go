@@ -45,10 +45,28 @@ const (
 	// DemoPLCAddress is plc-7's address on that LAN (port 80).
 	DemoPLCAddress = "192.168.1.20"
 
+	// The demo's devices as the packet walker knows them (AppStream path
+	// and Napter): raspi-1 is DemoSIMRaspberryPi's own host, listening on
+	// DemoRaspberryPiPorts; plc-7 sits at DemoPLCAddress behind the cellular
+	// router of DemoSIMRouter, listening on DemoPLCPorts. The router
+	// forwards DemoRouterPortHTTP to plc-7:80 and DemoRouterPortSSH to
+	// plc-7:22, for Napter, which reaches only the router (a DeviceGroup
+	// port's routerPort).
+	DemoRaspberryPiName = "raspi-1"
+	DemoPLCName         = "plc-7"
+	DemoRouterPortHTTP  = 8080
+	DemoRouterPortSSH   = 8022
+
 	// Secret names and keys the operator reads (internal/clients).
 	SoracomSecretName = "soracom-auth"
 	AWSSecretName     = "aws-credentials"
 )
+
+// DemoRaspberryPiPorts are the TCP ports raspi-1 listens on (ssh, and a web page).
+var DemoRaspberryPiPorts = []int{22, 80}
+
+// DemoPLCPorts are the TCP ports plc-7 listens on (its web UI, and ssh for maintenance).
+var DemoPLCPorts = []int{80, 22}
 
 // DemoApplications are the image's applications (the sample environment's applications).
 var DemoApplications = []string{"teraterm", "rdp", "firefox"}
@@ -123,10 +141,16 @@ func (c *Cloud) SeedDemo() (*Seeded, error) {
 	)
 
 	// The devices of config/samples' DeviceGroup: raspi-1 is the Raspberry
-	// Pi's SIM's own host (ssh), plc-7 sits on the LAN behind the cellular router.
-	c.AddSIMDevice("raspi-1", DemoSIMRaspberryPi, 22)
-	if err := c.AddLANDevice("plc-7", DemoSIMRouter, DemoPLCAddress, 80); err != nil {
+	// Pi's SIM's own host (ssh), plc-7 sits on the LAN behind the cellular
+	// router, whose port forwards lead Napter connections to it.
+	c.AddSIMDevice(DemoRaspberryPiName, DemoSIMRaspberryPi, DemoRaspberryPiPorts...)
+	if err := c.AddLANDevice(DemoPLCName, DemoSIMRouter, DemoPLCAddress, DemoPLCPorts...); err != nil {
 		return nil, err
+	}
+	for _, f := range []struct{ router, lan int }{{DemoRouterPortHTTP, 80}, {DemoRouterPortSSH, 22}} {
+		if err := c.AddPortForward(DemoSIMRouter, f.router, DemoPLCAddress, f.lan); err != nil {
+			return nil, err
+		}
 	}
 
 	c.seeded = &Seeded{

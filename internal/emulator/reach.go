@@ -24,6 +24,13 @@ type devices struct {
 	// SIM's session address, known only while it is online.
 	simHosts map[string]simHost
 	lan      reach.Devices
+	// forwards are the cellular routers' port forwards (AddPortForward).
+	forwards map[forwardKey]reach.PortForward
+}
+
+type forwardKey struct {
+	simID string
+	port  int
 }
 
 type simHost struct {

@@ -3,11 +3,10 @@ package emulator
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"net/netip"
-	"runtime"
 	"slices"
-	"sync"
-	"weak"
+	"strings"
 
 	"github.com/gatestream/gatestream/internal/emulator/aws"
 	"github.com/gatestream/gatestream/internal/emulator/reach"
@@ -16,19 +15,6 @@ import (
 // Napter: a client on the internet connects to a SORACOM Napter endpoint,
 // which leads to a port of a SIM's device (the SIM's own host, or a LAN
 // device behind a cellular router's port forward).
-
-// portForwards holds each Cloud's router port forwards. It lives outside
-// Cloud (whose struct is in cloud.go) and is keyed by a weak pointer, so an
-// entry goes away with its Cloud.
-var portForwards = struct {
-	mu sync.Mutex
-	m  map[weak.Pointer[Cloud]]map[forwardKey]reach.PortForward
-}{m: map[weak.Pointer[Cloud]]map[forwardKey]reach.PortForward{}}
-
-type forwardKey struct {
-	simID string
-	port  int
-}
 
 // AddPortForward makes the cellular router on simID forward TCP arriving on
 // routerPort (of the SIM's address) to lanAddr:lanPort on its LAN, where a
@@ -45,42 +31,33 @@ func (c *Cloud) AddPortForward(simID string, routerPort int, lanAddr string, lan
 	if _, ok := c.Soracom.SIM(simID); !ok {
 		return fmt.Errorf("emulator: port forward on SIM %s: no such SIM", simID)
 	}
-	wp := weak.Make(c)
-	portForwards.mu.Lock()
-	defer portForwards.mu.Unlock()
-	fw, ok := portForwards.m[wp]
-	if !ok {
-		fw = map[forwardKey]reach.PortForward{}
-		portForwards.m[wp] = fw
-		runtime.AddCleanup(c, func(k weak.Pointer[Cloud]) {
-			portForwards.mu.Lock()
-			defer portForwards.mu.Unlock()
-			delete(portForwards.m, k)
-		}, wp)
+	c.devices.mu.Lock()
+	defer c.devices.mu.Unlock()
+	if c.devices.forwards == nil {
+		c.devices.forwards = map[forwardKey]reach.PortForward{}
 	}
-	fw[forwardKey{simID, routerPort}] = reach.PortForward{SimID: simID, RouterPort: routerPort, LANAddr: a.Unmap(), LANPort: lanPort}
+	c.devices.forwards[forwardKey{simID, routerPort}] = reach.PortForward{SimID: simID, RouterPort: routerPort, LANAddr: a.Unmap(), LANPort: lanPort}
 	return nil
 }
 
 // RemovePortForward removes simID's forward of routerPort and reports whether there was one.
 func (c *Cloud) RemovePortForward(simID string, routerPort int) bool {
-	portForwards.mu.Lock()
-	defer portForwards.mu.Unlock()
-	fw := portForwards.m[weak.Make(c)]
+	c.devices.mu.Lock()
+	defer c.devices.mu.Unlock()
 	k := forwardKey{simID, routerPort}
-	_, ok := fw[k]
-	delete(fw, k)
+	_, ok := c.devices.forwards[k]
+	delete(c.devices.forwards, k)
 	return ok
 }
 
 // PortForwards returns the routers' port forwards, ordered by SIM and port.
 func (c *Cloud) PortForwards() []reach.PortForward {
-	portForwards.mu.Lock()
-	out := make([]reach.PortForward, 0, len(portForwards.m[weak.Make(c)]))
-	for _, f := range portForwards.m[weak.Make(c)] {
-		out = append(out, f)
+	c.devices.mu.Lock()
+	out := slices.Collect(maps.Values(c.devices.forwards))
+	c.devices.mu.Unlock()
+	if out == nil {
+		out = []reach.PortForward{}
 	}
-	portForwards.mu.Unlock()
 	slices.SortFunc(out, func(a, b reach.PortForward) int {
 		return cmp.Or(cmp.Compare(a.SimID, b.SimID), cmp.Compare(a.RouterPort, b.RouterPort))
 	})
@@ -119,8 +96,46 @@ func (c *Cloud) NapterSnapshot() reach.Napter {
 // internet, to a Napter endpoint host:port (host is the entry's ipAddress
 // or hostname).
 func (c *Cloud) ReachNapter(client netip.Addr, host string, port int) reach.Result {
+	r, _ := c.reachNapter(client, host, port)
+	return r
+}
+
+// napterTarget is where a Napter connection leads: the entry's SIM and,
+// when the walk reached it, the device and its port.
+type napterTarget struct {
+	SimID  string
+	Device string
+	Port   int
+}
+
+// reachNapter is ReachNapter, also naming the device the walk reached.
+func (c *Cloud) reachNapter(client netip.Addr, host string, port int) (reach.Result, napterTarget) {
 	n := c.NapterSnapshot()
 	// Only the SIMs and devices matter here: skip the AWS world.
 	s := snapshot(aws.NetworkSnapshot{}, c.Soracom.NetworkSnapshot(), &c.devices)
-	return reach.WalkNapter(s, n, client, host, port)
+	r := reach.WalkNapter(s, n, client, host, port)
+	var t napterTarget
+	hostAddr, _ := netip.ParseAddr(host)
+	for _, m := range n.Mappings {
+		if m.Port == port && !m.Expired && (hostAddr.IsValid() && m.IP == hostAddr.Unmap() || strings.EqualFold(m.Hostname, host)) {
+			t.SimID = m.SimID
+		}
+	}
+	if !r.Reachable || len(r.Hops) == 0 {
+		return r, t
+	}
+	end, err := netip.ParseAddrPort(r.Hops[len(r.Hops)-1])
+	if err != nil {
+		return r, t
+	}
+	t.Port = int(end.Port())
+	for _, d := range s.Devices {
+		if d.Address.Unmap() == end.Addr().Unmap() && (d.BehindSIM == t.SimID || d.BehindSIM == "") {
+			t.Device = d.Name
+			if d.BehindSIM == t.SimID {
+				break
+			}
+		}
+	}
+	return r, t
 }

@@ -33,10 +33,14 @@ type napterEnv struct {
 	ctx context.Context
 }
 
-func newNapterEnv(t *testing.T) *napterEnv {
+func newNapterEnv(t *testing.T) *napterEnv { return newNapterEnvWith(t, Options{}) }
+
+// newNapterEnvWith starts a cloud with opts on a fake clock.
+func newNapterEnvWith(t *testing.T, opts Options) *napterEnv {
 	t.Helper()
 	clk := clocktesting.NewFakeClock(time.Date(2026, 9, 1, 9, 0, 0, 0, time.UTC))
-	c, err := Start(Options{Clock: clk})
+	opts.Clock = clk
+	c, err := Start(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,8 @@ const (
 
 // Napter addresses. GUESS: real entries use SORACOM's public addresses and
 // ports; the emulator hands out documentation addresses (RFC 5737), a new
-// one per entry, and ports from 40000 upwards.
+// one per entry, and ports from 40000 upwards — unless a NapterListener is
+// set (SetNapterListener), which gives each entry a real endpoint.
 var napterPools = []netip.Prefix{
 	netip.MustParsePrefix("203.0.113.0/24"),
 	netip.MustParsePrefix("198.51.100.0/24"),
@@ -113,11 +114,64 @@ func (m PortMapping) ExpiresAt() time.Time { return time.UnixMilli(m.ExpiredTime
 type napterState struct {
 	byKey map[string]*PortMapping // ip:port -> entry (expired ones kept)
 	ever  int
+	// listen opens a real endpoint for each new entry (SetNapterListener).
+	listen NapterListener
+	// open: ip:port -> closes the entry's real endpoint (entries with one only).
+	open map[string]func()
 }
 
 func (n *napterState) init() {
 	if n.byKey == nil {
 		n.byKey = map[string]*PortMapping{}
+	}
+	if n.open == nil {
+		n.open = map[string]func(){}
+	}
+}
+
+// expiredClosersLocked takes the closers of the expired entries' real
+// endpoints, for the caller to run once it has released the lock.
+func (n *napterState) expiredClosersLocked(now time.Time) []func() {
+	var out []func()
+	for key, f := range n.open {
+		if m, ok := n.byKey[key]; !ok || !now.Before(time.UnixMilli(m.ExpiredTime)) {
+			out = append(out, f)
+			delete(n.open, key)
+		}
+	}
+	return out
+}
+
+// NapterListener opens a real endpoint for a new Napter entry m (whose
+// ipAddress, port, endpoint and hostname are not chosen yet) and returns
+// its address (host:port) and a function that closes it. The emulator
+// calls close when the entry is deleted, or once it has expired and a call
+// observes it (any call: expiry is lazy on the clock). It is called with
+// the emulator's lock held, and so may close be: neither may call back
+// into the Server or block.
+type NapterListener func(m PortMapping) (addr string, close func(), err error)
+
+// SetNapterListener makes every Napter entry created from now on get a
+// real endpoint from f: the entry's ipAddress and port are f's address,
+// and its hostname is "localhost" when that address is a loopback one.
+// nil goes back to made-up documentation addresses (the default).
+func (s *Server) SetNapterListener(f NapterListener) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.napter.listen = f
+}
+
+// CloseNapterEndpoints closes every entry's real endpoint (the entries stay).
+func (s *Server) CloseNapterEndpoints() {
+	s.mu.Lock()
+	closers := make([]func(), 0, len(s.st.napter.open))
+	for key, f := range s.st.napter.open {
+		closers = append(closers, f)
+		delete(s.st.napter.open, key)
+	}
+	s.mu.Unlock()
+	for _, f := range closers {
+		f()
 	}
 }
 
@@ -261,12 +315,7 @@ func (s *Server) createPortMapping(c *call, req createPortMappingReq) (int, any,
 	// connection fails until it comes online.
 	n := &s.st.napter
 	n.init()
-	ip, pport := s.allocNapterLocked()
 	m := &PortMapping{
-		Hostname:    "p-" + strings.ReplaceAll(ip.String(), ".", "-") + "." + NapterDomain,
-		IPAddress:   ip.String(),
-		Port:        pport,
-		Endpoint:    net.JoinHostPort(ip.String(), strconv.Itoa(pport)),
 		CreatedTime: now.UnixMilli(),
 		Duration:    int(dur / time.Second),
 		ExpiredTime: now.Add(dur).UnixMilli(),
@@ -281,8 +330,41 @@ func (s *Server) createPortMapping(c *call, req createPortMappingReq) (int, any,
 	} else {
 		m.Destination.SimID, m.SimID = sim.sim.ID, sim.sim.ID
 	}
+	if n.listen != nil {
+		a, closeFn, err := n.listen(m.clone(now))
+		if err != nil {
+			return 0, nil, errf(http.StatusInternalServerError, codeInternal, "cannot open the Napter endpoint: %v", err)
+		}
+		ap, err := netip.ParseAddrPort(a)
+		if err != nil {
+			closeFn()
+			return 0, nil, errf(http.StatusInternalServerError, codeInternal, "bad Napter endpoint %q: %v", a, err)
+		}
+		m.IPAddress, m.Port = ap.Addr().Unmap().String(), int(ap.Port())
+		m.Endpoint = net.JoinHostPort(m.IPAddress, strconv.Itoa(m.Port))
+		m.Hostname = napterHostname(ap.Addr())
+		// The kernel may reuse the port of an expired entry whose endpoint is closed: the new entry replaces it.
+		if old, ok := n.open[m.Endpoint]; ok {
+			old() // cannot happen while the old endpoint is open; close it anyway
+		}
+		n.open[m.Endpoint] = closeFn
+	} else {
+		ip, pport := s.allocNapterLocked()
+		m.IPAddress, m.Port = ip.String(), pport
+		m.Endpoint = net.JoinHostPort(ip.String(), strconv.Itoa(pport))
+		m.Hostname = napterHostname(ip)
+	}
 	n.byKey[m.Endpoint] = m
 	return http.StatusCreated, m.clone(now), nil
+}
+
+// napterHostname is an entry's hostname: "localhost" for a real endpoint on
+// loopback (the emulator's stand-in for Napter's global address).
+func napterHostname(ip netip.Addr) string {
+	if ip.IsLoopback() {
+		return "localhost"
+	}
+	return "p-" + strings.ReplaceAll(ip.String(), ".", "-") + "." + NapterDomain
 }
 
 // allocNapterLocked picks a fresh address and port for a new entry.
@@ -370,13 +452,20 @@ func (s *Server) hListPortMappingsForSubscriber(c *call) (int, any, *apiError) {
 func (s *Server) hDeletePortMapping(c *call) (int, any, *apiError) {
 	ip, port := c.r.PathValue("ip_address"), c.r.PathValue("port")
 	now, unlock := s.lock()
-	defer unlock()
 	key := net.JoinHostPort(ip, port)
 	m, ok := s.st.napter.byKey[key]
 	if !ok || m.OperatorID != c.opID || !now.Before(time.UnixMilli(m.ExpiredTime)) {
+		unlock()
 		return 0, nil, errf(http.StatusNotFound, codePortMappingNotFound, "Port mapping %s not found", key)
 	}
 	delete(s.st.napter.byKey, key)
+	closeFn := s.st.napter.open[key]
+	delete(s.st.napter.open, key)
+	unlock()
+	if closeFn != nil {
+		// Closed before the 204 goes out: the port refuses once the client has its answer.
+		closeFn()
+	}
 	return http.StatusNoContent, nil, nil
 }
 

@@ -232,5 +232,16 @@ func (s *Server) lock() (time.Time, func()) {
 	s.mu.Lock()
 	now := s.clock.Now()
 	s.st.sweep(now, s.opts.VPGTerminateDelay)
-	return now, s.mu.Unlock
+	// Expired Napter entries lose their real endpoints as soon as anything
+	// observes the state (the clock may be a fake one that nobody ticks).
+	closers := s.st.napter.expiredClosersLocked(now)
+	if len(closers) == 0 {
+		return now, s.mu.Unlock
+	}
+	return now, func() {
+		s.mu.Unlock()
+		for _, f := range closers {
+			f()
+		}
+	}
 }
