@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	"github.com/gatestream/gatestream/hack/capacityweek/week"
 )
 
@@ -74,5 +75,52 @@ func checkWeek(t *testing.T, r week.Result, demand bool) {
 		if r.FleetState != "STOPPED" {
 			t.Errorf("%s: fleet %s at the end of Tuesday, want STOPPED (idle since 17:00)", r.Config, r.FleetState)
 		}
+	}
+}
+
+// TestScheduleRaisesAndLowersMin: with no session at all, the business-hours
+// schedule (Mon–Fri 08:30–17:30 UTC, min 1) starts the fleet at 08:30 by
+// the clock alone (the pass asked to be woken then), keeps one instance
+// through the day, and the fleet stops when the window closes (nothing was
+// ever live: nothing to keep a spare for). The reconciler's own requeues
+// drive the passes.
+func TestScheduleRaisesAndLowersMin(t *testing.T) {
+	type sample struct {
+		at    time.Time
+		state string
+		want  int32
+	}
+	var trace []sample
+	c := week.Configs()[2]
+	r, err := week.Run(t.Context(), week.Options{Config: c, Mode: week.Reconciler, Horizon: 24 * time.Hour, Requests: []time.Time{},
+		Trace: func(now time.Time, _ int, fleet accessv1alpha1.FleetStatus, _ time.Duration) {
+			trace = append(trace, sample{now, fleet.State, fleet.Desired})
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := week.Start
+	opens, closes := day.Add(8*time.Hour+30*time.Minute), day.Add(17*time.Hour+30*time.Minute)
+	var startedAt, stoppedAt time.Time
+	for _, s := range trace {
+		switch {
+		case s.at.Before(opens) && s.state != "STOPPED":
+			t.Fatalf("fleet %s at %s, before the schedule opened", s.state, s.at.Format(time.RFC3339))
+		case startedAt.IsZero() && s.state == "STARTING":
+			startedAt = s.at
+		case !startedAt.IsZero() && stoppedAt.IsZero() && s.at.After(closes) && (s.state == "STOPPING" || s.state == "STOPPED"):
+			stoppedAt = s.at
+		case s.at.After(opens.Add(15*time.Minute)) && s.at.Before(closes) && (s.state != "RUNNING" || s.want != 1):
+			t.Fatalf("fleet %s with %d desired at %s, inside the window (want RUNNING with 1)", s.state, s.want, s.at.Format(time.RFC3339))
+		}
+	}
+	if startedAt.Before(opens) || startedAt.After(opens.Add(time.Minute)) {
+		t.Fatalf("fleet started at %s; want at %s, when the schedule opened", startedAt.Format(time.RFC3339), opens.Format(time.RFC3339))
+	}
+	if stoppedAt.IsZero() || stoppedAt.After(closes.Add(time.Minute)) {
+		t.Fatalf("fleet stopping at %v; want at %s, when the schedule closed", stoppedAt, closes.Format(time.RFC3339))
+	}
+	if r.Truth.Starts != 1 || r.Truth.Stops != 1 {
+		t.Fatalf("%d starts, %d stops; want one of each", r.Truth.Starts, r.Truth.Stops)
 	}
 }
