@@ -49,7 +49,7 @@ vet: ## go vet.
 .PHONY: test
 # The browser tests (headless Chromium) run on their own with -v, so that the
 # log shows by name that they ran (under CI they fail, never skip, without Chromium).
-BROWSER_TESTS := ^(TestChromiumSignInConnect|TestE2EDemo)$$
+BROWSER_TESTS := ^(TestChromiumSignInConnect|TestChromiumNapterConnect|TestE2EDemo)$$
 
 test: manifests generate fmt vet k8s test-deps ## Run every test against a real kube-apiserver and etcd (built on first use).
 	go test $(GO_TEST_FLAGS) -skip '$(BROWSER_TESTS)' ./...

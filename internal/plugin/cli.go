@@ -52,7 +52,7 @@ that gatestream manages in the current namespace.`,
 		newApp = func() (*App, error) { return appFromKubeconfig(kube, stdout, stderr) }
 	}
 
-	root.AddCommand(connectCommand(newApp), devicesCommand(newApp), sessionsCommand(newApp), endCommand(newApp))
+	root.AddCommand(connectCommand(newApp), openCommand(newApp), devicesCommand(newApp), sessionsCommand(newApp), endCommand(newApp))
 	return root
 }
 
@@ -60,13 +60,21 @@ func connectCommand(newApp func() (*App, error)) *cobra.Command {
 	var o ConnectOptions
 	cmd := &cobra.Command{
 		Use:   "connect DEVICE",
-		Short: "Create a StreamingSession for a device and print its URL",
+		Short: "Create a StreamingSession for a device and print its URL (or Napter endpoint)",
 		Long: `connect finds the DeviceGroup that has DEVICE, checks that its environment is
 Ready, creates a StreamingSession for you, waits until gatestream has minted
-the streaming URL and prints it on stdout (progress goes to stderr).`,
+the streaming URL and prints it on stdout (progress goes to stderr).
+
+With --via napter, the session gets a SORACOM Napter endpoint straight to one
+TCP port of the device instead, open only to the --source-range CIDRs you give
+(your own public address, such as 203.0.113.7/32: it is never guessed) for at
+most 8h. connect prints host:port on stdout, and the TLS setting, the expiry
+and, for an ssh port, the ssh command on stderr.`,
 		Example: `  kubectl gatestream connect raspi-1
   kubectl gatestream connect plc-7 --app firefox --for 30m --open
-  URL=$(kubectl gatestream -n line-a connect raspi-1 --group line-a)`,
+  URL=$(kubectl gatestream -n line-a connect raspi-1 --group line-a)
+  kubectl gatestream connect raspi-1 --via napter --source-range 203.0.113.7/32
+  kubectl gatestream connect plc-7 --via napter --port http --source-range 203.0.113.0/24 --open`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a, err := newApp()
@@ -86,6 +94,32 @@ the streaming URL and prints it on stdout (progress goes to stderr).`,
 	f.BoolVar(&o.Open, "open", false, "Open the URL in a browser (xdg-open or open)")
 	f.DurationVar(&o.Timeout, "timeout", DefaultConnectTimeout, "How long to wait for the URL")
 	f.StringVar(&o.User, AppStreamUserFlag, "", "AppStream user id (default: your Kubernetes user name)")
+	f.StringVar(&o.Via, "via", "appstream", "How to connect: appstream (a streaming URL) or napter (a SORACOM Napter endpoint straight to the device's port)")
+	f.StringArrayVar(&o.SourceRanges, "source-range", nil, "With --via napter: an IPv4 CIDR allowed to connect to the endpoint, such as 203.0.113.7/32 (your own public address; repeatable; required)")
+	f.StringVar(&o.Port, "port", "", "Port name of the device (default: its first port; with --via napter, its first port Napter can reach)")
+	return cmd
+}
+
+func openCommand(newApp func() (*App, error)) *cobra.Command {
+	var browser bool
+	cmd := &cobra.Command{
+		Use:   "open SESSION",
+		Short: "Print a Ready session's URL or Napter endpoint again",
+		Long: `open prints how to reach a Ready StreamingSession: an AppStream session's URL,
+or a Napter session's endpoint (host:port on stdout; TLS, expiry and the ssh
+command for an ssh port on stderr). --browser opens the URL, or a Napter web
+port's http(s)://host:port/.`,
+		Example: "  kubectl gatestream open admin-raspi-1-x7k2p\n  kubectl gatestream open admin-plc-7-q8w2e --browser",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := newApp()
+			if err != nil {
+				return err
+			}
+			return a.OpenSession(cmd.Context(), args[0], browser)
+		},
+	}
+	cmd.Flags().BoolVar(&browser, "browser", false, "Open the URL in a browser (xdg-open or open)")
 	return cmd
 }
 

@@ -37,8 +37,14 @@ type ConnectOptions struct {
 	URLValidity time.Duration
 	// Timeout bounds the wait for the URL.
 	Timeout time.Duration
-	// Open opens the URL in a browser.
+	// Open opens the URL in a browser (for a Napter session to a web port, http(s)://host:port/).
 	Open bool
+	// Via is how to connect: AppStream (default) or Napter.
+	Via string
+	// SourceRanges are the IPv4 CIDRs a Napter endpoint is open to (required with Via Napter).
+	SourceRanges []string
+	// Port is the device's port name; the first port (the first Napter-reachable one with Napter) if empty.
+	Port string
 }
 
 // Defaults of connect's flags.
@@ -64,6 +70,24 @@ func (a *App) Connect(ctx context.Context, o ConnectOptions) error {
 		o.Timeout = DefaultConnectTimeout
 	}
 
+	napter, err := parseVia(o.Via)
+	if err != nil {
+		return err
+	}
+	if napter {
+		if err := checkSourceRanges(o.SourceRanges); err != nil {
+			return err
+		}
+		if o.For > NapterMaxWindow {
+			return fmt.Errorf("--for %s is too long for Napter: SORACOM ends a port mapping after %s", o.For, NapterMaxWindow)
+		}
+		if o.App != "" {
+			return errors.New("--app is for AppStream sessions; a Napter session connects straight to the device's port (drop --app or --via napter)")
+		}
+	} else if len(o.SourceRanges) > 0 {
+		return errors.New("--source-range is for Napter sessions: add --via napter")
+	}
+
 	group, device, err := a.findDevice(ctx, o.Device, o.Group)
 	if err != nil {
 		return err
@@ -80,6 +104,9 @@ func (a *App) Connect(ctx context.Context, o ConnectOptions) error {
 			return fmt.Errorf("RemoteAccessEnvironment %q (DeviceGroup %q's environmentRef) does not exist in namespace %q", envName, group.Name, a.Namespace)
 		}
 		return fmt.Errorf("reading RemoteAccessEnvironment %q: %w", envName, err)
+	}
+	if napter {
+		return a.connectNapter(ctx, o, group, device, env)
 	}
 	if err := environmentUsable(env); err != nil {
 		return err
@@ -112,7 +139,14 @@ func (a *App) Connect(ctx context.Context, o ConnectOptions) error {
 	}
 
 	to := &accessv1alpha1.SessionTarget{DeviceGroup: group.Name, Device: device.Name}
-	if len(device.Ports) > 0 {
+	switch {
+	case o.Port != "":
+		if !slices.ContainsFunc(device.Ports, func(p accessv1alpha1.DevicePort) bool { return p.Name == o.Port }) {
+			return fmt.Errorf("device %q has no port %q; its ports: %s", device.Name, o.Port, portNames(device.Ports))
+		}
+		port := intstr.FromString(o.Port)
+		to.Port = &port
+	case len(device.Ports) > 0:
 		port := intstr.FromString(device.Ports[0].Name)
 		to.Port = &port
 	}
@@ -260,6 +294,9 @@ func (a *App) waitForURL(ctx context.Context, ss *accessv1alpha1.StreamingSessio
 	}
 }
 
+// napterReady is what checkSession returns as the "URL" of a Ready Napter session.
+const napterReady = "napter:ready"
+
 // checkSession reads the session once: it returns a progress line while
 // waiting, the URL when Ready, or an error when the session cannot become Ready.
 func (a *App) checkSession(ctx context.Context, key client.ObjectKey, envName string) (progress, url string, err error) {
@@ -273,6 +310,9 @@ func (a *App) checkSession(ctx context.Context, key client.ObjectKey, envName st
 	cond := readyCondition(ss.Status.Conditions)
 	switch ss.Status.Phase {
 	case accessv1alpha1.SessionReady:
+		if ss.Spec.Via == accessv1alpha1.ViaNapter {
+			return "", napterReady, nil // the endpoint is read by showEndpoint
+		}
 		return a.readURL(ctx, ss)
 	case accessv1alpha1.SessionFailed:
 		msg := describeCondition(cond)
@@ -282,6 +322,15 @@ func (a *App) checkSession(ctx context.Context, key client.ObjectKey, envName st
 		return "", "", fmt.Errorf("streamingsession %s failed: %s", ss.Name, msg)
 	case accessv1alpha1.SessionActive, accessv1alpha1.SessionExpired, accessv1alpha1.SessionEnded, accessv1alpha1.SessionRevoked:
 		return "", "", fmt.Errorf("streamingsession %s is %s before its URL could be read; run connect again", ss.Name, ss.Status.Phase)
+	}
+	if ss.Spec.Via == accessv1alpha1.ViaNapter { // the fleet plays no part: the environment's readiness does not matter
+		if d := describeCondition(cond); d != "" && ss.Status.Phase != "" {
+			return fmt.Sprintf("session %s (%s)", ss.Status.Phase, d), "", nil
+		}
+		if ss.Status.Phase == "" {
+			return "the controller has not picked up the session yet (is the gatestream manager running?)", "", nil
+		}
+		return "session " + string(ss.Status.Phase), "", nil
 	}
 
 	env := &accessv1alpha1.RemoteAccessEnvironment{}

@@ -111,7 +111,8 @@ type SessionsOptions struct {
 }
 
 // Sessions prints a table of the current user's StreamingSessions: NAME,
-// DEVICE, APP, PHASE, EXPIRES (the URL) and ACCESS-ENDS, relative to now.
+// DEVICE, VIA (AppStream, or Napter:port), APP, PHASE, EXPIRES (the URL, or
+// the Napter endpoint) and ACCESS-ENDS, relative to now.
 func (a *App) Sessions(ctx context.Context, o SessionsOptions) error {
 	user := o.User
 	if !o.AllUsers && user == "" {
@@ -149,9 +150,9 @@ func (a *App) Sessions(ctx context.Context, o SessionsOptions) error {
 	now := a.now()
 	tw := tabwriter.NewWriter(a.Out, 0, 8, 3, ' ', 0)
 	if o.AllUsers {
-		fmt.Fprintln(tw, "NAME\tUSER\tDEVICE\tAPP\tPHASE\tEXPIRES\tACCESS-ENDS")
+		fmt.Fprintln(tw, "NAME\tUSER\tDEVICE\tVIA\tAPP\tPHASE\tEXPIRES\tACCESS-ENDS")
 	} else {
-		fmt.Fprintln(tw, "NAME\tDEVICE\tAPP\tPHASE\tEXPIRES\tACCESS-ENDS")
+		fmt.Fprintln(tw, "NAME\tDEVICE\tVIA\tAPP\tPHASE\tEXPIRES\tACCESS-ENDS")
 	}
 	for _, s := range items {
 		device := "-"
@@ -166,8 +167,19 @@ func (a *App) Sessions(ctx context.Context, o SessionsOptions) error {
 		if o.AllUsers {
 			cols = append(cols, s.Spec.UserID)
 		}
-		cols = append(cols, device, s.Spec.Application, phase,
-			relative(now, s.Status.URLExpiresAt), relative(now, s.Status.AccessEndsAt))
+		via, app, expires := string(accessv1alpha1.ViaAppStream), orDash(s.Spec.Application), s.Status.URLExpiresAt
+		if s.Spec.Via == accessv1alpha1.ViaNapter {
+			// EXPIRES is when the endpoint closes.
+			via, app, expires = string(accessv1alpha1.ViaNapter), "-", nil
+			if st := s.Status.Napter; st != nil {
+				expires = st.ExpiresAt
+			}
+			if t := s.Spec.Target; t != nil && t.Port != nil {
+				via += ":" + t.Port.String()
+			}
+		}
+		cols = append(cols, device, via, app, phase,
+			relative(now, expires), relative(now, s.Status.AccessEndsAt))
 		fmt.Fprintln(tw, strings.Join(cols, "\t"))
 	}
 	return tw.Flush()

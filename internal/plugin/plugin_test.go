@@ -291,10 +291,10 @@ func TestSessionsTableAndEnd(t *testing.T) {
 	if err := a.Sessions(t.Context(), plugin.SessionsOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	want := `NAME              DEVICE    APP        PHASE    EXPIRES    ACCESS-ENDS
-a-admin-raspi-1   raspi-1   teraterm   Ready    in 4m30s   in 1h
-b-admin-plc-7     plc-7     teraterm   Active   3m ago     in 2h15m
-d-admin-new       raspi-1   teraterm   -        -          -
+	want := `NAME              DEVICE    VIA         APP        PHASE    EXPIRES    ACCESS-ENDS
+a-admin-raspi-1   raspi-1   AppStream   teraterm   Ready    in 4m30s   in 1h
+b-admin-plc-7     plc-7     AppStream   teraterm   Active   3m ago     in 2h15m
+d-admin-new       raspi-1   AppStream   teraterm   -        -          -
 `
 	if got := out.String(); got != want {
 		t.Errorf("sessions:\n%s\nwant:\n%s", got, want)
@@ -307,7 +307,7 @@ d-admin-new       raspi-1   teraterm   -        -          -
 	}
 	mustContain(t, "sessions --all-users", out.String(),
 		"NAME               USER     DEVICE",
-		"c-user-b-raspi-1   user-b   raspi-1   teraterm   Ended    2h ago     5m ago")
+		"c-user-b-raspi-1   user-b   raspi-1   AppStream   teraterm   Ended    2h ago     5m ago")
 
 	// The same through the command line: the kubeconfig's current context
 	// points at another namespace, -n picks the test's.
@@ -316,7 +316,7 @@ d-admin-new       raspi-1   teraterm   -        -          -
 	if code := plugin.Main(t.Context(), []string{"--kubeconfig", kubeconfig, "-n", ns, "sessions", "--appstream-user", "user-b"}, stdout, stderr); code != 0 {
 		t.Fatalf("sessions --appstream-user user-b: exit %d: %s", code, stderr)
 	}
-	if got := stdout.String(); !strings.HasPrefix(got, "NAME               DEVICE    APP        PHASE   EXPIRES") || !strings.Contains(got, "c-user-b-raspi-1") || strings.Count(got, "\n") != 2 {
+	if got := stdout.String(); !strings.HasPrefix(got, "NAME               DEVICE    VIA         APP        PHASE   EXPIRES") || !strings.Contains(got, "c-user-b-raspi-1") || strings.Count(got, "\n") != 2 {
 		t.Errorf("sessions --appstream-user user-b:\n%s", got)
 	}
 	// kubectl's --as (and --as-group) act as another user, whose sessions

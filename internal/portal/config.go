@@ -57,6 +57,12 @@ type Config struct {
 	ProxyGroupsHeader string
 	ProxyEmailHeader  string
 
+	// TrustedProxies are the CIDRs of the reverse proxies (ingress, load
+	// balancer) in front of the portal: only from them is X-Forwarded-For
+	// believed, to find the person's own address for a Napter session's
+	// source range. Default none: the direct peer is the person.
+	TrustedProxies []string
+
 	CookieKeysFile   string
 	CookieKeysReload time.Duration
 	SessionTTL       time.Duration
@@ -86,6 +92,7 @@ type Config struct {
 	cookieKeys       [][]byte
 	oidcClientSecret string
 	trusted          []netip.Prefix
+	trustedProxies   []netip.Prefix
 }
 
 // DefaultConfig holds the flag defaults.
@@ -160,6 +167,8 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ProxyUserHeader, "proxy-user-header", c.ProxyUserHeader, "Header with the user name (proxy mode).")
 	fs.StringVar(&c.ProxyGroupsHeader, "proxy-groups-header", c.ProxyGroupsHeader, "Header with comma-separated groups (proxy mode).")
 	fs.StringVar(&c.ProxyEmailHeader, "proxy-email-header", c.ProxyEmailHeader, "Header with the email address (proxy mode).")
+
+	fs.Var(listFlag{&c.TrustedProxies}, "trusted-proxies", "Comma-separated CIDRs of the reverse proxies in front of the portal whose X-Forwarded-For is believed (the right-most address that is not a trusted proxy is the person's, the source range of their Napter sessions). Default none: the direct peer's address is used and X-Forwarded-For is ignored.")
 
 	fs.StringVar(&c.CookieKeysFile, "cookie-keys-file", c.CookieKeysFile, "File with the cookie keys, one per line, at least 32 bytes each: the first signs, all verify (rotation). Re-read while running (see --cookie-keys-reload-interval). Else $"+EnvCookieKeys+" (comma-separated, read at start).")
 	fs.DurationVar(&c.CookieKeysReload, "cookie-keys-reload-interval", c.CookieKeysReload, "How often --cookie-keys-file is read again, so that rotated keys (a mounted Secret updated in place) apply without a restart.")
@@ -265,6 +274,19 @@ func (c *Config) Validate() error {
 		add("--auth-mode is required: oidc or proxy")
 	default:
 		add("--auth-mode must be oidc or proxy, got %q", c.AuthMode)
+	}
+	c.trustedProxies = nil
+	for _, s := range c.TrustedProxies {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			add("--trusted-proxies: %q is not a CIDR: %v", s, err)
+			continue
+		}
+		if p.Bits() == 0 {
+			add("--trusted-proxies: %q trusts every address, so anyone could choose the source range of their Napter sessions; name only the proxies' own addresses", s)
+			continue
+		}
+		c.trustedProxies = append(c.trustedProxies, p.Masked())
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		add("--tls-cert-file and --tls-key-file go together")

@@ -52,8 +52,11 @@ import (
 // that binds spec.userId to the requester, and the portal's own identity with
 // exactly the chart's ClusterRole.
 const (
-	nsA        = "portal-team-a"
-	nsB        = "portal-team-b"
+	nsA = "portal-team-a"
+	nsB = "portal-team-b"
+	// nsN has a Napter-enabled environment. The StreamingSession controller
+	// does not watch it: the Napter tests play the controller themselves.
+	nsN        = "portal-team-n"
 	portalNS   = "gatestream-system"
 	portalSA   = "gatestream-portal"
 	stackName  = "portal-stack"
@@ -159,7 +162,7 @@ func buildWorld(t *testing.T) (*world, error) {
 
 	// Namespaces with the AWS credentials the controller uses at the
 	// emulator, environments and devices (from config/samples).
-	for _, ns := range []string{nsA, nsB, portalNS} {
+	for _, ns := range []string{nsA, nsB, nsN, portalNS} {
 		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return nil, err
 		}
@@ -202,6 +205,10 @@ func buildWorld(t *testing.T) (*world, error) {
 		return nil, err
 	}
 
+	if err := w.addNapterSite(ctx); err != nil {
+		return nil, err
+	}
+
 	// RBAC of the people: the rights docs/portal.md tells platform teams to grant.
 	role := func(ns string) *rbacv1.Role {
 		return &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "gatestream-session-user", Namespace: ns}, Rules: []rbacv1.PolicyRule{
@@ -210,7 +217,11 @@ func buildWorld(t *testing.T) (*world, error) {
 		}}
 	}
 	for _, o := range []client.Object{
-		role(nsA), role(nsB),
+		role(nsA), role(nsB), role(nsN),
+		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "team-n", Namespace: nsN},
+			RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "gatestream-session-user"},
+			Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: "User", Name: "user-n"},
+				{APIGroup: rbacv1.GroupName, Kind: "User", Name: "user-o"}}},
 		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "user-a", Namespace: nsA},
 			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "gatestream-session-user"},
 			Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: "User", Name: "user-a"}}},
@@ -313,7 +324,7 @@ func runSessionController() error {
 // addEnv creates an environment whose AWS endpoints are the emulator's, with
 // the status its own controller (not running here) would report: Ready (or
 // not, with message), and the fleet and stack that sessions mint URLs on.
-func (w *world) addEnv(ctx context.Context, ns, name string, ready bool, message string, apps []string) error {
+func (w *world) addEnv(ctx context.Context, ns, name string, ready bool, message string, apps []string, mutate ...func(*accessv1alpha1.RemoteAccessEnvironment)) error {
 	var env_ accessv1alpha1.RemoteAccessEnvironment
 	if err := readSample("access_v1alpha1_remoteaccessenvironment.yaml", &env_); err != nil {
 		return err
@@ -326,6 +337,12 @@ func (w *world) addEnv(ctx context.Context, ns, name string, ready bool, message
 	env_.Spec.AWS.CredentialsSecretRef = &accessv1alpha1.SecretReference{Name: emulator.AWSSecretName}
 	// TestConnectLatency connects 20 times in a row as one person.
 	env_.Spec.SessionLimits = &accessv1alpha1.SessionLimits{PerUser: 100, Total: 1000}
+	// The sample allows Napter; the portal tests' environments do not,
+	// unless mutate says so (the Napter site, which no controller watches).
+	env_.Spec.Napter = nil
+	for _, m := range mutate {
+		m(&env_)
+	}
 	if err := env.Client.Create(ctx, &env_); err != nil {
 		return fmt.Errorf("creating RemoteAccessEnvironment %s/%s: %w", ns, name, err)
 	}
@@ -447,7 +464,7 @@ func addRequesterPolicy(t *testing.T) error {
 			PolicyName:        p.Name,
 			ValidationActions: []admissionv1.ValidationAction{admissionv1.Deny},
 			MatchResources: &admissionv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
-				MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpIn, Values: []string{nsA, nsB}}},
+				MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpIn, Values: []string{nsA, nsB, nsN}}},
 			}},
 		},
 	}
@@ -662,7 +679,7 @@ func startPortalLongPoll(t *testing.T, w *world, mutate func(*Config), longPoll 
 	}
 	// Every test starts without sessions (gone once the controller has
 	// ended their AppStream sessions and removed its finalizer).
-	for _, ns := range []string{nsA, nsB} {
+	for _, ns := range []string{nsA, nsB, nsN} {
 		if err := env.Client.DeleteAllOf(t.Context(), &accessv1alpha1.StreamingSession{}, client.InNamespace(ns)); err != nil {
 			t.Fatal(err)
 		}

@@ -40,6 +40,8 @@ type deviceView struct {
 	Why                        string
 	Apps                       []string
 	Ports                      []accessv1alpha1.DevicePort
+	// Napter is "Connect via Napter" (nil when the environment does not allow it).
+	Napter *napterOption
 }
 
 type groupView struct {
@@ -160,11 +162,13 @@ func (s *Server) devices(w http.ResponseWriter, r *http.Request) {
 			gv.EnvReady, gv.EnvMessage = envReady(env)
 			apps = env.Spec.AppStream.Applications
 		}
-		for _, d := range g.Spec.Devices {
+		for i := range g.Spec.Devices {
+			d := &g.Spec.Devices[i]
 			dv := deviceView{
 				ID: g.Namespace + "-" + g.Name + "-" + d.Name, Namespace: g.Namespace, Group: g.Name, Name: d.Name,
 				Online: deviceOnline(g, d.Name), Apps: apps, Ports: d.Ports,
 			}
+			dv.Napter = napterOptionFor(env, d, dv.Online)
 			switch {
 			case !gv.EnvReady:
 				dv.Why = "Not available: the environment is not ready."
@@ -200,7 +204,7 @@ func (s *Server) devices(w http.ResponseWriter, r *http.Request) {
 // ---- connect ----
 
 type auditRec struct {
-	Namespace, DeviceGroup, Device, Application, Session, Result, Reason string
+	Namespace, DeviceGroup, Device, Application, Via, SourceRange, Session, Result, Reason string
 }
 
 // audit writes the one structured line of a connect or end: who, where,
@@ -209,7 +213,7 @@ func (s *Server) audit(action string, id identity, a auditRec) {
 	s.log.Info("portal "+action, "audit", true, "action", action,
 		"user", id.User, "groups", id.Groups,
 		"namespace", a.Namespace, "deviceGroup", a.DeviceGroup, "device", a.Device, "application", a.Application,
-		"session", a.Session, "result", a.Result, "reason", a.Reason,
+		"via", a.Via, "sourceRange", a.SourceRange, "session", a.Session, "result", a.Result, "reason", a.Reason,
 		"at", time.Now().UTC().Format(time.RFC3339Nano))
 }
 
@@ -223,8 +227,17 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id := ps.identity()
 	f := r.PostForm
-	a := auditRec{Namespace: f.Get("namespace"), DeviceGroup: f.Get("deviceGroup"), Device: f.Get("device"), Application: f.Get("application")}
+	a := auditRec{Namespace: f.Get("namespace"), DeviceGroup: f.Get("deviceGroup"), Device: f.Get("device"), Application: f.Get("application"),
+		Via: string(accessv1alpha1.ViaAppStream)}
 	port := f.Get("port")
+	napter := false
+	switch strings.ToLower(f.Get("via")) {
+	case "", "appstream":
+	case viaNapter:
+		napter, a.Via, a.Application = true, string(accessv1alpha1.ViaNapter), ""
+	default:
+		a.Via = f.Get("via")
+	}
 	refuse := func(result string, status int, ev errorView) {
 		a.Result, a.Reason = result, ev.Heading
 		if ev.Detail != "" {
@@ -234,8 +247,16 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 		s.audit("connect", id, a)
 		s.fail(w, r, ps, status, ev)
 	}
-	if a.Namespace == "" || a.DeviceGroup == "" || a.Device == "" || a.Application == "" {
-		refuse(resultInvalid, http.StatusBadRequest, errorView{Heading: "Incomplete request", Message: "Pick a device and an application on the devices page."})
+	if a.Via != string(accessv1alpha1.ViaAppStream) && a.Via != string(accessv1alpha1.ViaNapter) {
+		refuse(resultInvalid, http.StatusBadRequest, errorView{Heading: "Unknown way to connect", Message: "Connect via AppStream or via Napter from the devices page."})
+		return
+	}
+	if a.Namespace == "" || a.DeviceGroup == "" || a.Device == "" || (!napter && a.Application == "") || (napter && port == "") {
+		msg := "Pick a device and an application on the devices page."
+		if napter {
+			msg = "Pick a device and a port on the devices page."
+		}
+		refuse(resultInvalid, http.StatusBadRequest, errorView{Heading: "Incomplete request", Message: msg})
 		return
 	}
 	if ok, wait := s.limiter.allow(id.User, now); !ok {
@@ -295,6 +316,10 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 		s.kubeDown(w, r, ps, err)
 		return
 	}
+	if napter {
+		s.connectNapter(w, r, ps, clicked, a, refuse, &g, dev.Spec, &env, port)
+		return
+	}
 	if ready, why := envReady(&env); !ready {
 		refuse(resultUnavailable, http.StatusConflict, errorView{
 			Heading: "Environment not ready",
@@ -350,9 +375,15 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.TTLAfterFinished > 0 {
 		ss.Spec.TTLAfterFinished = &metav1.Duration{Duration: s.cfg.TTLAfterFinished}
 	}
+	s.createSession(w, r, ps, clicked, a, refuse, ss)
+}
+
+// createSession creates the session as the person and sends the browser to its progress page.
+func (s *Server) createSession(w http.ResponseWriter, r *http.Request, ps *portalSession, clicked time.Time, a auditRec, refuse func(string, int, errorView), ss *accessv1alpha1.StreamingSession) {
+	id := ps.identity()
 	c, err := s.kube.as(id)
 	if err == nil {
-		err = c.Create(ctx, ss)
+		err = c.Create(r.Context(), ss)
 	}
 	switch {
 	case apierrors.IsForbidden(err):
@@ -470,7 +501,7 @@ func (s *Server) finish(ss *accessv1alpha1.StreamingSession, result string) {
 }
 
 type progressView struct {
-	Heading, Message, Device, App, Phase, Detail, OpenPath string
+	Heading, Message, Device, App, Via, Phase, Detail, OpenPath string
 }
 
 // status is the progress page: it says where the session is and, while a URL
@@ -485,7 +516,12 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, device := deviceOf(ss)
-	pv := progressView{Device: device, App: ss.Spec.Application, Phase: string(ss.Status.Phase)}
+	pv := progressView{Device: device, App: ss.Spec.Application, Via: wayIn(ss), Phase: string(ss.Status.Phase)}
+	napter := isNapter(ss)
+	what := "a streaming URL"
+	if napter {
+		what = "a Napter endpoint"
+	}
 	open := sessionPath(ss.Namespace, ss.Name) + "/open"
 	d := pageData{Title: "Session", Nav: "sessions"}
 	now := time.Now()
@@ -494,7 +530,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		s.finish(ss, resultFailed)
 		s.fail(w, r, ps, http.StatusBadGateway, errorView{
 			Heading: "The session failed",
-			Message: fmt.Sprintf("gatestream could not make a streaming URL for %s (%s).", device, ss.Spec.Application),
+			Message: fmt.Sprintf("gatestream could not make %s for %s (%s).", what, device, wayIn(ss)),
 			Detail:  readyMessage(ss),
 			Hint:    "Connect again from the devices page; if it keeps failing, tell your platform team what the details say.",
 		})
@@ -515,18 +551,21 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 			accessv1alpha1.SessionEnded:   "The access window has ended.",
 			accessv1alpha1.SessionRevoked: "The session was ended.",
 		}[ss.Status.Phase] + " Connect again from the devices page."
+		if napter && ss.Status.Phase != accessv1alpha1.SessionExpired {
+			pv.Message = strings.TrimSuffix(pv.Message, " Connect again from the devices page.") + " Its Napter endpoint is closed. Connect again from the devices page."
+		}
 	default:
 		if pv.Phase == "" {
 			pv.Phase = string(accessv1alpha1.SessionPending)
 		}
 		waited := now.Sub(ss.CreationTimestamp.Time)
 		pv.Heading, pv.OpenPath, pv.Detail = "Preparing your session", open, readyMessage(ss)
-		pv.Message = "gatestream is making a streaming URL for " + device + ". This page moves on by itself."
+		pv.Message = "gatestream is making " + what + " for " + device + ". This page moves on by itself."
 		d.Refresh = "0;url=" + open
 		if waited > s.cfg.ConnectTimeout {
 			s.finish(ss, resultTimeout)
 			pv.Heading = "Still waiting"
-			pv.Message = "There is no URL for " + device + " after " + humanDuration(waited) + ". The page keeps trying; you can also end the session from My sessions."
+			pv.Message = "There is no " + strings.TrimPrefix(strings.TrimPrefix(what, "a "), "streaming ") + " for " + device + " after " + humanDuration(waited) + ". The page keeps trying; you can also end the session from My sessions."
 			d.Refresh = "5;url=" + open
 		}
 	}
@@ -567,6 +606,10 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request) {
 		}
 		switch ss.Status.Phase {
 		case accessv1alpha1.SessionReady:
+			if isNapter(ss) {
+				s.napterEndpoint(w, r, ps, ss)
+				return
+			}
 			u, ev, status := s.sessionURL(r.Context(), ps.identity(), ss)
 			if u == "" {
 				s.fail(w, r, ps, status, ev)
@@ -594,13 +637,27 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// sessionURL reads the URL from the session's Secret as the person; when
-// their RBAC forbids reading Secrets and --secret-read-fallback is on, with
-// the portal's identity, but only the Secret the session owns (the session is
-// already known to be the person's own).
+// sessionURL reads the URL from the session's Secret (sessionSecret).
 func (s *Server) sessionURL(ctx context.Context, id identity, ss *accessv1alpha1.StreamingSession) (string, errorView, int) {
+	sec, ev, status := s.sessionSecret(ctx, id, ss, "URL")
+	if sec == nil {
+		return "", ev, status
+	}
+	raw := string(sec.Data["url"])
+	u, err := url.Parse(raw)
+	if raw == "" || err != nil || u.Host == "" || !(u.Scheme == "https" || (u.Scheme == "http" && isLoopbackHost(u.Hostname()))) {
+		return "", errorView{Heading: "Cannot open your URL", Message: "The session's Secret does not hold a usable https URL."}, http.StatusBadGateway
+	}
+	return raw, errorView{}, 0
+}
+
+// sessionSecret reads the session's Secret (which holds its URL or Napter
+// endpoint, what) as the person; when their RBAC forbids reading Secrets and
+// --secret-read-fallback is on, with the portal's identity, but only the
+// Secret the session owns (the session is already known to be the person's own).
+func (s *Server) sessionSecret(ctx context.Context, id identity, ss *accessv1alpha1.StreamingSession, what string) (*corev1.Secret, errorView, int) {
 	if ss.Status.SecretName == "" {
-		return "", errorView{Heading: "No URL yet", Message: "The session is ready but names no Secret; try again."}, http.StatusBadGateway
+		return nil, errorView{Heading: "No " + what + " yet", Message: "The session is ready but names no Secret; try again."}, http.StatusBadGateway
 	}
 	key := types.NamespacedName{Namespace: ss.Namespace, Name: ss.Status.SecretName}
 	sec := &corev1.Secret{}
@@ -610,9 +667,9 @@ func (s *Server) sessionURL(ctx context.Context, id identity, ss *accessv1alpha1
 	}
 	if apierrors.IsForbidden(err) {
 		if !s.cfg.SecretReadFallback {
-			return "", errorView{
-				Heading: "Cannot read your URL",
-				Message: "Your session is ready, but Kubernetes RBAC does not let you read its Secret, which holds the URL.",
+			return nil, errorView{
+				Heading: "Cannot read your " + what,
+				Message: "Your session is ready, but Kubernetes RBAC does not let you read its Secret, which holds the " + what + ".",
 				Hint:    "Ask your platform team to grant get on secrets in namespace " + ss.Namespace + " (or to turn on the portal's secret-read fallback).",
 			}, http.StatusForbidden
 		}
@@ -621,18 +678,13 @@ func (s *Server) sessionURL(ctx context.Context, id identity, ss *accessv1alpha1
 	}
 	if err == nil && !ownedBy(sec, ss) {
 		// Whoever reads it: only the Secret the session controls holds its URL.
-		return "", errorView{Heading: "Cannot read your URL", Message: "The Secret the session names does not belong to it."}, http.StatusForbidden
+		return nil, errorView{Heading: "Cannot read your " + what, Message: "The Secret the session names does not belong to it."}, http.StatusForbidden
 	}
 	if err != nil {
 		s.log.Error(err, "reading a session's Secret", "namespace", ss.Namespace, "session", ss.Name)
-		return "", errorView{Heading: "Cannot read your URL", Message: "The portal could not read the session's Secret. Try again."}, http.StatusBadGateway
+		return nil, errorView{Heading: "Cannot read your " + what, Message: "The portal could not read the session's Secret. Try again."}, http.StatusBadGateway
 	}
-	raw := string(sec.Data["url"])
-	u, err := url.Parse(raw)
-	if raw == "" || err != nil || u.Host == "" || !(u.Scheme == "https" || (u.Scheme == "http" && isLoopbackHost(u.Hostname()))) {
-		return "", errorView{Heading: "Cannot open your URL", Message: "The session's Secret does not hold a usable https URL."}, http.StatusBadGateway
-	}
-	return raw, errorView{}, 0
+	return sec, errorView{}, 0
 }
 
 func ownedBy(sec *corev1.Secret, ss *accessv1alpha1.StreamingSession) bool {
@@ -643,9 +695,9 @@ func ownedBy(sec *corev1.Secret, ss *accessv1alpha1.StreamingSession) bool {
 // ---- my sessions ----
 
 type sessionView struct {
-	Namespace, Name, Group, Device, App, Phase, TimeLeft, BadgeClass string
-	Live                                                             bool
-	created                                                          time.Time
+	Namespace, Name, Group, Device, App, Via, WayIn, Phase, TimeLeft, BadgeClass string
+	Live, Napter                                                                 bool
+	created                                                                      time.Time
 }
 
 func humanDuration(d time.Duration) string {
@@ -699,14 +751,26 @@ func (s *Server) sessions(w http.ResponseWriter, r *http.Request) {
 		}
 		g, d := deviceOf(ss)
 		v := sessionView{Namespace: ss.Namespace, Name: ss.Name, Group: g, Device: d, App: ss.Spec.Application,
+			Via: string(accessv1alpha1.ViaAppStream), WayIn: wayIn(ss), Napter: isNapter(ss),
 			Phase: string(ss.Status.Phase), created: ss.CreationTimestamp.Time, BadgeClass: "neutral"}
+		if v.Napter {
+			v.Via = string(accessv1alpha1.ViaNapter)
+		}
 		switch ss.Status.Phase {
 		case "", accessv1alpha1.SessionPending:
 			v.Phase, v.Live, v.TimeLeft = string(accessv1alpha1.SessionPending), true, "waiting for a URL"
+			if v.Napter {
+				v.TimeLeft = "waiting for an endpoint"
+			}
 		case accessv1alpha1.SessionReady:
 			v.Live, v.BadgeClass, v.TimeLeft = true, "ok", "not opened yet"
-			if t := ss.Status.URLExpiresAt; t != nil {
-				v.TimeLeft = "URL valid for " + humanDuration(t.Sub(now))
+			switch t := napterEnds(ss); {
+			case v.Napter && t != nil:
+				v.TimeLeft = "endpoint open for " + humanDuration(t.Sub(now)) + " (until " + t.UTC().Format("15:04 UTC") + ")"
+			case v.Napter:
+				v.TimeLeft = "endpoint open"
+			case ss.Status.URLExpiresAt != nil:
+				v.TimeLeft = "URL valid for " + humanDuration(ss.Status.URLExpiresAt.Sub(now))
 			}
 		case accessv1alpha1.SessionActive:
 			v.Live, v.BadgeClass, v.TimeLeft = true, "ok", "in use"

@@ -146,7 +146,7 @@ func New(opts Options) (*Server, error) {
 
 func parsePages() (map[string]*template.Template, error) {
 	pages := map[string]*template.Template{}
-	for _, p := range []string{"devices", "sessions", "progress", "error", "signin"} {
+	for _, p := range []string{"devices", "sessions", "progress", "endpoint", "error", "signin"} {
 		t, err := template.New(p).ParseFS(templateFS, "templates/layout.html", "templates/"+p+".html")
 		if err != nil {
 			return nil, fmt.Errorf("template %s: %w", p, err)
