@@ -2,6 +2,7 @@ package portal
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -19,9 +20,10 @@ import (
 // Napter: user-n signs in, clicks "Connect via Napter" for pi-1 (ssh), and
 // sees the progress page; the test plays the Napter controller with a real
 // port mapping in the SORACOM emulator, open to the session's source range;
-// the browser then shows the endpoint page with the ssh command. The
-// emulator's walk proves the endpoint takes the browser's address
-// (127.0.0.1) and refuses another.
+// the browser then shows the endpoint page with the ssh command, and
+// connects to the endpoint (the emulator's Napter listener on 127.0.0.1,
+// whose walk starts at the browser's address) and reaches pi-1. The
+// emulator's walk also proves that another address is refused.
 func TestChromiumNapterConnect(t *testing.T) {
 	testenv.RequireChromium(t, chromiumPath)
 	w := setup(t)
@@ -130,10 +132,24 @@ func TestChromiumNapterConnect(t *testing.T) {
 		t.Errorf("another address reaches the endpoint: %s", r)
 	}
 
+	// The browser connects to the endpoint itself: the emulator's Napter
+	// listener lets it through (its walk starts at the browser's address)
+	// and answers with a page naming the device it reached.
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate("http://"+net.JoinHostPort(host, port)+"/"),
+		chromedp.WaitVisible(chromedp.ID("napter-device")),
+		shot("portal-napter-4-connected.png"),
+	); err != nil {
+		fatal("connecting to the Napter endpoint", err)
+	}
+	if dev := text("#napter-device"); dev != "pi-1" {
+		t.Errorf("the endpoint led to %q, want pi-1", dev)
+	}
+
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(p.URL+"/sessions"),
 		chromedp.WaitVisible(chromedp.CSS("ul.sessions")),
-		shot("portal-napter-4-my-sessions.png"),
+		shot("portal-napter-5-my-sessions.png"),
 	); err != nil {
 		t.Fatal(err)
 	}

@@ -131,7 +131,8 @@ func buildWorld(t *testing.T) (*world, error) {
 	w := &world{}
 
 	// AppStream emulator with a running fleet and a stack.
-	cloud, err := emulator.Start(emulator.Options{})
+	// Napter endpoints listen on 127.0.0.1 for real: the browser test connects to one.
+	cloud, err := emulator.Start(emulator.Options{NapterListen: true})
 	if err != nil {
 		return nil, err
 	}
