@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -58,6 +59,10 @@ type RemoteAccessEnvironmentReconciler struct {
 	ClusterName string
 
 	routerConfigs environment.RouterConfigCache
+	// demand holds the environments sized by capacity Demand (set by each
+	// pass), so that a session event is mapped without reading (and
+	// copying) its environment from the cache.
+	demand sync.Map // types.NamespacedName → struct{}
 }
 
 // Reconcile runs one pass: both chains of units (the AppStream side does not
@@ -65,7 +70,15 @@ type RemoteAccessEnvironmentReconciler struct {
 func (r *RemoteAccessEnvironmentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var env accessv1alpha1.RemoteAccessEnvironment
 	if err := r.Get(ctx, req.NamespacedName, &env); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.demand.Delete(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if environment.SizedByDemand(&env) {
+		r.demand.Store(req.NamespacedName, struct{}{})
+	} else {
+		r.demand.Delete(req.NamespacedName)
 	}
 	if !env.DeletionTimestamp.IsZero() {
 		return r.finalize(ctx, &env)
@@ -185,15 +198,14 @@ const capacityDebounce = time.Second
 // changed (created, deleted, live or not, given access), when the
 // environment sizes its fleet by Demand.
 func (r *RemoteAccessEnvironmentReconciler) sessionsChanged() handler.TypedEventHandler[client.Object, reconcile.Request] {
-	enqueue := func(ctx context.Context, o client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	enqueue := func(_ context.Context, o client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 		s, ok := o.(*accessv1alpha1.StreamingSession)
 		if !ok {
 			return
 		}
 		key := types.NamespacedName{Namespace: s.Namespace, Name: s.Spec.EnvironmentRef.Name}
-		var env accessv1alpha1.RemoteAccessEnvironment
-		if err := r.Get(ctx, key, &env); err != nil || !environment.SizedByDemand(&env) {
-			return
+		if _, ok := r.demand.Load(key); !ok || session.IsNapter(s) {
+			return // Fixed capacity, or a session that takes no instance
 		}
 		q.AddAfter(reconcile.Request{NamespacedName: key}, capacityDebounce)
 	}
