@@ -123,15 +123,9 @@ func (a *App) Connect(ctx context.Context, o ConnectOptions) error {
 		return fmt.Errorf("application %q is not offered by environment %q; choose one of: %s", app, env.Name, strings.Join(apps, ", "))
 	}
 
-	user := o.User
-	if user == "" {
-		if user, err = a.whoAmI(ctx); err != nil {
-			return fmt.Errorf("finding out who you are (pass --%s to say it): %w", AppStreamUserFlag, err)
-		}
-	}
-	if !userIDPattern.MatchString(user) {
-		return fmt.Errorf("your user name %q is not a valid AppStream user id (2–32 letters, digits and + = , . @ - _); "+
-			"pass --%s (the admission policy lets only members of its admin groups create sessions for another user)", user, AppStreamUserFlag)
+	user, err := a.sessionUser(ctx, o.User)
+	if err != nil {
+		return err
 	}
 
 	if st := deviceStatus(group, device.Name); st != nil && !st.Online {
@@ -384,4 +378,21 @@ func (a *App) readURL(ctx context.Context, ss *accessv1alpha1.StreamingSession) 
 		fmt.Fprintf(a.Err, "  access ends at %s (%s)\n", ends.UTC().Format(time.RFC3339), relative(now, ends))
 	}
 	return "", url, nil
+}
+
+// sessionUser is the session's userId: the one given, or the requester's
+// own user name, which must be a valid session user id.
+func (a *App) sessionUser(ctx context.Context, given string) (string, error) {
+	user := given
+	if user == "" {
+		var err error
+		if user, err = a.whoAmI(ctx); err != nil {
+			return "", fmt.Errorf("finding out who you are (pass --%s to say it): %w", AppStreamUserFlag, err)
+		}
+	}
+	if !userIDPattern.MatchString(user) {
+		return "", fmt.Errorf("your user name %q is not a valid session user id (2–32 letters, digits and + = , . @ - _); "+
+			"pass --%s (the admission policy lets only members of its admin groups create sessions for another user)", user, AppStreamUserFlag)
+	}
+	return user, nil
 }

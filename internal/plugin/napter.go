@@ -123,29 +123,17 @@ func (a *App) connectNapter(ctx context.Context, o ConnectOptions, group *access
 		return fmt.Errorf("environment %q does not allow Napter sessions (spec.napter.enabled is not true): connect via AppStream, or ask its owners to enable Napter", env.Name)
 	}
 	if allowed := env.Spec.Napter.AllowedSourceRanges; len(allowed) > 0 {
-		for _, r := range o.SourceRanges {
-			p := netip.MustParsePrefix(r)
-			if !slices.ContainsFunc(allowed, func(c string) bool {
-				ap, err := netip.ParsePrefix(c)
-				return err == nil && ap.Bits() <= p.Bits() && ap.Contains(p.Addr())
-			}) {
-				return fmt.Errorf("--source-range %s is outside environment %q's spec.napter.allowedSourceRanges (%s)", r, env.Name, strings.Join(allowed, ", "))
-			}
+		if r, out := target.RangeOutside(o.SourceRanges, allowed); out {
+			return fmt.Errorf("--source-range %s is outside environment %q's spec.napter.allowedSourceRanges (%s)", r, env.Name, strings.Join(allowed, ", "))
 		}
 	}
 	port, err := napterPort(device, o.Port)
 	if err != nil {
 		return err
 	}
-	user := o.User
-	if user == "" {
-		if user, err = a.whoAmI(ctx); err != nil {
-			return fmt.Errorf("finding out who you are (pass --%s to say it): %w", AppStreamUserFlag, err)
-		}
-	}
-	if !userIDPattern.MatchString(user) {
-		return fmt.Errorf("your user name %q is not a valid session user id (2–32 letters, digits and + = , . @ - _); "+
-			"pass --%s (the admission policy lets only members of its admin groups create sessions for another user)", user, AppStreamUserFlag)
+	user, err := a.sessionUser(ctx, o.User)
+	if err != nil {
+		return err
 	}
 	if st := deviceStatus(group, device.Name); st != nil && !st.Online {
 		fmt.Fprintf(a.Err, "warning: device %s is offline (its SIM has no session); the endpoint comes once it is online\n", device.Name)

@@ -18,28 +18,11 @@ import (
 
 const chromiumPath = "/usr/bin/chromium"
 
-// screenshotDir is $GATESTREAM_SCREENSHOT_DIR, else a temporary directory.
-func screenshotDir(t *testing.T) string {
-	if d := os.Getenv("GATESTREAM_SCREENSHOT_DIR"); d != "" {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	return t.TempDir()
-}
-
-// TestChromiumSignInConnect drives headless Chromium through the whole path:
-// sign-in at the identity provider (code flow with PKCE), the device list of
-// user-a's namespaces only, Connect, the progress page, and the AppStream
-// emulator's session page for the right device.
-func TestChromiumSignInConnect(t *testing.T) {
-	testenv.RequireChromium(t, chromiumPath)
-	w := setup(t)
-	p := startPortal(t, w, nil)
-	dir := screenshotDir(t)
-
-	opts := []chromedp.ExecAllocatorOption{
+// startChromium starts headless Chromium for the test (stopped at its end,
+// 90 s at most) and returns its context, an action that saves a screenshot
+// named name in dir, and a reader of an element's text.
+func startChromium(t *testing.T, dir string) (context.Context, func(name string) chromedp.Action[chromedp.Void], func(sel chromedp.CSS) string) {
+	actx, cancel := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chromiumPath),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.Headless,
@@ -52,19 +35,12 @@ func TestChromiumSignInConnect(t *testing.T) {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.WindowSize(1280, 900),
-	}
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
+	)
+	t.Cleanup(cancel)
 	ctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	defer cancel()
+	t.Cleanup(cancel)
 	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
-	stepTimeout := func(d time.Duration) context.Context {
-		c, cancel := context.WithTimeout(ctx, d)
-		t.Cleanup(cancel)
-		return c
-	}
-
+	t.Cleanup(cancel)
 	shot := func(name string) chromedp.Action[chromedp.Void] {
 		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
 			png, err := chromedp.FullScreenshot(100)(ctx, tg)
@@ -86,6 +62,36 @@ func TestChromiumSignInConnect(t *testing.T) {
 			t.Fatalf("reading %s: %v", sel, err)
 		}
 		return v
+	}
+	return ctx, shot, text
+}
+
+// screenshotDir is $GATESTREAM_SCREENSHOT_DIR, else a temporary directory.
+func screenshotDir(t *testing.T) string {
+	if d := os.Getenv("GATESTREAM_SCREENSHOT_DIR"); d != "" {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	return t.TempDir()
+}
+
+// TestChromiumSignInConnect drives headless Chromium through the whole path:
+// sign-in at the identity provider (code flow with PKCE), the device list of
+// user-a's namespaces only, Connect, the progress page, and the AppStream
+// emulator's session page for the right device.
+func TestChromiumSignInConnect(t *testing.T) {
+	testenv.RequireChromium(t, chromiumPath)
+	w := setup(t)
+	p := startPortal(t, w, nil)
+	dir := screenshotDir(t)
+
+	ctx, shot, text := startChromium(t, dir)
+	stepTimeout := func(d time.Duration) context.Context {
+		c, cancel := context.WithTimeout(ctx, d)
+		t.Cleanup(cancel)
+		return c
 	}
 	location := func() string {
 		t.Helper()

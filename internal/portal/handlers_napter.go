@@ -106,10 +106,10 @@ func (s *Server) napterSourceRange(r *http.Request, env *accessv1alpha1.RemoteAc
 		}, http.StatusBadRequest
 	}
 	sr := netip.PrefixFrom(addr, 32).String()
-	if allowed := env.Spec.Napter.AllowedSourceRanges; len(allowed) > 0 && !slices.ContainsFunc(allowed, func(c string) bool {
-		p, err := netip.ParsePrefix(c)
-		return err == nil && p.Contains(addr)
-	}) {
+	if allowed := env.Spec.Napter.AllowedSourceRanges; len(allowed) > 0 {
+		if _, out := target.RangeOutside([]string{sr}, allowed); !out {
+			return sr, nil, 0
+		}
 		return "", &errorView{
 			Heading: "Your address is not allowed for Napter",
 			Message: fmt.Sprintf("The environment %s opens Napter endpoints only to %s, and you connect from %s.", env.Name, strings.Join(allowed, ", "), addr),

@@ -204,22 +204,10 @@ func (d *decision) mint() Step {
 		d.issue(sec.ExpiresAt)
 		return d.step(StepWait)
 	}
-	if sec.Foreign {
-		d.set(accessv1alpha1.SessionPending, false, accessv1alpha1.SessionReasonSecretConflict, "%s", SecretConflictMessage(s))
-		d.emit(corev1.EventTypeWarning)
-		return d.step(StepWait)
+	if step, blocked := d.blocked(); blocked {
+		return step
 	}
 	res := d.in.Resolution
-	switch res.Outcome {
-	case Wait:
-		d.set(accessv1alpha1.SessionPending, false, res.Reason, "%s", res.Message)
-		return d.step(StepWait)
-	case Fail:
-		return d.fail(res.Reason, "%s", res.Message)
-	}
-	if why := overLimit(s, res.Limits, d.in.Ahead); why != "" && res.Limits.PerUser > 0 {
-		return d.fail(accessv1alpha1.SessionReasonLimitReached, "%s", why)
-	}
 	if c := res.Capacity; c != nil {
 		if ok, why := c.freeFor(d.in.Ahead, now); !ok {
 			// Minting now would be a Ready whose URL cannot be opened.
@@ -242,6 +230,30 @@ func (d *decision) mint() Step {
 		SessionContext: SessionContext(res.Target), Validity: validity,
 	}
 	return step
+}
+
+// blocked is the step of a session that cannot be given access yet (its
+// Secret's name is taken, its references wait or fail, a limit is reached);
+// false when it can.
+func (d *decision) blocked() (Step, bool) {
+	s := d.s
+	if d.in.Secret.Foreign {
+		d.set(accessv1alpha1.SessionPending, false, accessv1alpha1.SessionReasonSecretConflict, "%s", SecretConflictMessage(s))
+		d.emit(corev1.EventTypeWarning)
+		return d.step(StepWait), true
+	}
+	res := d.in.Resolution
+	switch res.Outcome {
+	case Wait:
+		d.set(accessv1alpha1.SessionPending, false, res.Reason, "%s", res.Message)
+		return d.step(StepWait), true
+	case Fail:
+		return d.fail(res.Reason, "%s", res.Message), true
+	}
+	if why := overLimit(s, res.Limits, d.in.Ahead); why != "" && res.Limits.PerUser > 0 {
+		return d.fail(accessv1alpha1.SessionReasonLimitReached, "%s", why), true
+	}
+	return Step{}, false
 }
 
 // issued decides for a session with a recorded URL.

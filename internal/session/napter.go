@@ -132,24 +132,8 @@ func sessionRanges(s *accessv1alpha1.StreamingSession) []string {
 // outsideAllowed says which of ranges lies outside allowed ("" when all
 // are inside, or nothing is restricted).
 func outsideAllowed(ranges, allowed []string) string {
-	if len(allowed) == 0 {
-		return ""
-	}
-	for _, r := range ranges {
-		p, err := netip.ParsePrefix(r)
-		if err != nil {
-			return fmt.Sprintf("napter.sourceRanges %q is not a CIDR", r)
-		}
-		inside := false
-		for _, a := range allowed {
-			if ap, err := netip.ParsePrefix(a); err == nil && ap.Bits() <= p.Bits() && ap.Contains(p.Addr()) {
-				inside = true
-				break
-			}
-		}
-		if !inside {
-			return fmt.Sprintf("napter.sourceRanges %s is outside the environment's spec.napter.allowedSourceRanges (%v): ask for a range inside them", r, allowed)
-		}
+	if r, out := target.RangeOutside(ranges, allowed); out {
+		return fmt.Sprintf("napter.sourceRanges %s is outside the environment's spec.napter.allowedSourceRanges (%v): ask for a range inside them", r, allowed)
 	}
 	return ""
 }
@@ -195,22 +179,10 @@ func (d *decision) napter() Step {
 // mapPort decides for a Napter session without a mapping.
 func (d *decision) mapPort() Step {
 	s, st := d.s, &d.s.Status
-	if d.in.Secret.Foreign {
-		d.set(accessv1alpha1.SessionPending, false, accessv1alpha1.SessionReasonSecretConflict, "%s", SecretConflictMessage(s))
-		d.emit(corev1.EventTypeWarning)
-		return d.step(StepWait)
+	if step, blocked := d.blocked(); blocked {
+		return step
 	}
 	res := d.in.Resolution
-	switch res.Outcome {
-	case Wait:
-		d.set(accessv1alpha1.SessionPending, false, res.Reason, "%s", res.Message)
-		return d.step(StepWait)
-	case Fail:
-		return d.fail(res.Reason, "%s", res.Message)
-	}
-	if why := overLimit(s, res.Limits, d.in.Ahead); why != "" && res.Limits.PerUser > 0 {
-		return d.fail(accessv1alpha1.SessionReasonLimitReached, "%s", why)
-	}
 	st.SecretName, st.Target = SecretName(s), res.Target
 	d.set(accessv1alpha1.SessionPending, false, accessv1alpha1.SessionReasonMinting, "making a Napter port mapping")
 	step := d.step(StepMapPort)

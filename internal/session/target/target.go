@@ -8,7 +8,9 @@ package target
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -193,4 +195,27 @@ func GenerateName(user, device string) string {
 		return "session-"
 	}
 	return strings.Join(parts, "-") + "-"
+}
+
+// RangeOutside returns the first of ranges (IPv4 CIDRs) that does not lie
+// inside one of allowed (an environment's spec.napter.allowedSourceRanges),
+// and false when every one does or allowed is empty (no restriction). A
+// range that does not parse is outside.
+func RangeOutside(ranges, allowed []string) (string, bool) {
+	if len(allowed) == 0 {
+		return "", false
+	}
+	for _, r := range ranges {
+		p, err := netip.ParsePrefix(r)
+		if err != nil {
+			return r, true
+		}
+		if !slices.ContainsFunc(allowed, func(a string) bool {
+			ap, err := netip.ParsePrefix(a)
+			return err == nil && ap.Bits() <= p.Bits() && ap.Contains(p.Addr())
+		}) {
+			return r, true
+		}
+	}
+	return "", false
 }
