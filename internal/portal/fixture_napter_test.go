@@ -5,18 +5,19 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
+	"github.com/gatestream/gatestream/internal/clients"
 	"github.com/gatestream/gatestream/internal/emulator"
 	emusoracom "github.com/gatestream/gatestream/internal/emulator/soracom"
-	"github.com/gatestream/gatestream/internal/soracom"
 	"github.com/gatestream/gatestream/internal/testenv"
 )
 
@@ -24,9 +25,10 @@ import (
 // remote-site is Ready and allows Napter; its DeviceGroup field has pi-1
 // (a SIM's own host with ssh and http, online), plc-2 behind a cellular
 // router (http forwarded from router port 8080, modbus not forwarded) and
-// cam-3 behind a router with no forward at all. The SIMs and pi-1 exist in
-// the SORACOM emulator too, so that a test playing the Napter controller can
-// make a real (emulated) port mapping and walk a connection to it.
+// cam-3 behind a router with no forward at all. The SIMs, pi-1 and plc-2
+// (with the router's forward) exist in the emulated world too: the real
+// StreamingSession controller makes the sessions' port mappings in the
+// SORACOM emulator, whose endpoints listen on 127.0.0.1.
 const (
 	napterEnv    = "remote-site"
 	napterGroup  = "field"
@@ -36,8 +38,14 @@ const (
 )
 
 func (w *world) addNapterSite(ctx context.Context) error {
+	if err := env.Client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: nsN, Name: "soracom-auth"},
+		StringData: map[string]string{clients.KeySoracomAuthKeyID: emulator.DemoSoracomAuthKeyID, clients.KeySoracomAuthKey: emulator.DemoSoracomAuthKey}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
 	if err := w.addEnv(ctx, nsN, napterEnv, true, "", []string{"teraterm"}, func(e *accessv1alpha1.RemoteAccessEnvironment) {
 		e.Spec.Napter = &accessv1alpha1.NapterSpec{Enabled: true}
+		e.Spec.Soracom.Endpoint = w.cloud.SoracomURL
+		e.Spec.Soracom.CredentialsSecretRef = accessv1alpha1.SecretReference{Name: "soracom-auth"}
 	}); err != nil {
 		return err
 	}
@@ -67,7 +75,10 @@ func (w *world) addNapterSite(ctx context.Context) error {
 		w.cloud.Soracom.AddSIM(emusoracom.SIM{ID: sim, IMSI: fmt.Sprintf("44010300000030%d", i+1), Online: true, OperatorID: emulator.DemoSoracomOperatorID})
 	}
 	w.cloud.AddSIMDevice("pi-1", napterPiSIM, 22, 80)
-	return nil
+	if err := w.cloud.AddLANDevice("plc-2", napterPLCSIM, "192.168.10.7", 80, 502); err != nil {
+		return err
+	}
+	return w.cloud.AddPortForward(napterPLCSIM, 8080, "192.168.10.7", 80)
 }
 
 // napterEndpoint is a Napter mapping as the test's stand-in controller made it.
@@ -76,62 +87,31 @@ type napterEndpoint struct {
 	Port     int
 }
 
-// playNapterController does what the Napter controller would for a Pending
-// Napter session: with mapping, it makes a port mapping in the SORACOM
-// emulator to simID:devicePort, open to the session's source ranges;
-// without, it makes up an endpoint. Then it writes the session's Secret
-// (controlled by the session) and its status: Ready, EndpointIssued.
-func playNapterController(t *testing.T, w *world, ss *accessv1alpha1.StreamingSession, simID string, devicePort int, mapping bool) napterEndpoint {
+// napterReady waits until the StreamingSession controller has made the
+// session's Napter mapping (in the SORACOM emulator) and recorded it, and
+// returns the endpoint.
+func napterReady(t *testing.T, ss *accessv1alpha1.StreamingSession) napterEndpoint {
 	t.Helper()
 	ctx := t.Context()
-	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(ss), ss); err != nil {
-		t.Fatal(err)
-	}
-	ep := napterEndpoint{Host: "p-203-0-113-44.napter.soracom.example", IP: "203.0.113.44", Port: 41234}
-	expires := time.Now().Add(ss.Spec.AccessWindow.Duration).Truncate(time.Second)
-	if mapping {
-		sor, err := soracom.New(soracom.Options{Endpoint: w.cloud.SoracomURL, MaxRetries: -1, Timeout: 30 * time.Second,
-			Credentials: soracom.Credentials{AuthKeyID: emulator.DemoSoracomAuthKeyID, AuthKey: emulator.DemoSoracomAuthKey}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := sor.CreatePortMappingForSIM(ctx, simID, soracom.PortMappingRequest{Port: devicePort, Service: soracom.NapterServiceAir,
-			Duration: ss.Spec.AccessWindow.Duration, SourceRanges: ss.Spec.Napter.SourceRanges, TLSRequired: ss.Spec.Napter.TLS})
-		if err != nil {
-			t.Fatalf("creating the Napter mapping in the emulator: %v", err)
-		}
-		ep = napterEndpoint{Host: m.Hostname, IP: m.IPAddress, Port: m.Port}
-		expires = m.ExpiredTime
-		t.Cleanup(func() { _ = sor.DeletePortMapping(context.Background(), m.IPAddress, m.Port) })
-	}
-	endpoint := net.JoinHostPort(ep.IP, strconv.Itoa(ep.Port))
-	sec := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ss.Namespace, Name: ss.Name + "-url",
-			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(ss, accessv1alpha1.GroupVersion.WithKind("StreamingSession"))}},
-		Data: map[string][]byte{
-			accessv1alpha1.SecretKeyEndpoint:  []byte(endpoint),
-			accessv1alpha1.SecretKeyHost:      []byte(ep.Host),
-			accessv1alpha1.SecretKeyPort:      []byte(strconv.Itoa(ep.Port)),
-			accessv1alpha1.SecretKeyTLS:       []byte(strconv.FormatBool(ss.Spec.Napter.TLS)),
-			accessv1alpha1.SecretKeyExpiresAt: []byte(expires.UTC().Format(time.RFC3339)),
-			accessv1alpha1.SecretKeyTarget:    []byte("10.128.9.7:" + strconv.Itoa(devicePort)),
-		},
-	}
-	if err := env.Client.Create(ctx, sec); err != nil {
-		t.Fatal(err)
-	}
 	testenv.Eventually(t, sessionWait, "the Napter session Ready", func() error {
 		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(ss), ss); err != nil {
 			return err
 		}
-		ss.Status.Phase = accessv1alpha1.SessionReady
-		ss.Status.SecretName = sec.Name
-		ss.Status.AccessEndsAt = &metav1.Time{Time: expires}
-		ss.Status.Target = &accessv1alpha1.ResolvedTarget{Address: "10.128.9.7", Port: int32(devicePort)}
-		ss.Status.Napter = &accessv1alpha1.NapterStatus{Endpoint: endpoint, Hostname: ep.Host, SIMID: simID, Port: int32(devicePort), ExpiresAt: &metav1.Time{Time: expires}}
-		meta.SetStatusCondition(&ss.Status.Conditions, metav1.Condition{Type: accessv1alpha1.ConditionReady, Status: metav1.ConditionTrue,
-			Reason: accessv1alpha1.SessionReasonEndpointIssued, Message: "Napter endpoint " + endpoint + " is open to the source ranges"})
-		return env.Client.Status().Update(ctx, ss)
+		if ss.Status.Phase != accessv1alpha1.SessionReady || ss.Status.Napter == nil {
+			return fmt.Errorf("phase %q, conditions %+v", ss.Status.Phase, ss.Status.Conditions)
+		}
+		return nil
 	})
-	return ep
+	host, port, err := net.SplitHostPort(ss.Status.Napter.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ss.Status.Napter.Hostname != "" {
+		host = ss.Status.Napter.Hostname
+	}
+	return napterEndpoint{Host: host, IP: strings.Split(ss.Status.Napter.Endpoint, ":")[0], Port: n}
 }

@@ -54,8 +54,8 @@ import (
 const (
 	nsA = "portal-team-a"
 	nsB = "portal-team-b"
-	// nsN has a Napter-enabled environment. The StreamingSession controller
-	// does not watch it: the Napter tests play the controller themselves.
+	// nsN has a Napter-enabled environment whose SORACOM is the emulator's:
+	// the StreamingSession controller makes its sessions' port mappings.
 	nsN        = "portal-team-n"
 	portalNS   = "gatestream-system"
 	portalSA   = "gatestream-portal"
@@ -288,7 +288,7 @@ func buildWorld(t *testing.T) (*world, error) {
 func runSessionController() error {
 	opts := manager.DefaultOptions()
 	opts.MetricsAddr, opts.ProbeAddr = "0", "0"
-	opts.WatchNamespaces = []string{nsA, nsB}
+	opts.WatchNamespaces = []string{nsA, nsB, nsN}
 	log := logr.Discard()
 	if os.Getenv("GATESTREAM_TEST_LOGS") == "1" {
 		var err error
@@ -303,7 +303,7 @@ func runSessionController() error {
 	if err := (&controllers.StreamingSessionReconciler{
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),
-		Clients:                 clients.New(mgr.GetAPIReader(), clients.Options{AWSCallsPerSecond: 1000, AllowedEndpoints: []string{"http://127.0.0.1"}}),
+		Clients:                 clients.New(mgr.GetAPIReader(), clients.Options{AWSCallsPerSecond: 1000, SoracomCallsPerSecond: 1000, AllowedEndpoints: []string{"http://127.0.0.1"}}),
 		Recorder:                mgr.GetEventRecorder(controllers.StreamingSessionRecorderName),
 		MaxConcurrentReconciles: 4,
 	}).SetupWithManager(mgr); err != nil {

@@ -3,8 +3,10 @@ package portal
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -92,11 +94,12 @@ func TestNapterConnectAndEndpoint(t *testing.T) {
 		t.Errorf("labels %v", ss.Labels)
 	}
 
-	ep := playNapterController(t, w, ss, napterPiSIM, 22, false)
+	ep := napterReady(t, ss)
 	b.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	open := b.get(t, sessionPath(nsN, ss.Name)+"/open")
-	wantStatus(t, open, http.StatusOK, "Your Napter endpoint", ep.IP+":41234", ep.Host, "41234",
-		"ssh -p 41234 &lt;user&gt;@"+ep.Host, "127.0.0.1/32", "plain TCP")
+	port := strconv.Itoa(ep.Port)
+	wantStatus(t, open, http.StatusOK, "Your Napter endpoint", ep.IP+":"+port, ep.Host,
+		"ssh -p "+port+" &lt;user&gt;@"+ep.Host, "127.0.0.1/32", "plain TCP")
 	if open.Header.Get("Location") != "" || open.Header.Get("Cache-Control") != "no-store" {
 		t.Errorf("the endpoint page: Location %q, Cache-Control %q", open.Header.Get("Location"), open.Header.Get("Cache-Control"))
 	}
@@ -107,7 +110,7 @@ func TestNapterConnectAndEndpoint(t *testing.T) {
 	wantStatus(t, b.get(t, sessionPath(nsN, ss.Name)), http.StatusOK, "Opening your session", `url=/sessions/`+nsN+`/`+ss.Name+`/open`)
 	wantStatus(t, b.get(t, "/sessions"), http.StatusOK, "pi-1", "Napter · port ssh", "endpoint open for", ">Endpoint<")
 	// The endpoint is never logged.
-	if logs := p.Logs.String(); strings.Contains(logs, ep.Host) || strings.Contains(logs, "41234") {
+	if logs := p.Logs.String(); strings.Contains(logs, net.JoinHostPort(ep.IP, strconv.Itoa(ep.Port))) {
 		t.Errorf("the endpoint is in the portal's log:\n%s", logs)
 	}
 	if logs := p.Logs.String(); !strings.Contains(logs, `"via":"Napter"`) || !strings.Contains(logs, `"sourceRange":"127.0.0.1/32"`) {
@@ -127,7 +130,7 @@ func TestNapterConnectAndEndpoint(t *testing.T) {
 	if err := other.Create(t.Context(), ot); err != nil {
 		t.Fatal(err)
 	}
-	oep := playNapterController(t, w, ot, napterPiSIM, 22, false)
+	oep := napterReady(t, ot)
 	theirs := b.get(t, sessionPath(nsN, ot.Name)+"/open")
 	wantStatus(t, theirs, http.StatusNotFound, "Session not found")
 	if strings.Contains(theirs.Body, oep.Host) || strings.Contains(theirs.Body, "198.51.100.7") {
@@ -137,7 +140,7 @@ func TestNapterConnectAndEndpoint(t *testing.T) {
 		t.Errorf("user-o's session on user-n's My sessions:\n%s", body)
 	}
 
-	// End: the session is deleted (no controller here, so at once).
+	// End: the session is deleted (revoked: the controller deletes its mapping).
 	csrf = csrfOf(t, b.get(t, "/sessions").Body)
 	end := b.post(t, sessionPath(nsN, ss.Name)+"/end", url.Values{"csrf": {csrf}})
 	if end.StatusCode != http.StatusSeeOther {
@@ -175,9 +178,9 @@ func TestNapterWebPortEndpoint(t *testing.T) {
 	if ss.Spec.Target.Port.String() != "http" || ss.Spec.Napter.TLS {
 		t.Errorf("spec %+v napter %+v", ss.Spec.Target, ss.Spec.Napter)
 	}
-	ep := playNapterController(t, w, ss, napterPLCSIM, 8080, false)
+	ep := napterReady(t, ss)
 	open := b.get(t, sessionPath(nsN, ss.Name)+"/open")
-	wantStatus(t, open, http.StatusOK, `id="open-endpoint" href="http://`+ep.Host+`:41234/"`)
+	wantStatus(t, open, http.StatusOK, `id="open-endpoint" href="http://`+ep.Host+`:`+strconv.Itoa(ep.Port)+`/"`)
 	if strings.Contains(open.Body, "ssh -p") {
 		t.Errorf("an ssh command for a web port:\n%s", open.Body)
 	}

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
@@ -144,6 +145,12 @@ func (d *decision) napter() Step {
 	mapped := st.Napter != nil && st.Napter.Endpoint != ""
 	switch {
 	case !s.DeletionTimestamp.IsZero():
+		if !mapped && d.in.Secret.HoldsURL() && d.in.Secret.Endpoint != "" {
+			// The mapping is in the Secret but its status was not read yet
+			// (written just now, or lost): delete what the Secret names.
+			st.Napter = &accessv1alpha1.NapterStatus{Endpoint: d.in.Secret.Endpoint}
+			mapped = true
+		}
 		if mapped && !st.Napter.Deleted {
 			if !Finished(st.Phase) {
 				d.set(accessv1alpha1.SessionRevoked, false, accessv1alpha1.SessionReasonRevoked,
@@ -154,7 +161,11 @@ func (d *decision) napter() Step {
 			step.Continue, step.At = true, time.Time{}
 			return step
 		}
-		return d.deleting()
+		// Nothing of a Napter session is on AppStream: release it.
+		if !controllerutil.ContainsFinalizer(s, accessv1alpha1.StreamingSessionFinalizer) {
+			return Step{Action: StepWait, Status: *st}
+		}
+		return Step{Action: StepRelease, Status: *st}
 	case Finished(st.Phase):
 		if mapped && !st.Napter.Deleted { // finished, the mapping not yet deleted (a failed delete)
 			return d.step(StepUnmapPort)

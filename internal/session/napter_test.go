@@ -131,3 +131,28 @@ func TestCountAheadLeavesNapterOutOfCapacity(t *testing.T) {
 		t.Fatalf("ahead %+v; want 2 towards the limits and none towards capacity", got)
 	}
 }
+
+// A Napter session deleted before its recorded mapping is read (the status
+// write is not in the cache yet) deletes the mapping its Secret names, and
+// never asks AppStream for anything.
+func TestDecideNapterDeletedBeforeItsStatusIsRead(t *testing.T) {
+	s := napterSession("198.51.100.0/24")
+	now := metav1.NewTime(t0)
+	s.DeletionTimestamp, s.Finalizers = &now, []string{accessv1alpha1.StreamingSessionFinalizer}
+	sec := SecretObservation{Exists: true, URL: true, Endpoint: "203.0.113.1:40000"}
+	step := Decide(Input{Session: s, Now: t0, Secret: sec})
+	if step.Action != StepUnmapPort || step.Status.Napter == nil || step.Status.Napter.Endpoint != "203.0.113.1:40000" || !step.Continue {
+		t.Fatalf("step %s %+v; want UnmapPort of the Secret's endpoint", step.Action, step.Status.Napter)
+	}
+	s.Status = step.Status
+	s.Status.Napter.Deleted = true
+	if rel := Decide(Input{Session: s, Now: t0, Secret: sec}); rel.Action != StepRelease {
+		t.Fatalf("after the unmap: %s; want Release", rel.Action)
+	}
+	// Never mapped, nothing in the Secret: released at once.
+	bare := napterSession("198.51.100.0/24")
+	bare.DeletionTimestamp, bare.Finalizers = &now, []string{accessv1alpha1.StreamingSessionFinalizer}
+	if rel := Decide(Input{Session: bare, Now: t0}); rel.Action != StepRelease {
+		t.Fatalf("never mapped: %s; want Release", rel.Action)
+	}
+}

@@ -266,6 +266,10 @@ type SecretObservation struct {
 	// InSync: it holds everything gatestream keeps there for the URL recorded
 	// in status (false while no URL is recorded).
 	InSync bool
+	// Endpoint is the Napter endpoint it holds ("" for a URL): no
+	// credential, and what a deletion needs when the status that records
+	// the mapping was not read yet.
+	Endpoint string
 }
 
 // HoldsURL reports whether the session's own Secret holds a URL.
@@ -279,7 +283,8 @@ func ObserveSecret(sec *corev1.Secret, s *accessv1alpha1.StreamingSession) Secre
 	if !ControlledBy(sec, s) {
 		return SecretObservation{Exists: true, Foreign: true}
 	}
-	o := SecretObservation{Exists: true, URL: URL(sec) != "" || len(sec.Data[accessv1alpha1.SecretKeyEndpoint]) > 0}
+	o := SecretObservation{Exists: true, URL: URL(sec) != "" || len(sec.Data[accessv1alpha1.SecretKeyEndpoint]) > 0,
+		Endpoint: string(sec.Data[accessv1alpha1.SecretKeyEndpoint])}
 	exp, ok := ExpiresAt(sec)
 	if !ok {
 		exp = CeilSecond(sec.CreationTimestamp.Add(MintCallTimeout + URLValidity(&s.Spec)))
