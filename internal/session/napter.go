@@ -173,6 +173,13 @@ func (d *decision) napter() Step {
 		return d.finished()
 	case !mapped:
 		return d.mapPort()
+	case st.Napter.Deleted:
+		// Recorded as deleted, yet not finished (a status written by hand or
+		// by an interrupted pass): no endpoint is left to be Ready with.
+		d.set(accessv1alpha1.SessionEnded, false, accessv1alpha1.SessionReasonAccessEnded,
+			"Napter endpoint %s was deleted; create a new session for more access", st.Napter.Endpoint)
+		d.emit(corev1.EventTypeNormal)
+		return d.step(StepWait)
 	}
 	if !now.Before(st.AccessEndsAt.Time) {
 		d.set(accessv1alpha1.SessionEnded, false, accessv1alpha1.SessionReasonAccessEnded,
