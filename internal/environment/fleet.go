@@ -194,7 +194,11 @@ func fleetDiff(spec accessv1alpha1.FleetSpec, plan capacity.Plan, fl *astypes.Fl
 		inPlace = append(inPlace, "desiredCapacity")
 	}
 	if deref(fl.ImageName) != spec.ImageName {
-		inPlace = append(inPlace, "imageName")
+		if spec.FleetType == accessv1alpha1.FleetTypeElastic {
+			needsStop = append(needsStop, "imageName") // appstream-api.md §2.2: an ELASTIC fleet's image changes only STOPPED
+		} else {
+			inPlace = append(inPlace, "imageName")
+		}
 	}
 	if awssdk.ToInt32(fl.DisconnectTimeoutInSeconds) != spec.DisconnectTimeoutSeconds {
 		inPlace = append(inPlace, "disconnectTimeoutSeconds")
@@ -410,13 +414,15 @@ func (f *Fleet) updateFleet(ctx context.Context, p *Pass, stopped bool) error {
 	name := FleetName(p.Env)
 	in := &appstream.UpdateFleetInput{
 		Name:                           awssdk.String(name),
-		ImageName:                      awssdk.String(spec.ImageName),
 		ComputeCapacity:                computeCapacity(spec, f.plan),
 		DisconnectTimeoutInSeconds:     awssdk.Int32(spec.DisconnectTimeoutSeconds),
 		IdleDisconnectTimeoutInSeconds: awssdk.Int32(spec.IdleDisconnectTimeoutSeconds),
 	}
 	if spec.FleetType == accessv1alpha1.FleetTypeElastic {
 		in.MaxConcurrentSessions = awssdk.Int32(spec.MaxConcurrentSessions)
+	}
+	if stopped || spec.FleetType != accessv1alpha1.FleetTypeElastic {
+		in.ImageName = awssdk.String(spec.ImageName)
 	}
 	if stopped {
 		in.InstanceType = awssdk.String(spec.InstanceType)

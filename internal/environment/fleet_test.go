@@ -153,3 +153,46 @@ func TestFleetErrors(t *testing.T) {
 	_, err := u.Observe(w.ctx, w.pass())
 	wantVerdict(t, "Observe throttled", err, accessv1alpha1.ReasonThrottled, false)
 }
+
+// An ELASTIC fleet is created with its own required fields (platform, the
+// most concurrent sessions, two subnets) and no capacity, and started; the
+// capacity policy has nothing to size and no instance time is counted.
+func TestElasticFleet(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.cloud.AWS.AddSubnet("subnet-0e1a571c", w.seed.VPCID, "10.0.2.0/24", "ap-northeast-1c")
+	f := &w.env.Spec.AppStream.Fleet
+	f.FleetType, f.MaxConcurrentSessions, f.Platform = accessv1alpha1.FleetTypeElastic, 3, "AMAZON_LINUX2"
+	f.SubnetIDs = append(f.SubnetIDs, "subnet-0e1a571c")
+	u := &environment.Fleet{}
+	p := w.pass()
+	w.observe(u, p)
+	w.must("Create", u.Create(w.ctx, p))
+	fl, ok := w.fleet()
+	if !ok || fl.FleetType != "ELASTIC" || fl.MaxConcurrentSessions == nil || *fl.MaxConcurrentSessions != 3 || fl.Platform != "AMAZON_LINUX2" {
+		t.Fatalf("created fleet %+v; want ELASTIC, 3 concurrent sessions, AMAZON_LINUX2", fl)
+	}
+	p = w.pass()
+	wantObservation(t, "stopped", w.observe(u, p), true, false, false, accessv1alpha1.ReasonFleetStarting)
+	w.must("Update", u.Update(w.ctx, p))
+	w.step(fleetDelay)
+	wantObservation(t, "running", w.observe(u, w.pass()), true, true, true, "")
+	if w.env.Status.Capacity != nil {
+		t.Errorf("status.capacity %+v for an ELASTIC fleet: AWS sizes it", w.env.Status.Capacity)
+	}
+	if u := w.env.Status.Usage; u == nil || u.RunningInstanceSecondsTotal != 0 || u.Running != 0 {
+		t.Errorf("usage %+v: an ELASTIC fleet bills per session, no instance time", u)
+	}
+	// A change of the most concurrent sessions is made in place.
+	f.MaxConcurrentSessions = 5
+	p = w.pass()
+	wantObservation(t, "maxConcurrentSessions changed", w.observe(u, p), true, false, true, accessv1alpha1.ReasonUpdating)
+	w.must("Update", u.Update(w.ctx, p))
+	if fl, _ := w.fleet(); fl.State != awsemu.FleetRunning || *fl.MaxConcurrentSessions != 5 {
+		t.Fatalf("fleet %s with %v concurrent sessions after the update", fl.State, fl.MaxConcurrentSessions)
+	}
+	// Its image changes only STOPPED (unlike ALWAYS_ON and ON_DEMAND fleets').
+	w.cloud.AWS.AddImage("TeraTerm-Image-2", "AVAILABLE", awsemu.Application{Name: "teraterm"})
+	f.ImageName = "TeraTerm-Image-2"
+	wantObservation(t, "image changed", w.observe(u, w.pass()), true, false, true, accessv1alpha1.ReasonFleetStopping)
+}
