@@ -341,6 +341,11 @@ func (f *Fleet) observeDemand(p *Pass, fl *astypes.Fleet, st *accessv1alpha1.Fle
 		p.WakeIn(wake)
 		return Observation{Exists: true, UpToDate: upToDate, Ready: true, Message: fmt.Sprintf(format, args...)}, true
 	}
+	if fl.State == astypes.FleetStateStarting || (fl.State == astypes.FleetStateRunning && st.Running < st.Desired) {
+		// The pass that asked for the instances may not have recorded it
+		// (its status write lost): time the start from now.
+		capacityRequested(p)
+	}
 	changing := p.UnitBase().Settling(startedAt(p))
 	switch fl.State {
 	case astypes.FleetStateStopped:

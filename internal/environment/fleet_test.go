@@ -1,11 +1,15 @@
 package environment_test
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/appstream"
 	astypes "github.com/aws/aws-sdk-go-v2/service/appstream/types"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	awsemu "github.com/gatestream/gatestream/internal/emulator/aws"
@@ -195,4 +199,43 @@ func TestElasticFleet(t *testing.T) {
 	w.cloud.AWS.AddImage("TeraTerm-Image-2", "AVAILABLE", awsemu.Application{Name: "teraterm"})
 	f.ImageName = "TeraTerm-Image-2"
 	wantObservation(t, "image changed", w.observe(u, w.pass()), true, false, true, accessv1alpha1.ReasonFleetStopping)
+}
+
+// Capacity Demand never ends a person's session: an idle fleet (no live
+// StreamingSession, stopAfterIdle long past) with an instance in use stays
+// RUNNING, and stops once that session has ended.
+func TestDemandIdleFleetWaitsForTheSessionInUse(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	u := &environment.Fleet{}
+	w.ready(u, &environment.Stack{}, environment.Association{})
+	w.startSession("user-a")
+	w.env.Spec.AppStream.Capacity = &accessv1alpha1.CapacitySpec{Policy: accessv1alpha1.CapacityDemand,
+		Demand: &accessv1alpha1.DemandCapacity{Min: 0, Max: 10, Spare: 1, StopAfterIdle: metav1.Duration{Duration: time.Minute}}}
+	pass := func() environment.Observation {
+		p := w.pass() // no live session
+		o := w.observe(u, p)
+		if !o.UpToDate {
+			w.must("Update", u.Update(w.ctx, p))
+		}
+		return o
+	}
+	pass() // idle from now: keeps a spare until stopAfterIdle
+	w.step(2 * time.Minute)
+	o := pass()
+	if n := w.calls(appStreamAPI, "StopFleet"); n != 0 {
+		t.Fatalf("an idle fleet with a session in use was stopped (%d StopFleet calls)", n)
+	}
+	if c := w.env.Status.Capacity; c == nil || c.Desired != 0 || !o.Ready || !strings.Contains(o.Message, "in use end") {
+		t.Fatalf("capacity %+v, observation %+v: want the fleet to wait for the session in use", c, o)
+	}
+	sessions, err := w.aws.AppStream.DescribeUserSessions(w.ctx, environment.StackName(w.env), environment.FleetName(w.env), "user-a")
+	w.must("DescribeSessions", err)
+	for _, s := range sessions {
+		w.must("ExpireSession", w.aws.AppStream.ExpireSession(w.ctx, *s.Id))
+	}
+	pass()
+	if n := w.calls(appStreamAPI, "StopFleet"); n != 1 {
+		t.Fatalf("%d StopFleet calls once the session ended; want 1", n)
+	}
 }
