@@ -148,6 +148,9 @@ func TestDemandCapacity(t *testing.T) {
 	if c := conditions.Get(got.Status.Conditions, accessv1alpha1.ConditionFleetReady); c == nil || !strings.Contains(c.Message, "stopped") {
 		t.Fatalf("FleetReady does not say the fleet is stopped while idle: %+v", c)
 	}
+	if c := conditions.Get(got.Status.Conditions, accessv1alpha1.ConditionReady); c == nil || !strings.Contains(c.Message, "the fleet is STOPPED with no instance running") {
+		t.Fatalf("Ready claims more than was observed of the idle fleet: %+v", c)
+	}
 
 	// The first session starts the fleet and waits for capacity, saying so.
 	h.create(h.session("first"))

@@ -50,7 +50,18 @@ func SetReady(env *accessv1alpha1.RemoteAccessEnvironment, out unit.Outcome) {
 	switch {
 	case !env.DeletionTimestamp.IsZero():
 	case out.Ready && out.Err == nil:
-		conditions.True(conds, gen, accessv1alpha1.ConditionReady, accessv1alpha1.ReasonAvailable, "gateway, peering, router, routes, fleet and stack are ready, and the path from the fleet to the device subnet checks out hop by hop")
+		msg := "gateway, peering, router, routes, fleet and stack are ready, and the path from the fleet to the device subnet checks out hop by hop"
+		if f := env.Status.Fleet; SizedByDemand(env) && (f == nil || f.State != "RUNNING" || f.Running == 0) {
+			// Say what was observed: no instance runs now; sessions start
+			// the fleet and wait for capacity (WaitingForCapacity).
+			state := "not running"
+			if f != nil && f.State != "" {
+				state = f.State
+			}
+			msg = fmt.Sprintf("gateway, peering, router, routes and stack are ready, and the path from the fleet's subnets to the device subnet checks out hop by hop; "+
+				"the fleet is %s with no instance running (capacity Demand): a session starts it and waits for an instance", state)
+		}
+		conditions.True(conds, gen, accessv1alpha1.ConditionReady, accessv1alpha1.ReasonAvailable, msg)
 	default:
 		conditions.False(conds, gen, accessv1alpha1.ConditionReady, accessv1alpha1.ReasonNotReady, notReadyMessage(env, out.Err))
 	}
