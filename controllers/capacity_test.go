@@ -21,7 +21,6 @@ import (
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	"github.com/gatestream/gatestream/controllers"
-	"github.com/gatestream/gatestream/internal/clients"
 	"github.com/gatestream/gatestream/internal/conditions"
 	"github.com/gatestream/gatestream/internal/emulator"
 	awsemu "github.com/gatestream/gatestream/internal/emulator/aws"
@@ -35,11 +34,7 @@ func (h *raeHarness) startWithSessions(envClock clock.PassiveClock) {
 	opts := manager.DefaultOptions()
 	opts.WatchNamespaces = []string{h.ns}
 	h.mgr = testenv.RunManager(h.t, env, opts, func(m *manager.Manager) error {
-		factory := clients.New(m.GetAPIReader(), clients.Options{
-			SoracomCallsPerSecond: 1000, AWSCallsPerSecond: 1000,
-			SoracomMaxRetryWait: 50 * time.Millisecond, AWSRetryMaxBackoff: 50 * time.Millisecond,
-			AllowedEndpoints: emulatorEndpoints,
-		})
+		factory := raeClients(m)
 		if err := (&controllers.RemoteAccessEnvironmentReconciler{
 			Client: m.GetClient(), Clients: factory,
 			Recorder: m.GetEventRecorder("gatestream-remoteaccessenvironment"),

@@ -32,6 +32,7 @@ import (
 	"github.com/gatestream/gatestream/internal/finalizers"
 	"github.com/gatestream/gatestream/internal/poll"
 	"github.com/gatestream/gatestream/internal/session"
+	"github.com/gatestream/gatestream/internal/session/target"
 	"github.com/gatestream/gatestream/internal/unit"
 )
 
@@ -175,12 +176,12 @@ func (r *RemoteAccessEnvironmentReconciler) countSessions(ctx context.Context, p
 		if s.Spec.EnvironmentRef.Name != p.Env.Name {
 			continue
 		}
-		if session.Live(s) && !session.IsNapter(s) { // Napter sessions use no fleet instance
+		if session.Live(s) && !target.ViaNapter(s) { // Napter sessions use no fleet instance
 			p.LiveSessions++
 		}
 		if at, ok := session.IssuedAt(s); ok {
 			is := environment.IssuedSession{At: at}
-			if session.IsNapter(s) {
+			if target.ViaNapter(s) {
 				is.Napter = session.AccessWindow(&s.Spec)
 			}
 			p.SessionsIssued = append(p.SessionsIssued, is)
@@ -204,7 +205,7 @@ func (r *RemoteAccessEnvironmentReconciler) sessionsChanged() handler.TypedEvent
 			return
 		}
 		key := types.NamespacedName{Namespace: s.Namespace, Name: s.Spec.EnvironmentRef.Name}
-		if _, ok := r.demand.Load(key); !ok || session.IsNapter(s) {
+		if _, ok := r.demand.Load(key); !ok || target.ViaNapter(s) {
 			return // Fixed capacity, or a session that takes no instance
 		}
 		q.AddAfter(reconcile.Request{NamespacedName: key}, capacityDebounce)

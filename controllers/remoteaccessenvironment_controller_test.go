@@ -91,18 +91,24 @@ func (h *raeHarness) start() {
 	opts.WatchNamespaces = []string{h.ns}
 	h.mgr = testenv.RunManager(h.t, env, opts, func(m *manager.Manager) error {
 		return (&controllers.RemoteAccessEnvironmentReconciler{
-			Client: m.GetClient(),
-			Clients: clients.New(m.GetAPIReader(), clients.Options{
-				SoracomCallsPerSecond: 1000, AWSCallsPerSecond: 1000,
-				SoracomMaxRetryWait: 50 * time.Millisecond, AWSRetryMaxBackoff: 50 * time.Millisecond,
-				AllowedEndpoints: emulatorEndpoints,
-			}),
+			Client:                  m.GetClient(),
+			Clients:                 raeClients(m),
 			Recorder:                m.GetEventRecorder("gatestream-remoteaccessenvironment"),
 			Clock:                   clock.RealClock{},
 			PollInterval:            h.poll,
 			TransitionWait:          100 * time.Millisecond,
 			MaxConcurrentReconciles: 4,
 		}).SetupWithManager(m)
+	})
+}
+
+// raeClients are the harness's cloud clients: the emulators only, no
+// outbound budget to speak of, short retries.
+func raeClients(m *manager.Manager) *clients.Factory {
+	return clients.New(m.GetAPIReader(), clients.Options{
+		SoracomCallsPerSecond: 1000, AWSCallsPerSecond: 1000,
+		SoracomMaxRetryWait: 50 * time.Millisecond, AWSRetryMaxBackoff: 50 * time.Millisecond,
+		AllowedEndpoints: emulatorEndpoints,
 	})
 }
 

@@ -332,26 +332,14 @@ func run(ctx context.Context, opts options, stdout io.Writer) (res *result, err 
 
 	// 7. A session, created by user-a (the admission policy checks spec.userId against the requester).
 	if hasDG && hasSS {
-		ssKey, err := createSession(ctx, root, userClient)
+		ssKey, err := createSession(ctx, root, sessionSample, userClient, nil)
 		if err != nil {
 			return res, interrupted(err)
 		}
 		p.step("created StreamingSession %s as %s (from %s)", ssKey, demoUser, sessionSample)
-		var last *accessv1alpha1.StreamingSession
-		err = waitUntil(ctx, p, deadline, opts.Timeout, relPath(res.ManagerLog), func(ctx context.Context) observation {
-			o, s := sessionState(ctx, admin, ssKey)
-			if s != nil {
-				last = s
-			}
-			return o
-		})
+		last, sec, err := readySecret(ctx, p, admin, userClient, ssKey, deadline, opts.Timeout, relPath(res.ManagerLog))
 		if err != nil {
 			return res, interrupted(err)
-		}
-		// Read the URL as user-a: the Role lets them get the Secrets of line-a.
-		var sec corev1.Secret
-		if err := userClient.Get(ctx, types.NamespacedName{Namespace: demoNamespace, Name: last.Status.SecretName}, &sec); err != nil {
-			return res, interrupted(fmt.Errorf("reading the session's Secret as %s: %w", demoUser, err))
 		}
 		res.URL = string(sec.Data[accessv1alpha1.SecretKeyURL])
 		if res.URL == "" {
@@ -476,19 +464,44 @@ func applySamples(ctx context.Context, root string, c client.Client, envPatch st
 // createSession creates the sample StreamingSession with user-a's client,
 // from the YAML as it is (as `kubectl create -f` sends it: durations such as
 // "5m" stay as written).
-func createSession(ctx context.Context, root string, c client.Client) (client.ObjectKey, error) {
-	objs, err := decodeFile(filepath.Join(root, sessionSample))
+func createSession(ctx context.Context, root, file string, c client.Client, edit func(*unstructured.Unstructured) error) (client.ObjectKey, error) {
+	objs, err := decodeFile(filepath.Join(root, file))
 	if err != nil {
 		return client.ObjectKey{}, err
 	}
 	if len(objs) != 1 || objs[0].GetKind() != "StreamingSession" {
-		return client.ObjectKey{}, fmt.Errorf("%s: want one StreamingSession", sessionSample)
+		return client.ObjectKey{}, fmt.Errorf("%s: want one StreamingSession", file)
 	}
 	ss := objs[0]
+	if edit != nil {
+		if err := edit(ss); err != nil {
+			return client.ObjectKey{}, err
+		}
+	}
 	if err := c.Create(ctx, ss); err != nil {
 		return client.ObjectKey{}, fmt.Errorf("creating StreamingSession %s as %s: %w", objectKey(ss), demoUser, err)
 	}
 	return client.ObjectKeyFromObject(ss), nil
+}
+
+// readySecret waits with progress until the session is Ready and reads its
+// Secret as user-a (the Role lets them get the Secrets of line-a).
+func readySecret(ctx context.Context, p *printer, admin, user client.Client, key client.ObjectKey, deadline time.Time, timeout time.Duration, logPath string) (*accessv1alpha1.StreamingSession, *corev1.Secret, error) {
+	var last *accessv1alpha1.StreamingSession
+	if err := waitUntil(ctx, p, deadline, timeout, logPath, func(ctx context.Context) observation {
+		o, s := sessionState(ctx, admin, key)
+		if s != nil {
+			last = s
+		}
+		return o
+	}); err != nil {
+		return nil, nil, err
+	}
+	var sec corev1.Secret
+	if err := user.Get(ctx, types.NamespacedName{Namespace: demoNamespace, Name: last.Status.SecretName}, &sec); err != nil {
+		return nil, nil, fmt.Errorf("reading the Secret of StreamingSession %s as %s: %w", key, demoUser, err)
+	}
+	return last, &sec, nil
 }
 
 // napterSession creates the sample Napter session as user-a, its source
@@ -496,35 +509,16 @@ func createSession(ctx context.Context, root string, c client.Client) (client.Ob
 // endpoints listen there), waits until it is Ready, and connects to the
 // endpoint from its Secret.
 func napterSession(ctx context.Context, p *printer, root string, admin, user client.Client, res *result, deadline time.Time, timeout time.Duration) error {
-	objs, err := decodeFile(filepath.Join(root, napterSample))
+	key, err := createSession(ctx, root, napterSample, user, func(ss *unstructured.Unstructured) error {
+		return unstructured.SetNestedStringSlice(ss.Object, []string{"127.0.0.1/32"}, "spec", "napter", "sourceRanges")
+	})
 	if err != nil {
 		return err
 	}
-	if len(objs) != 1 || objs[0].GetKind() != "StreamingSession" {
-		return fmt.Errorf("%s: want one StreamingSession", napterSample)
-	}
-	ss := objs[0]
-	if err := unstructured.SetNestedStringSlice(ss.Object, []string{"127.0.0.1/32"}, "spec", "napter", "sourceRanges"); err != nil {
-		return err
-	}
-	if err := user.Create(ctx, ss); err != nil {
-		return fmt.Errorf("creating StreamingSession %s as %s: %w", objectKey(ss), demoUser, err)
-	}
-	key := client.ObjectKeyFromObject(ss)
 	p.step("created StreamingSession %s as %s (from %s, via Napter, open to 127.0.0.1/32)", key, demoUser, napterSample)
-	var last *accessv1alpha1.StreamingSession
-	if err := waitUntil(ctx, p, deadline, timeout, relPath(res.ManagerLog), func(ctx context.Context) observation {
-		o, s := sessionState(ctx, admin, key)
-		if s != nil {
-			last = s
-		}
-		return o
-	}); err != nil {
+	_, sec, err := readySecret(ctx, p, admin, user, key, deadline, timeout, relPath(res.ManagerLog))
+	if err != nil {
 		return err
-	}
-	var sec corev1.Secret
-	if err := user.Get(ctx, types.NamespacedName{Namespace: demoNamespace, Name: last.Status.SecretName}, &sec); err != nil {
-		return fmt.Errorf("reading the Napter session's Secret as %s: %w", demoUser, err)
 	}
 	res.Napter = string(sec.Data[accessv1alpha1.SecretKeyEndpoint])
 	if res.Napter == "" {

@@ -16,6 +16,13 @@ import (
 // DefaultStopAfterIdle is demand.stopAfterIdle when unset.
 const DefaultStopAfterIdle = 30 * time.Minute
 
+// SizedByDemand reports whether the fleet of an environment with spec is
+// sized from its sessions (capacity Demand; ELASTIC fleets AWS sizes).
+func SizedByDemand(spec accessv1alpha1.AppStreamSpec) bool {
+	c := spec.Capacity
+	return c != nil && c.Policy == accessv1alpha1.CapacityDemand && c.Demand != nil && spec.Fleet.FleetType != accessv1alpha1.FleetTypeElastic
+}
+
 // Input is what the plan looks at.
 type Input struct {
 	// Spec is spec.appStream (capacity, fleet type, desiredCapacity).

@@ -12,8 +12,7 @@ import (
 
 // SizedByDemand reports whether env's fleet is sized from its sessions.
 func SizedByDemand(env *accessv1alpha1.RemoteAccessEnvironment) bool {
-	c := env.Spec.AppStream.Capacity
-	return c != nil && c.Policy == accessv1alpha1.CapacityDemand && env.Spec.AppStream.Fleet.FleetType != accessv1alpha1.FleetTypeElastic
+	return capacity.SizedByDemand(env.Spec.AppStream)
 }
 
 // planCapacity decides the fleet's capacity for this pass and records the
@@ -140,6 +139,13 @@ func estimateCost(p *Pass, u *accessv1alpha1.UsageStatus) {
 }
 
 func estimate(spec accessv1alpha1.RemoteAccessEnvironmentSpec, running, stopped, napter int64) string {
+	minute := accessv1alpha1.Price("")
+	if spec.Napter != nil {
+		minute = spec.Napter.MinutePrice
+	}
+	if spec.AppStream.Prices == nil && minute == "" {
+		return "" // no prices configured: no estimate
+	}
 	cost := "0.00"
 	if running+stopped > 0 {
 		c, ok := capacity.Cost(spec.AppStream.Prices, spec.AppStream.Fleet.InstanceType, running, stopped)
@@ -149,13 +155,10 @@ func estimate(spec accessv1alpha1.RemoteAccessEnvironmentSpec, running, stopped,
 		cost = c
 	}
 	if napter > 0 {
-		if spec.Napter == nil || spec.Napter.MinutePrice == "" {
+		if minute == "" {
 			return ""
 		}
-		cost = capacity.AddNapter(cost, spec.Napter.MinutePrice, napter)
-	}
-	if spec.AppStream.Prices == nil && (spec.Napter == nil || spec.Napter.MinutePrice == "") {
-		return "" // no prices configured: no estimate
+		cost = capacity.AddNapter(cost, minute, napter)
 	}
 	return cost
 }

@@ -304,7 +304,7 @@ func (a *App) checkSession(ctx context.Context, key client.ObjectKey, envName st
 	cond := readyCondition(ss.Status.Conditions)
 	switch ss.Status.Phase {
 	case accessv1alpha1.SessionReady:
-		if ss.Spec.Via == accessv1alpha1.ViaNapter {
+		if target.ViaNapter(ss) {
 			return "", napterReady, nil // the endpoint is read by showEndpoint
 		}
 		return a.readURL(ctx, ss)
@@ -317,7 +317,7 @@ func (a *App) checkSession(ctx context.Context, key client.ObjectKey, envName st
 	case accessv1alpha1.SessionActive, accessv1alpha1.SessionExpired, accessv1alpha1.SessionEnded, accessv1alpha1.SessionRevoked:
 		return "", "", fmt.Errorf("streamingsession %s is %s before its URL could be read; run connect again", ss.Name, ss.Status.Phase)
 	}
-	if ss.Spec.Via == accessv1alpha1.ViaNapter { // the fleet plays no part: the environment's readiness does not matter
+	if target.ViaNapter(ss) { // the fleet plays no part: the environment's readiness does not matter
 		if d := describeCondition(cond); d != "" && ss.Status.Phase != "" {
 			return fmt.Sprintf("session %s (%s)", ss.Status.Phase, d), "", nil
 		}

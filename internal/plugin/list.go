@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
+	"github.com/gatestream/gatestream/internal/session/target"
 )
 
 // Devices prints a table of the devices of every DeviceGroup in the namespace
@@ -168,7 +169,7 @@ func (a *App) Sessions(ctx context.Context, o SessionsOptions) error {
 			cols = append(cols, s.Spec.UserID)
 		}
 		via, app, expires := string(accessv1alpha1.ViaAppStream), orDash(s.Spec.Application), s.Status.URLExpiresAt
-		if s.Spec.Via == accessv1alpha1.ViaNapter {
+		if target.ViaNapter(&s) {
 			// EXPIRES is when the endpoint closes.
 			via, app, expires = string(accessv1alpha1.ViaNapter), "-", nil
 			if st := s.Status.Napter; st != nil {

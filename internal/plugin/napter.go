@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -68,16 +67,7 @@ func checkSourceRanges(ranges []string) error {
 // else the first TCP port Napter can reach (for a device behind a cellular
 // router, one with a routerPort).
 func napterPort(d *accessv1alpha1.Device, name string) (*accessv1alpha1.DevicePort, error) {
-	usable := func(p *accessv1alpha1.DevicePort) error {
-		if p.Protocol != "" && p.Protocol != "TCP" {
-			return fmt.Errorf("port %s of device %q is %s: Napter maps TCP ports only", p.Name, d.Name, p.Protocol)
-		}
-		if d.Address != "" && p.RouterPort == 0 {
-			return fmt.Errorf("device %q is behind a cellular router and Napter reaches only the router: its DeviceGroup names no router port forward "+
-				"(ports[].routerPort) for port %s; set one (and the forward on the router), or connect via AppStream", d.Name, p.Name)
-		}
-		return nil
-	}
+	usable := func(p *accessv1alpha1.DevicePort) error { return target.NapterUsable(d, p) }
 	if name != "" {
 		for i := range d.Ports {
 			if p := &d.Ports[i]; p.Name == name {
@@ -119,7 +109,7 @@ func (a *App) connectNapter(ctx context.Context, o ConnectOptions, group *access
 	if env.DeletionTimestamp != nil {
 		return fmt.Errorf("environment %q is being deleted", env.Name)
 	}
-	if env.Spec.Napter == nil || !env.Spec.Napter.Enabled {
+	if !target.NapterEnabled(env) {
 		return fmt.Errorf("environment %q does not allow Napter sessions (spec.napter.enabled is not true): connect via AppStream, or ask its owners to enable Napter", env.Name)
 	}
 	if allowed := env.Spec.Napter.AllowedSourceRanges; len(allowed) > 0 {
@@ -166,74 +156,23 @@ func (a *App) connectNapter(ctx context.Context, o ConnectOptions, group *access
 	return a.showEndpoint(ctx, client.ObjectKeyFromObject(ss), o.Open)
 }
 
-// Endpoint is a Ready Napter session's endpoint, from its Secret.
-type Endpoint struct {
-	Host      string
-	Port      int
-	TLS       bool
-	ExpiresAt *metav1.Time
-	// SSH is the ssh command for an ssh port; URL is http(s)://host:port/ for a web port.
-	SSH, URL string
-}
-
-// endpointOf reads the endpoint from a Napter session's Secret data.
-func endpointOf(ss *accessv1alpha1.StreamingSession, data map[string][]byte) (*Endpoint, error) {
-	e := &Endpoint{Host: string(data[accessv1alpha1.SecretKeyHost]), TLS: string(data[accessv1alpha1.SecretKeyTLS]) == "true"}
-	portText := string(data[accessv1alpha1.SecretKeyPort])
-	if h, p, err := net.SplitHostPort(string(data[accessv1alpha1.SecretKeyEndpoint])); err == nil {
-		if e.Host == "" {
-			e.Host = h
-		}
-		if portText == "" {
-			portText = p
-		}
-	}
-	var err error
-	if e.Port, err = strconv.Atoi(portText); err != nil || e.Port < 1 || e.Port > 65535 || e.Host == "" {
-		return nil, fmt.Errorf("the Secret of streamingsession %s holds no usable endpoint (keys host and port, or endpoint)", ss.Name)
-	}
-	if t, err := time.Parse(time.RFC3339, string(data[accessv1alpha1.SecretKeyExpiresAt])); err == nil {
-		e.ExpiresAt = &metav1.Time{Time: t}
-	} else if st := ss.Status.Napter; st != nil && st.ExpiresAt != nil {
-		e.ExpiresAt = st.ExpiresAt
-	}
-	name, num := "", int32(0)
-	if t := ss.Spec.Target; t != nil && t.Port != nil {
-		if t.Port.Type == intstr.String {
-			name = t.Port.StrVal
-		} else {
-			num = t.Port.IntVal
-		}
-	}
-	if rt := ss.Status.Target; rt != nil && rt.Port != 0 && num == 0 {
-		num = rt.Port
-	}
-	hostPort := net.JoinHostPort(e.Host, strconv.Itoa(e.Port))
-	switch {
-	case name == "ssh" || (name == "" && num == 22):
-		e.SSH = fmt.Sprintf("ssh -p %d <user>@%s", e.Port, e.Host)
-	case slices.Contains([]string{"http", "https", "web"}, name) || (name == "" && slices.Contains([]int32{80, 443, 8000, 8080, 8443, 8888}, num)):
-		e.URL = "http://" + hostPort + "/"
-		if e.TLS {
-			e.URL = "https://" + hostPort + "/"
-		}
-	}
-	return e, nil
-}
-
 // readEndpoint reads a Ready Napter session's Secret.
-func (a *App) readEndpoint(ctx context.Context, ss *accessv1alpha1.StreamingSession) (*Endpoint, error) {
+func (a *App) readEndpoint(ctx context.Context, ss *accessv1alpha1.StreamingSession) (target.Endpoint, error) {
 	if ss.Status.SecretName == "" {
-		return nil, fmt.Errorf("streamingsession %s is Ready but names no Secret yet; try again", ss.Name)
+		return target.Endpoint{}, fmt.Errorf("streamingsession %s is Ready but names no Secret yet; try again", ss.Name)
 	}
 	sec := &corev1.Secret{}
 	if err := a.Client.Get(ctx, client.ObjectKey{Namespace: ss.Namespace, Name: ss.Status.SecretName}, sec); err != nil {
 		if apierrors.IsForbidden(err) {
-			return nil, fmt.Errorf("session %s is Ready but you may not read its Secret %s (ask for get on secrets in namespace %s): %w", ss.Name, ss.Status.SecretName, ss.Namespace, err)
+			return target.Endpoint{}, fmt.Errorf("session %s is Ready but you may not read its Secret %s (ask for get on secrets in namespace %s): %w", ss.Name, ss.Status.SecretName, ss.Namespace, err)
 		}
-		return nil, fmt.Errorf("reading Secret %s: %w", ss.Status.SecretName, err)
+		return target.Endpoint{}, fmt.Errorf("reading Secret %s: %w", ss.Status.SecretName, err)
 	}
-	return endpointOf(ss, sec.Data)
+	e, ok := target.NapterEndpoint(ss, sec.Data)
+	if !ok {
+		return e, fmt.Errorf("the Secret of streamingsession %s holds no usable endpoint (keys host and port, or endpoint)", ss.Name)
+	}
+	return e, nil
 }
 
 // showEndpoint prints a Ready Napter session's endpoint: host:port alone on
@@ -259,7 +198,7 @@ func (a *App) showEndpoint(ctx context.Context, key client.ObjectKey, open bool)
 	fmt.Fprintf(a.Err, "  host %s, port %d, TLS %s\n", e.Host, e.Port, tls)
 	fmt.Fprintf(a.Err, "  open to %s", strings.Join(ranges, ", "))
 	if e.ExpiresAt != nil {
-		fmt.Fprintf(a.Err, " until %s (%s)", e.ExpiresAt.UTC().Format(time.RFC3339), relative(a.now(), e.ExpiresAt))
+		fmt.Fprintf(a.Err, " until %s (%s)", e.ExpiresAt.UTC().Format(time.RFC3339), relative(a.now(), &metav1.Time{Time: *e.ExpiresAt}))
 	}
 	fmt.Fprintln(a.Err)
 	if e.SSH != "" {

@@ -38,24 +38,19 @@ type napterOption struct {
 	Ports []accessv1alpha1.DevicePort
 }
 
-func napterEnabled(env *accessv1alpha1.RemoteAccessEnvironment) bool {
-	return env != nil && env.Spec.Napter != nil && env.Spec.Napter.Enabled
-}
-
 // napterPorts are the device's ports a Napter mapping can lead to: TCP ports,
 // and for a device behind a cellular router only those the router forwards
 // (routerPort). why says why there are none; note names the ports left out.
 func napterPorts(d *accessv1alpha1.Device) (ports []accessv1alpha1.DevicePort, why, note string) {
 	var noForward []string
 	for _, p := range d.Ports {
-		if p.Protocol != "" && p.Protocol != "TCP" {
-			continue
+		switch {
+		case p.Protocol != "" && p.Protocol != "TCP":
+		case target.NapterUsable(d, &p) != nil:
+			noForward = append(noForward, p.Name) // a TCP port behind the router without a forward
+		default:
+			ports = append(ports, p)
 		}
-		if d.Address != "" && p.RouterPort == 0 {
-			noForward = append(noForward, p.Name)
-			continue
-		}
-		ports = append(ports, p)
 	}
 	switch {
 	case len(ports) > 0 && len(noForward) > 0:
@@ -71,7 +66,7 @@ func napterPorts(d *accessv1alpha1.Device) (ports []accessv1alpha1.DevicePort, w
 // napterOptionFor is the device's Napter option (nil: the environment does
 // not allow Napter, so none is shown).
 func napterOptionFor(env *accessv1alpha1.RemoteAccessEnvironment, d *accessv1alpha1.Device, online bool) *napterOption {
-	if !napterEnabled(env) {
+	if !target.NapterEnabled(env) {
 		return nil
 	}
 	ports, why, note := napterPorts(d)
@@ -159,64 +154,18 @@ func (s *Server) napterEndpoint(w http.ResponseWriter, r *http.Request, ps *port
 func endpointOf(ss *accessv1alpha1.StreamingSession, data map[string][]byte, now time.Time) (endpointView, bool) {
 	g, d := deviceOf(ss)
 	v := endpointView{Device: d, Group: g, Namespace: ss.Namespace, Name: ss.Name}
-	st := ss.Status.Napter
-	v.Endpoint = string(data[accessv1alpha1.SecretKeyEndpoint])
-	v.Host = string(data[accessv1alpha1.SecretKeyHost])
-	v.Port = string(data[accessv1alpha1.SecretKeyPort])
-	if v.Host == "" && st != nil {
-		v.Host = st.Hostname
-	}
-	if eh, ep, err := net.SplitHostPort(v.Endpoint); err == nil {
-		if v.Host == "" {
-			v.Host = eh
-		}
-		if v.Port == "" {
-			v.Port = ep
-		}
-	}
-	if n, err := strconv.Atoi(v.Port); err != nil || n < 1 || n > 65535 || !endpointHost.MatchString(v.Host) {
+	e, ok := target.NapterEndpoint(ss, data)
+	if !ok || !endpointHost.MatchString(e.Host) {
 		return v, false
 	}
+	v.Host, v.Port, v.TLS, v.PortName, v.SSH, v.OpenURL = e.Host, strconv.Itoa(e.Port), e.TLS, e.PortName, e.SSH, e.URL
+	v.Endpoint = string(data[accessv1alpha1.SecretKeyEndpoint])
 	if v.Endpoint == "" {
 		v.Endpoint = net.JoinHostPort(v.Host, v.Port)
 	}
-	v.TLS = string(data[accessv1alpha1.SecretKeyTLS]) == "true"
-	var expires *time.Time
-	if t, err := time.Parse(time.RFC3339, string(data[accessv1alpha1.SecretKeyExpiresAt])); err == nil {
-		expires = &t
-	} else if st != nil && st.ExpiresAt != nil {
-		expires = &st.ExpiresAt.Time
-	} else if ss.Status.AccessEndsAt != nil {
-		expires = &ss.Status.AccessEndsAt.Time
-	}
-	if expires != nil {
-		v.ExpiresAt = expires.UTC().Format("2006-01-02 15:04 UTC")
-		v.ExpiresIn = humanDuration(expires.Sub(now))
-	}
-	portName, portNum := "", int32(0)
-	if t := ss.Spec.Target; t != nil && t.Port != nil {
-		if t.Port.Type == intstr.String {
-			portName = t.Port.StrVal
-		} else {
-			portNum = t.Port.IntVal
-		}
-	}
-	if rt := ss.Status.Target; rt != nil && rt.Port != 0 {
-		portNum = rt.Port
-	}
-	v.PortName = portName
-	if v.PortName == "" && portNum != 0 {
-		v.PortName = strconv.Itoa(int(portNum))
-	}
-	switch {
-	case portName == "ssh" || (portName == "" && portNum == 22):
-		v.SSH = fmt.Sprintf("ssh -p %s <user>@%s", v.Port, v.Host)
-	case isWebPort(portName, portNum):
-		scheme := "http"
-		if v.TLS {
-			scheme = "https"
-		}
-		v.OpenURL = scheme + "://" + net.JoinHostPort(v.Host, v.Port) + "/"
+	if e.ExpiresAt != nil {
+		v.ExpiresAt = e.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC")
+		v.ExpiresIn = humanDuration(e.ExpiresAt.Sub(now))
 	}
 	if ss.Spec.Napter != nil {
 		v.SourceRanges = ss.Spec.Napter.SourceRanges
@@ -227,16 +176,6 @@ func endpointOf(ss *accessv1alpha1.StreamingSession, data map[string][]byte, now
 		}
 	}
 	return v, true
-}
-
-func isWebPort(name string, num int32) bool {
-	switch name {
-	case "http", "https", "web", "http-alt", "https-alt":
-		return true
-	case "":
-		return slices.Contains([]int32{80, 443, 8000, 8080, 8443, 8888}, num)
-	}
-	return false
 }
 
 // wayIn describes how a session reaches its device, for the pages.
@@ -251,17 +190,13 @@ func wayIn(ss *accessv1alpha1.StreamingSession) string {
 	return "AppStream · " + ss.Spec.Application
 }
 
-func isNapter(ss *accessv1alpha1.StreamingSession) bool {
-	return ss.Spec.Via == accessv1alpha1.ViaNapter
-}
-
 // connectNapter is POST /connect with via=napter, once the person's right to
 // create sessions, the device and its environment are known: it creates a
 // session with via Napter, open to the person's own address only.
 func (s *Server) connectNapter(w http.ResponseWriter, r *http.Request, ps *portalSession, clicked time.Time, a auditRec, refuse func(string, int, errorView),
 	g *accessv1alpha1.DeviceGroup, dev *accessv1alpha1.Device, env *accessv1alpha1.RemoteAccessEnvironment, port string) {
 	id := ps.identity()
-	if !napterEnabled(env) {
+	if !target.NapterEnabled(env) {
 		refuse(resultInvalid, http.StatusBadRequest, errorView{
 			Heading: "Napter is not enabled",
 			Message: fmt.Sprintf("The environment %s that serves %s does not allow Napter sessions.", env.Name, dev.Name),

@@ -517,7 +517,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	}
 	_, device := deviceOf(ss)
 	pv := progressView{Device: device, App: ss.Spec.Application, Via: wayIn(ss), Phase: string(ss.Status.Phase)}
-	napter := isNapter(ss)
+	napter := target.ViaNapter(ss)
 	what := "a streaming URL"
 	if napter {
 		what = "a Napter endpoint"
@@ -606,7 +606,7 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request) {
 		}
 		switch ss.Status.Phase {
 		case accessv1alpha1.SessionReady:
-			if isNapter(ss) {
+			if target.ViaNapter(ss) {
 				s.napterEndpoint(w, r, ps, ss)
 				return
 			}
@@ -751,7 +751,7 @@ func (s *Server) sessions(w http.ResponseWriter, r *http.Request) {
 		}
 		g, d := deviceOf(ss)
 		v := sessionView{Namespace: ss.Namespace, Name: ss.Name, Group: g, Device: d, App: ss.Spec.Application,
-			Via: string(accessv1alpha1.ViaAppStream), WayIn: wayIn(ss), Napter: isNapter(ss),
+			Via: string(accessv1alpha1.ViaAppStream), WayIn: wayIn(ss), Napter: target.ViaNapter(ss),
 			Phase: string(ss.Status.Phase), created: ss.CreationTimestamp.Time, BadgeClass: "neutral"}
 		if v.Napter {
 			v.Via = string(accessv1alpha1.ViaNapter)

@@ -25,8 +25,7 @@ type Capacity struct {
 
 // capacityOf reads the capacity view of a Demand environment (nil for Fixed).
 func capacityOf(env *accessv1alpha1.RemoteAccessEnvironment) *Capacity {
-	c := env.Spec.AppStream.Capacity
-	if c == nil || c.Policy != accessv1alpha1.CapacityDemand || env.Spec.AppStream.Fleet.FleetType == accessv1alpha1.FleetTypeElastic {
+	if !capacity.SizedByDemand(env.Spec.AppStream) {
 		return nil
 	}
 	out := &Capacity{}

@@ -10,6 +10,7 @@ import (
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
 	"github.com/gatestream/gatestream/internal/conditions"
+	"github.com/gatestream/gatestream/internal/session/target"
 )
 
 // Input is everything Decide looks at: what one pass observed.
@@ -98,7 +99,7 @@ type Event struct {
 func Decide(in Input) Step {
 	d := newDecision(in.Session, in.Session.Status, in)
 	s := in.Session
-	if IsNapter(s) {
+	if target.ViaNapter(s) {
 		return d.napter()
 	}
 	switch {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
+	"github.com/gatestream/gatestream/internal/session/target"
 )
 
 // Ahead counts the live sessions on the same environment that come before a
@@ -42,12 +43,12 @@ func CountAhead(s *accessv1alpha1.StreamingSession, others []*accessv1alpha1.Str
 		if o.UID == s.UID || o.Spec.EnvironmentRef.Name != s.Spec.EnvironmentRef.Name || !Live(o) {
 			continue
 		}
-		fleet := !IsNapter(o) // Napter sessions take no fleet instance
-		switch o.Status.Phase {
-		case accessv1alpha1.SessionReady:
-			a.Unopened += b2i(fleet)
-		case accessv1alpha1.SessionActive:
-			a.Active += b2i(fleet)
+		fleet := !target.ViaNapter(o) // Napter sessions take no fleet instance
+		switch {
+		case fleet && o.Status.Phase == accessv1alpha1.SessionReady:
+			a.Unopened++
+		case fleet && o.Status.Phase == accessv1alpha1.SessionActive:
+			a.Active++
 		}
 		if !before(o, s) {
 			continue
@@ -96,11 +97,4 @@ func overLimit(s *accessv1alpha1.StreamingSession, l accessv1alpha1.SessionLimit
 			env, a.Total, l.Total)
 	}
 	return ""
-}
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }

@@ -54,9 +54,6 @@ type NapterAPI interface {
 	DeletePortMapping(ctx context.Context, ipAddress string, port int) error
 }
 
-// IsNapter reports whether the session connects through Napter.
-func IsNapter(s *accessv1alpha1.StreamingSession) bool { return s.Spec.Via == accessv1alpha1.ViaNapter }
-
 // ResolveNapter resolves a Napter session: the environment must allow Napter
 // (and the source ranges), the target device must be online, and a device
 // behind a cellular router needs the router port that forwards to it. The
@@ -67,7 +64,7 @@ func ResolveNapter(s *accessv1alpha1.StreamingSession, env *accessv1alpha1.Remot
 	if env == nil {
 		return wait(accessv1alpha1.SessionReasonEnvironmentNotFound, "waiting for RemoteAccessEnvironment %q in namespace %s", name, s.Namespace)
 	}
-	if env.Spec.Napter == nil || !env.Spec.Napter.Enabled {
+	if !target.NapterEnabled(env) {
 		return fail(accessv1alpha1.SessionReasonNapterNotEnabled,
 			"RemoteAccessEnvironment %q does not allow Napter sessions (spec.napter.enabled is not true); connect via AppStream, or ask its owners to enable Napter", name)
 	}
@@ -284,7 +281,6 @@ func (u Secrets) writeNapterSecret(ctx context.Context, s *accessv1alpha1.Stream
 
 func fillNapter(sec *corev1.Secret, s *accessv1alpha1.StreamingSession) {
 	fill(sec, s, "", timeOf(s.Status.AccessEndsAt), TargetString(s.Status.Target))
-	delete(sec.Data, accessv1alpha1.SecretKeyURL)
 	maps.Copy(sec.Data, NapterData(s))
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/gatestream/gatestream/internal/clients"
 	"github.com/gatestream/gatestream/internal/finalizers"
 	"github.com/gatestream/gatestream/internal/metrics"
+	"github.com/gatestream/gatestream/internal/session/target"
 )
 
 // Units carry a session's steps out: its Secret, the user's AppStream
@@ -72,12 +73,19 @@ const IndexEnvironment = ".spec.environmentRef.name"
 // ahead counts the live sessions before s on its environment, from the
 // informer's index when there is one (Units.Index), else by a cache List.
 func (u Units) ahead(ctx context.Context, s *accessv1alpha1.StreamingSession) (Ahead, error) {
+	others, err := u.ofEnvironment(ctx, s)
+	if err != nil {
+		return Ahead{}, err
+	}
+	return CountAhead(s, others), nil
+}
+
+// ofEnvironment returns the cached sessions on s's environment (read-only,
+// not copied): from the informer's index when there is one (Units.Index),
+// else by a cache List.
+func (u Units) ofEnvironment(ctx context.Context, s *accessv1alpha1.StreamingSession) ([]*accessv1alpha1.StreamingSession, error) {
 	if u.Index != nil {
-		others, err := u.Index.OfEnvironment(s.Namespace, s.Spec.EnvironmentRef.Name)
-		if err != nil {
-			return Ahead{}, err
-		}
-		return CountAhead(s, others), nil
+		return u.Index.OfEnvironment(s.Namespace, s.Spec.EnvironmentRef.Name)
 	}
 	var list accessv1alpha1.StreamingSessionList
 	// Read-only counting: no deep copy of each cached session.
@@ -85,14 +93,14 @@ func (u Units) ahead(ctx context.Context, s *accessv1alpha1.StreamingSession) (A
 	if err != nil {
 		// A reader without the index (tests, a plain client): the namespace.
 		if err = u.Client.List(ctx, &list, client.InNamespace(s.Namespace), client.UnsafeDisableDeepCopy); err != nil {
-			return Ahead{}, fmt.Errorf("listing the sessions of environment %s: %w", s.Spec.EnvironmentRef.Name, err)
+			return nil, fmt.Errorf("listing the sessions of environment %s: %w", s.Spec.EnvironmentRef.Name, err)
 		}
 	}
 	others := make([]*accessv1alpha1.StreamingSession, len(list.Items))
 	for i := range list.Items {
 		others[i] = &list.Items[i]
 	}
-	return CountAhead(s, others), nil
+	return others, nil
 }
 
 // getOptional reads an object; nil when it does not exist.
@@ -151,7 +159,7 @@ func (p *Pass) Execute(ctx context.Context, step Step) (Step, error) {
 		}
 		return out, err
 	case StepRepairSecret:
-		if IsNapter(s) {
+		if target.ViaNapter(s) {
 			return step, u.Secrets.writeNapterSecret(ctx, s, p.Secret)
 		}
 		return step, u.Secrets.Update(ctx, s, p.Secret)
@@ -180,17 +188,7 @@ func (p *Pass) napterAPI(ctx context.Context) (NapterAPI, error) {
 // recorded a Napter endpoint (never adopted by this one).
 func (p *Pass) claimedEndpoint(ctx context.Context) func(string) bool {
 	claimed := map[string]bool{}
-	var others []*accessv1alpha1.StreamingSession
-	if p.units.Index != nil {
-		others, _ = p.units.Index.OfEnvironment(p.Session.Namespace, p.Session.Spec.EnvironmentRef.Name)
-	} else {
-		var list accessv1alpha1.StreamingSessionList
-		if err := p.units.Client.List(ctx, &list, client.InNamespace(p.Session.Namespace), client.UnsafeDisableDeepCopy); err == nil {
-			for i := range list.Items {
-				others = append(others, &list.Items[i])
-			}
-		}
-	}
+	others, _ := p.units.ofEnvironment(ctx, p.Session) // unread: none claimed
 	for _, o := range others {
 		if o.UID != p.Session.UID && o.Status.Napter != nil && o.Status.Napter.Endpoint != "" {
 			claimed[o.Status.Napter.Endpoint] = true

@@ -105,7 +105,7 @@ func FleetAndStack(env *accessv1alpha1.RemoteAccessEnvironment) (fleet, stack st
 // Resolve resolves the environment (nil: not found) and, once it resolves,
 // spec.target in its DeviceGroup (nil: not found): what Decide needs to mint.
 func Resolve(s *accessv1alpha1.StreamingSession, env *accessv1alpha1.RemoteAccessEnvironment, dg *accessv1alpha1.DeviceGroup) Resolution {
-	if IsNapter(s) {
+	if target.ViaNapter(s) {
 		return ResolveNapter(s, env, dg)
 	}
 	res := ResolveEnvironment(s, env)

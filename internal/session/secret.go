@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/gatestream/gatestream/api/v1alpha1"
+	"github.com/gatestream/gatestream/internal/session/target"
 )
 
 // FieldOwner is the field manager of everything gatestream writes.
@@ -190,7 +191,9 @@ func fill(sec *corev1.Secret, s *accessv1alpha1.StreamingSession, url string, ex
 	if sec.Data == nil {
 		sec.Data = map[string][]byte{}
 	}
-	sec.Data[accessv1alpha1.SecretKeyURL] = []byte(url)
+	if url != "" { // a Napter session's Secret holds an endpoint instead (fillNapter)
+		sec.Data[accessv1alpha1.SecretKeyURL] = []byte(url)
+	}
 	sec.Data[accessv1alpha1.SecretKeyExpiresAt] = []byte(FormatExpiresAt(expiresAt))
 	if target != "" {
 		sec.Data[accessv1alpha1.SecretKeyTarget] = []byte(target)
@@ -291,7 +294,7 @@ func ObserveSecret(sec *corev1.Secret, s *accessv1alpha1.StreamingSession) Secre
 	}
 	o.ExpiresAt = exp
 	switch st := s.Status; {
-	case IsNapter(s) && st.Napter != nil && st.Napter.Endpoint != "":
+	case target.ViaNapter(s) && st.Napter != nil && st.Napter.Endpoint != "":
 		o.InSync = napterInSync(sec, s)
 	case st.URLExpiresAt != nil:
 		o.InSync = InSync(sec, s, st.URLExpiresAt.Time, TargetString(st.Target))
